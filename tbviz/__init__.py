@@ -1,0 +1,39 @@
+"""tbviz: see how a Keras model trains, inside TensorBoard.
+
+``import tbviz`` is light: the diagnosis is pure numpy, and TensorFlow or Keras
+are imported only when you touch :class:`RunLogger` or :class:`TBVizCallback`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
+from tbviz.history import History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DetectorSettings",
+    "Diagnosis",
+    "History",
+    "RunLogger",
+    "TBVizCallback",
+    "diagnose",
+]
+
+if TYPE_CHECKING:
+    from tbviz.callback import TBVizCallback
+    from tbviz.run_logger import RunLogger
+
+_LAZY = {"RunLogger": "tbviz.run_logger", "TBVizCallback": "tbviz.callback"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tbviz' has no attribute {name!r}")

@@ -1,0 +1,72 @@
+"""``TBVizCallback``: the Keras callback, a thin layer over :class:`RunLogger`."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from tbviz.run_logger import RunLogger, validate_options, validate_run_name
+
+
+class TBVizCallback(keras.callbacks.Callback):
+    """Log scalars, comparison figures and overfitting notes to TensorBoard.
+
+    Example::
+
+        from tbviz import TBVizCallback
+
+        model.fit(x, y, validation_data=(xv, yv), epochs=20,
+                  callbacks=[TBVizCallback(log_dir="runs", run_name="cnn-adam")])
+
+    then ``tensorboard --logdir runs``. It works next to
+    ``keras.callbacks.TensorBoard`` and ``keras.callbacks.EarlyStopping`` in
+    the same ``fit``. Each ``fit`` call writes into the same run folder; the
+    run's files are closed when training ends.
+
+    Args:
+        log_dir: the log directory TensorBoard is pointed at.
+        run_name: the run's folder inside ``log_dir``; None picks a readable,
+            time-stamped name that is not taken yet.
+        figure_every: draw the comparison figure every N epochs (the final
+            epoch is always drawn); 0 turns figures off.
+        monitor: the validation metric the overfitting diagnosis follows.
+        patience: the ``EarlyStopping`` patience the notes compare against.
+    """
+
+    def __init__(
+        self,
+        log_dir: str = "runs",
+        run_name: str | None = None,
+        figure_every: int = 1,
+        monitor: str = "val_loss",
+        patience: int = 3,
+    ) -> None:
+        super().__init__()
+        validate_options(figure_every=figure_every, monitor=monitor, patience=patience)
+        self.log_dir = os.fspath(log_dir)
+        self.run_name = validate_run_name(run_name) if run_name is not None else None
+        self.figure_every = figure_every
+        self.monitor = monitor
+        self.patience = patience
+        self.logger: RunLogger | None = None
+
+    def on_train_begin(self, logs=None) -> None:
+        # Created here, not in __init__, so a callback built and never used
+        # leaves no empty run folder behind.
+        self.logger = RunLogger(
+            self.log_dir,
+            self.run_name,
+            figure_every=self.figure_every,
+            monitor=self.monitor,
+            patience=self.patience,
+        )
+        self.run_name = self.logger.run_name
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if self.logger is not None and logs:
+            self.logger.log_epoch(int(epoch), logs)
+
+    def on_train_end(self, logs=None) -> None:
+        if self.logger is not None:
+            self.logger.close()

@@ -1,0 +1,573 @@
+"""The overfitting detector: what a training history says, in numbers and words.
+
+``diagnose(history)`` reads a Keras-style history (``loss``, ``val_loss``, ...)
+and decides, from the epochs it is given only, whether the run is improving,
+on a plateau, overfitting, diverged, or has no validation data to judge. It
+never looks ahead, so calling it after every epoch during training and once on
+the finished run agree about every prefix.
+
+The overfitting rule follows Prechelt's generalization loss ("Early Stopping -
+but when?", 1998): GL = how far validation is now from its best, in percent.
+A run is called overfitting when
+
+* the monitored validation metric set its best at least ``min_epochs_since_best``
+  epochs ago,
+* each of the last ``confirm_epochs`` validation values is worse than that best
+  by at least ``min_generalization_loss`` percent (one noisy epoch is not enough),
+* and training kept improving since the best epoch (otherwise it is not
+  overfitting but a stall, or an unstable optimiser).
+
+The result also carries what ``keras.callbacks.EarlyStopping`` with a given
+patience would have done on the same curve, so a note can say it.
+
+Pure numpy: importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from tbviz.history import History, MetricPair, Series, as_history, base_name, metric_direction
+from tbviz.text import epoch_label, fmt, md_code, md_escape, plural
+
+STATUSES = ("improving", "plateau", "overfitting", "diverged", "no-validation")
+
+#: Version of the dict layout produced by :meth:`Diagnosis.to_dict`.
+DIAGNOSIS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Thresholds of the detector; the defaults suit noisy validation curves."""
+
+    min_epochs_since_best: int = 2
+    confirm_epochs: int = 2
+    min_generalization_loss: float = 3.0
+    plateau_epochs: int = 3
+    min_train_improvement: float = 0.5
+    patience: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("min_epochs_since_best", "confirm_epochs", "plateau_epochs", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("min_generalization_loss", "min_train_improvement"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class EarlyStoppingWhatIf:
+    """What ``EarlyStopping(patience=P, restore_best_weights=True)`` would have done."""
+
+    patience: int
+    stopped_epoch: int | None
+    restored_epoch: int | None
+    restored_value: float | None
+    epochs_saved: int
+    patience_to_keep_best: int | None
+
+    def keras_call(self, monitor: str, direction: str) -> str:
+        """The Python expression that configures this EarlyStopping."""
+        mode = "" if direction == metric_direction(monitor) else f', mode="{direction}"'
+        return (
+            f'EarlyStopping(monitor="{monitor}", patience={self.patience}{mode}, '
+            "restore_best_weights=True)"
+        )
+
+
+@dataclass(frozen=True)
+class MetricDiagnosis:
+    """Per-metric view: best validation epoch, last values, gap and onset."""
+
+    name: str
+    direction: str
+    best_epoch: int | None
+    best_value: float | None
+    last_train: float | None
+    last_validation: float | None
+    gap: float | None
+    onset_epoch: int | None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The detector's verdict on one history, and the numbers it decided on.
+
+    All epochs are 0-based, as Keras and TensorBoard steps count them.
+    ``generalization_loss`` is Prechelt's GL in percent, ``train_improvement``
+    how much training improved (percent) from the best validation epoch to the
+    last epoch, ``gap`` the monitored validation value minus its training twin
+    at the last epoch.
+    """
+
+    status: str
+    monitor: str
+    direction: str
+    epochs: int
+    last_epoch: int
+    best_epoch: int | None
+    best_value: float | None
+    last_value: float | None
+    onset_epoch: int | None
+    diverged_at: int | None
+    epochs_since_best: int | None
+    generalization_loss: float | None
+    train_improvement: float | None
+    gap: float | None
+    reason: str
+    early_stopping: EarlyStoppingWhatIf | None = None
+    metrics: tuple[MetricDiagnosis, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (non-finite floats become None)."""
+        data = asdict(self)
+        data["metrics"] = [asdict(m) for m in self.metrics]
+        data["version"] = DIAGNOSIS_VERSION
+        return _json_safe(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Diagnosis:
+        """Rebuild a diagnosis from :meth:`to_dict` output."""
+        fields = dict(data)
+        fields.pop("version", None)
+        stopping = fields.pop("early_stopping", None)
+        metrics = fields.pop("metrics", ())
+        return cls(
+            **fields,
+            early_stopping=EarlyStoppingWhatIf(**stopping) if stopping else None,
+            metrics=tuple(MetricDiagnosis(**m) for m in metrics),
+        )
+
+    def headline(self) -> str:
+        """One line: the status and the fact that matters most."""
+        mon = md_escape(self.monitor)
+        if self.status == "diverged":
+            return (
+                f"**Diverged** at {epoch_label(self.diverged_at)}: a loss became NaN or infinite."
+            )
+        if self.status == "no-validation":
+            return f"**No validation data**: {mon} was not logged, so overfitting cannot be judged."
+        if self.status == "overfitting":
+            return (
+                f"**Overfitting** since {epoch_label(self.onset_epoch)}: {mon} is "
+                f"{self.generalization_loss:.1f}% worse than its best while training "
+                f"improved {self.train_improvement:.1f}%."
+            )
+        if self.status == "plateau":
+            return (
+                f"**Plateau**: {mon} has not improved for "
+                f"{plural(self.epochs_since_best, 'epoch')} "
+                f"(best at {epoch_label(self.best_epoch)})."
+            )
+        return (
+            f"**Improving**: best {mon} {fmt(self.best_value)} at {epoch_label(self.best_epoch)}."
+        )
+
+    def to_markdown(self, final: bool = False) -> str:
+        """A short note for people: status, best epoch, onset, gap, early stopping."""
+        lines = [self.headline(), ""]
+        if final:
+            lines.insert(0, f"Final diagnosis after {plural(self.epochs, 'epoch')}:\n")
+        lines.append(f"- Why: {self.reason}")
+        if self.best_epoch is not None:
+            lines.append(
+                f"- Best {md_escape(self.monitor)}: {fmt(self.best_value)} at "
+                f"{epoch_label(self.best_epoch)}; last: {fmt(self.last_value)} at "
+                f"{epoch_label(self.last_epoch)}."
+            )
+        if self.onset_epoch is not None:
+            lines.append(
+                f"- Onset: {epoch_label(self.onset_epoch)} was the last good epoch; "
+                "validation got worse after it."
+            )
+        gaps = [m for m in self.metrics if m.gap is not None]
+        if gaps:
+            parts = [f"{md_escape(m.name)} {m.gap:+.4g}" for m in gaps]
+            lines.append("- Gap (validation − training, last epoch): " + ", ".join(parts) + ".")
+        lines.extend(self._early_stopping_lines())
+        table = self._metrics_table()
+        if table:
+            lines += ["", *table]
+        return "\n".join(lines)
+
+    def _early_stopping_lines(self) -> list[str]:
+        es = self.early_stopping
+        if es is None:
+            return []
+        call = md_code(es.keras_call(self.monitor, self.direction))
+        if es.stopped_epoch is None:
+            said = f"- {call} would not have stopped yet"
+            if es.restored_epoch is not None:
+                said += f" (its best so far: {epoch_label(es.restored_epoch)})"
+            lines = [said + "."]
+        else:
+            where = ", the last epoch so far," if es.epochs_saved == 0 else ""
+            lines = [
+                f"- {call} would have stopped after {epoch_label(es.stopped_epoch)}{where} and "
+                f"restored {epoch_label(es.restored_epoch)} ({md_escape(self.monitor)} "
+                f"{fmt(es.restored_value)}), saving {plural(es.epochs_saved, 'epoch')}."
+            ]
+        if (
+            es.patience_to_keep_best is not None
+            and es.patience_to_keep_best > es.patience
+            and self.best_epoch is not None
+        ):
+            lines.append(
+                f"- That is too impatient for this curve: patience="
+                f"{es.patience_to_keep_best} is needed to reach the best epoch, "
+                f"{epoch_label(self.best_epoch)}."
+            )
+        return lines
+
+    def _metrics_table(self) -> list[str]:
+        rows = [m for m in self.metrics if m.best_epoch is not None]
+        if not rows:
+            return []
+        table = [
+            "| metric | best epoch | best validation | last training | last validation |",
+            "|---|---|---|---|---|",
+        ]
+        for m in rows:
+            table.append(
+                f"| {md_escape(m.name)} | {epoch_label(m.best_epoch)} | {fmt(m.best_value)} "
+                f"| {fmt(m.last_train)} | {fmt(m.last_validation)} |"
+            )
+        return table
+
+
+def diagnose(
+    history: History | Mapping[str, Sequence[float]],
+    monitor: str = "val_loss",
+    *,
+    mode: str = "auto",
+    settings: DetectorSettings | None = None,
+    directions: Mapping[str, str] | None = None,
+) -> Diagnosis:
+    """Diagnose a training history: improving, plateau, overfitting, diverged?
+
+    Args:
+        history: a Keras ``History.history`` dict (metric -> one value per
+            epoch), a ``keras.callbacks.History``, or a :class:`tbviz.history.History`.
+        monitor: the validation metric to judge by, as Keras names it.
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (inferred from the name).
+        settings: detector thresholds; see :class:`DetectorSettings`.
+        directions: per-metric ``"min"``/``"max"`` overrides for the table.
+
+    Raises:
+        ValueError: the history is empty, or ``mode`` is not min/max/auto.
+
+    Example:
+        >>> diagnose({"loss": [1.0, 0.5, 0.3, 0.2, 0.1],
+        ...           "val_loss": [1.0, 0.6, 0.7, 0.8, 0.9]}).status
+        'overfitting'
+    """
+    hist = as_history(history)
+    settings = settings or DetectorSettings()
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
+    last_epoch = hist.last_epoch
+    if last_epoch is None:
+        raise ValueError("the history is empty: log at least one epoch before diagnosing")
+    directions = dict(directions or {})
+    direction = (
+        mode if mode != "auto" else directions.get(base_name(monitor), metric_direction(monitor))
+    )
+    diverged_at = _first_non_finite_loss(hist)
+    limit = last_epoch if diverged_at is None else diverged_at - 1
+    metrics = tuple(
+        _metric_diagnosis(pair, directions.get(pair.name, pair.direction), settings, limit)
+        for pair in hist.pairs()
+    )
+    common = dict(
+        monitor=monitor,
+        direction=direction,
+        epochs=len(hist.epochs()),
+        last_epoch=last_epoch,
+        diverged_at=diverged_at,
+        metrics=metrics,
+    )
+    val = _clip(hist[monitor], limit) if monitor in hist else None
+    train_key = base_name(monitor) if monitor != base_name(monitor) else None
+    train = _clip(hist[train_key], limit) if train_key and train_key in hist else None
+    if val is None or len(val) == 0:
+        if diverged_at is not None:
+            return Diagnosis(
+                status="diverged",
+                **_empty_numbers(),
+                reason=f"a loss was not finite at {epoch_label(diverged_at)}.",
+                **common,
+            )
+        return Diagnosis(
+            status="no-validation",
+            **_empty_numbers(),
+            reason=(
+                f"no {md_escape(monitor)} in the logs; pass validation_data (or "
+                "validation_split) to fit() to get an overfitting diagnosis."
+            ),
+            **common,
+        )
+    verdict = _judge(val, train, direction, settings)
+    stopping = simulate_early_stopping(val, direction, settings.patience)
+    status, reason = verdict.status, verdict.reason
+    if diverged_at is not None:
+        status = "diverged"
+        reason = (
+            f"a loss was not finite at {epoch_label(diverged_at)}; the numbers below "
+            "cover the epochs before it. Lower the learning rate or clip gradients."
+        )
+    return Diagnosis(
+        status=status,
+        best_epoch=verdict.best_epoch,
+        best_value=verdict.best_value,
+        last_value=val.values[-1],
+        onset_epoch=verdict.onset_epoch if status == "overfitting" else None,
+        epochs_since_best=verdict.since,
+        generalization_loss=verdict.generalization_loss,
+        train_improvement=verdict.train_improvement,
+        gap=verdict.gap,
+        reason=reason,
+        early_stopping=stopping,
+        **common,
+    )
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    status: str
+    best_epoch: int
+    best_value: float
+    onset_epoch: int | None
+    since: int
+    generalization_loss: float
+    train_improvement: float | None
+    gap: float | None
+    reason: str
+
+
+def _judge(
+    val: Series, train: Series | None, direction: str, settings: DetectorSettings
+) -> _Verdict:
+    """Apply the detector's rules to one validation series and its training twin."""
+    epochs, values = _finite_points(val)
+    if not values:
+        nan = float("nan")
+        return _Verdict(
+            "improving",
+            val.epochs[0],
+            nan,
+            None,
+            0,
+            nan,
+            None,
+            None,
+            "no finite validation value yet.",
+        )
+    best = _best_index(values, direction)
+    best_epoch, best_value = epochs[best], values[best]
+    since = epochs[-1] - best_epoch
+    gl = _worse_by(values[-1], best_value, direction)
+    recent = values[best + 1 :][-settings.confirm_epochs :]
+    recent_gl = min((_worse_by(v, best_value, direction) for v in recent), default=0.0)
+    train_gain = _train_improvement(train, best_epoch, epochs[-1], direction)
+    gap = None
+    if train is not None:
+        last_train = train.value_at(epochs[-1])
+        if last_train is not None:
+            gap = values[-1] - last_train
+    worse = len(recent) == settings.confirm_epochs and recent_gl >= settings.min_generalization_loss
+    if since >= settings.min_epochs_since_best and worse:
+        if train_gain is not None and train_gain >= settings.min_train_improvement:
+            return _Verdict(
+                "overfitting",
+                best_epoch,
+                best_value,
+                best_epoch,
+                since,
+                gl,
+                train_gain,
+                gap,
+                f"validation has been worse than its best for {plural(since, 'epoch')} "
+                f"(GL {gl:.1f}% ≥ {settings.min_generalization_loss:g}% in each of the last "
+                f"{plural(settings.confirm_epochs, 'epoch')}) while training improved "
+                f"{train_gain:.1f}%.",
+            )
+        if train_gain is None:
+            why = "validation got worse but there is no training curve to compare with."
+        else:
+            why = (
+                f"validation is {gl:.1f}% worse than its best, but training did not improve "
+                f"either ({train_gain:+.1f}%): not overfitting; check the learning rate."
+            )
+        return _Verdict("plateau", best_epoch, best_value, None, since, gl, train_gain, gap, why)
+    if since >= settings.plateau_epochs:
+        moving = train_gain is not None and train_gain >= settings.min_train_improvement
+        why = f"no new best validation value for {plural(since, 'epoch')}"
+        why += (
+            f", while training improved {train_gain:.1f}%: watch for overfitting."
+            if moving
+            else ", and training is flat too."
+        )
+        return _Verdict("plateau", best_epoch, best_value, None, since, gl, train_gain, gap, why)
+    if since == 0:
+        why = "validation set a new best at the last epoch."
+    else:
+        why = (
+            f"validation last improved {plural(since, 'epoch')} ago; "
+            f"GL {gl:.1f}% is within noise so far."
+        )
+    return _Verdict("improving", best_epoch, best_value, None, since, gl, train_gain, gap, why)
+
+
+def simulate_early_stopping(
+    val: Series | Sequence[float],
+    direction: str = "min",
+    patience: int = 3,
+    min_delta: float = 0.0,
+) -> EarlyStoppingWhatIf:
+    """Replay ``keras.callbacks.EarlyStopping`` on a validation curve.
+
+    Keras counts an epoch without improvement (by more than ``min_delta``) as
+    one ``wait``; it stops once ``wait >= patience`` and, with
+    ``restore_best_weights=True``, restores the best epoch it saw.
+    """
+    series = val if isinstance(val, Series) else Series(list(range(len(val))), list(val))
+    best_value = math.inf if direction == "min" else -math.inf
+    best_epoch: int | None = None
+    wait, stopped = 0, None
+    for epoch, value in zip(series.epochs, series.values, strict=True):
+        wait += 1
+        better = (
+            value + min_delta < best_value if direction == "min" else value - min_delta > best_value
+        )
+        if better:
+            best_value, best_epoch, wait = value, epoch, 0
+            continue
+        if wait >= patience and epoch > series.epochs[0]:
+            stopped = epoch
+            break
+    keep = _patience_to_keep_best(series, direction)
+    last = series.epochs[-1] if series.epochs else 0
+    return EarlyStoppingWhatIf(
+        patience=patience,
+        stopped_epoch=stopped,
+        restored_epoch=best_epoch,
+        restored_value=None if best_epoch is None else best_value,
+        epochs_saved=0 if stopped is None else last - stopped,
+        patience_to_keep_best=keep,
+    )
+
+
+def _patience_to_keep_best(series: Series, direction: str) -> int | None:
+    """Smallest patience whose EarlyStopping would still reach the overall best epoch."""
+    epochs, values = _finite_points(series)
+    if not values:
+        return None
+    running = math.inf if direction == "min" else -math.inf
+    improvements = []
+    for epoch, value in zip(epochs, values, strict=True):
+        if (value < running) if direction == "min" else (value > running):
+            running = value
+            improvements.append(epoch)
+    gaps = [b - a for a, b in itertools.pairwise(improvements)]
+    return max([1, *gaps])
+
+
+def _metric_diagnosis(
+    pair: MetricPair, direction: str, settings: DetectorSettings, limit: int
+) -> MetricDiagnosis:
+    train = _clip(pair.train, limit) if pair.train is not None else None
+    val = _clip(pair.validation, limit) if pair.validation is not None else None
+    last_train = train.values[-1] if train is not None and len(train) else None
+    last_val = val.values[-1] if val is not None and len(val) else None
+    if val is None or not _finite_points(val)[1]:
+        return MetricDiagnosis(pair.name, direction, None, None, last_train, last_val, None, None)
+    verdict = _judge(val, train, direction, settings)
+    return MetricDiagnosis(
+        name=pair.name,
+        direction=direction,
+        best_epoch=verdict.best_epoch,
+        best_value=verdict.best_value,
+        last_train=last_train,
+        last_validation=last_val,
+        gap=verdict.gap,
+        onset_epoch=verdict.onset_epoch,
+    )
+
+
+def _first_non_finite_loss(hist: History) -> int | None:
+    """First epoch at which any loss (training or validation) is NaN or infinite."""
+    first = None
+    for key in hist:
+        if "loss" not in base_name(key).lower():
+            continue
+        series = hist[key]
+        for epoch, value in zip(series.epochs, series.values, strict=True):
+            if not math.isfinite(value):
+                first = epoch if first is None else min(first, epoch)
+                break
+    return first
+
+
+def _clip(series: Series, last_epoch: int) -> Series:
+    """The part of ``series`` up to and including ``last_epoch``."""
+    keep = [i for i, e in enumerate(series.epochs) if e <= last_epoch]
+    return Series([series.epochs[i] for i in keep], [series.values[i] for i in keep])
+
+
+def _finite_points(series: Series) -> tuple[list[int], list[float]]:
+    pairs = [(e, v) for e, v in zip(series.epochs, series.values, strict=True) if math.isfinite(v)]
+    return [e for e, _ in pairs], [v for _, v in pairs]
+
+
+def _best_index(values: Sequence[float], direction: str) -> int:
+    """Index of the best value; the earliest one on ties."""
+    arr = np.asarray(values, dtype=np.float64)
+    return int(np.argmin(arr) if direction == "min" else np.argmax(arr))
+
+
+def _worse_by(value: float, best: float, direction: str) -> float:
+    """How much worse ``value`` is than ``best``, in percent of ``best`` (>= 0 is worse)."""
+    scale = max(abs(best), 1e-12)
+    diff = value - best if direction == "min" else best - value
+    return 100.0 * diff / scale
+
+
+def _train_improvement(
+    train: Series | None, from_epoch: int, to_epoch: int, direction: str
+) -> float | None:
+    """Percent improvement of training from ``from_epoch`` to ``to_epoch``."""
+    if train is None:
+        return None
+    start, end = train.value_at(from_epoch), train.value_at(to_epoch)
+    if start is None or end is None or not (math.isfinite(start) and math.isfinite(end)):
+        return None
+    return -_worse_by(end, start, direction)
+
+
+def _empty_numbers() -> dict:
+    return dict(
+        best_epoch=None,
+        best_value=None,
+        last_value=None,
+        onset_epoch=None,
+        epochs_since_best=None,
+        generalization_loss=None,
+        train_improvement=None,
+        gap=None,
+    )
+
+
+def _json_safe(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

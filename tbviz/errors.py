@@ -1,0 +1,19 @@
+"""Errors tbviz raises for user mistakes: each says what was wrong and what to do."""
+
+from __future__ import annotations
+
+
+class TbvizError(Exception):
+    """Base class of tbviz's own errors; its message is meant for the user."""
+
+
+class LogDirError(TbvizError, OSError):
+    """The log directory (or a run folder in it) cannot be created or written."""
+
+
+class DataError(TbvizError, ValueError):
+    """A dataset file is missing, unreadable, or has the wrong contents."""
+
+
+class DatasetUnavailable(TbvizError):
+    """A dataset is neither cached nor downloadable (for example, offline)."""

@@ -1,0 +1,187 @@
+"""Read TensorBoard event files back into histories, figures, notes, diagnoses.
+
+No TensorFlow: records are framed and checked here (TFRecord: length, masked
+CRC-32C of the length, payload, masked CRC-32C of the payload) and decoded
+with TensorBoard's protobuf classes. Reads logs written by tbviz and by plain
+``keras.callbacks.TensorBoard`` alike.
+
+A record cut short at the end of a file is what a live or killed writer
+leaves behind; it ends that file quietly. A record whose checksum does not
+match raises :class:`CorruptEventFile`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+from tensorboard.util import tensor_util
+
+from tbviz import metadata
+from tbviz.history import VALIDATION_PREFIX, History, Series
+
+_HEADER = struct.Struct("<QI")
+_FOOTER = struct.Struct("<I")
+
+
+class CorruptEventFile(ValueError):
+    """An event file has a record whose checksum or framing is wrong."""
+
+
+def event_files(folder: str) -> list[str]:
+    """Event files directly inside ``folder``, oldest first (by name, as TensorBoard does)."""
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(
+        os.path.join(folder, n)
+        for n in names
+        if "tfevents" in n and os.path.isfile(os.path.join(folder, n))
+    )
+
+
+def iter_records(path: str) -> Iterator[bytes]:
+    """Yield the payload of each TFRecord in ``path``, checking both checksums."""
+    with open(path, "rb") as stream:
+        offset = 0
+        while True:
+            header = stream.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                return  # end of file, or a header still being written
+            length, length_crc = _HEADER.unpack(header)
+            if masked_crc32c(header[:8]) != length_crc:
+                raise CorruptEventFile(f"{path}: bad length checksum at byte {offset}")
+            payload = stream.read(length)
+            footer = stream.read(_FOOTER.size)
+            if len(payload) < length or len(footer) < _FOOTER.size:
+                return  # a record cut short: the writer was killed or is writing
+            if masked_crc32c(payload) != _FOOTER.unpack(footer)[0]:
+                raise CorruptEventFile(f"{path}: bad data checksum at byte {offset}")
+            offset += _HEADER.size + length + _FOOTER.size
+            yield payload
+
+
+def iter_events(path: str) -> Iterator[event_pb2.Event]:
+    """Yield the ``Event`` protos of one event file."""
+    for payload in iter_records(path):
+        event = event_pb2.Event()
+        event.ParseFromString(payload)
+        yield event
+
+
+@dataclass
+class TagData:
+    """Every value of one tag in one folder: steps, decoded values, plugin name."""
+
+    plugin: str = ""
+    steps: list[int] = field(default_factory=list)
+    values: list[object] = field(default_factory=list)
+
+
+def read_folder(folder: str) -> dict[str, TagData]:
+    """Decode every summary value written directly in ``folder``, per tag.
+
+    A step written twice keeps its last value. Values are floats (scalars),
+    ``str`` (text), ``list[bytes]`` (images: width, height, PNGs) or numpy
+    arrays (other tensors).
+    """
+    tags: dict[str, TagData] = {}
+    for path in event_files(folder):
+        for event in iter_events(path):
+            if not event.HasField("summary"):
+                continue
+            for value in event.summary.value:
+                data = tags.setdefault(value.tag, TagData())
+                if value.HasField("metadata") and value.metadata.plugin_data.plugin_name:
+                    data.plugin = value.metadata.plugin_data.plugin_name
+                decoded = _decode(value, data.plugin)
+                if decoded is None:
+                    continue
+                if data.steps and event.step <= data.steps[-1]:
+                    keep = [i for i, s in enumerate(data.steps) if s != event.step]
+                    data.steps = [data.steps[i] for i in keep]
+                    data.values = [data.values[i] for i in keep]
+                data.steps.append(int(event.step))
+                data.values.append(decoded)
+    for data in tags.values():
+        order = sorted(range(len(data.steps)), key=data.steps.__getitem__)
+        data.steps = [data.steps[i] for i in order]
+        data.values = [data.values[i] for i in order]
+    return tags
+
+
+def _decode(value, plugin: str) -> object:
+    if value.HasField("simple_value"):
+        return float(value.simple_value)
+    if not value.HasField("tensor"):
+        return None
+    array = tensor_util.make_ndarray(value.tensor)
+    if plugin == "scalars" or (array.ndim == 0 and array.dtype.kind in "fiu"):
+        return float(array)
+    if plugin == "images":
+        return [bytes(b) for b in array.ravel()]
+    if array.dtype.kind in "SO":
+        if array.ndim == 0:
+            item = array.item()
+            return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+        return array
+    return array
+
+
+@dataclass
+class RunData:
+    """What one run folder holds, decoded."""
+
+    history: History
+    root: dict[str, TagData]
+
+    def texts(self, tag: str) -> list[tuple[int, str]]:
+        """(step, markdown) of a text tag in the run folder."""
+        data = self.root.get(tag)
+        return list(zip(data.steps, data.values, strict=True)) if data else []
+
+    def images(self, tag: str = metadata.TAG_FIGURE) -> list[tuple[int, int, int, bytes]]:
+        """(step, width, height, png) of an image tag in the run folder."""
+        data = self.root.get(tag)
+        if not data:
+            return []
+        return [
+            (step, int(v[0]), int(v[1]), v[2])
+            for step, v in zip(data.steps, data.values, strict=True)
+            if len(v) >= 3
+        ]
+
+    def diagnoses(self) -> list[tuple[int, dict]]:
+        """(step, diagnosis dict) of every structured diagnosis written."""
+        data = self.root.get(metadata.TAG_DIAGNOSIS)
+        if not data or data.plugin != metadata.PLUGIN_NAME:
+            return []
+        return [(step, json.loads(v)) for step, v in zip(data.steps, data.values, strict=True)]
+
+
+def read_history(run_dir: str) -> History:
+    """The per-epoch metrics of a run, from ``train/`` and ``validation/`` scalars."""
+    history = History()
+    for folder, prefix in (
+        (metadata.TRAIN_DIR, ""),
+        (metadata.VALIDATION_DIR, VALIDATION_PREFIX),
+    ):
+        for tag, data in read_folder(os.path.join(run_dir, folder)).items():
+            name = metadata.metric_from_tag(tag)
+            if name is None or not all(isinstance(v, float) for v in data.values):
+                continue
+            history_key = prefix + name
+            series = Series(list(data.steps), [float(v) for v in data.values])
+            history.record_series(history_key, series)
+    return history
+
+
+def read_run(run_dir: str) -> RunData:
+    """Everything tbviz wrote for one run (plus Keras' scalars, if any)."""
+    return RunData(history=read_history(run_dir), root=read_folder(run_dir))

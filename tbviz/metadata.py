@@ -1,0 +1,91 @@
+"""Names and plugin metadata of everything tbviz writes: the on-disk contract.
+
+A log directory written by tbviz looks like this (``<run>`` may be nested)::
+
+    LOGDIR/<run>/train/        epoch_<metric> scalars, training values
+    LOGDIR/<run>/validation/   epoch_<metric> scalars, validation values
+    LOGDIR/<run>/              tbviz/comparison image, tbviz/notes and
+                               tbviz/summary text, tbviz/diagnosis tensor
+
+The scalar folders and tags are the ones ``keras.callbacks.TensorBoard``
+writes, so TensorBoard draws training and validation of a metric in one chart
+and tbviz reads a plain Keras log directory the same way. Tags do not depend on
+the run, so the Images and Text dashboards line runs up side by side.
+
+The structured diagnosis is a string tensor (JSON) whose ``plugin_data`` names
+the ``tbviz`` plugin and carries a versioned content, as TensorBoard's own
+plugins do. This module imports protobuf classes only, never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "tbviz"
+
+#: Version of the ``plugin_data.content`` written with tbviz tensors.
+PROTO_VERSION = 1
+
+TRAIN_DIR = "train"
+VALIDATION_DIR = "validation"
+
+TAG_FIGURE = "tbviz/comparison"
+TAG_NOTES = "tbviz/notes"
+TAG_SUMMARY = "tbviz/summary"
+TAG_DIAGNOSIS = "tbviz/diagnosis"
+
+EPOCH_TAG_PREFIX = "epoch_"
+
+FIGURE_DESCRIPTION = (
+    "Training vs validation per metric. Star: best validation epoch; red band: "
+    "overfitting, from the onset; dashed red line: divergence."
+)
+NOTES_DESCRIPTION = "Overfitting diagnosis, written whenever the status changes."
+SUMMARY_DESCRIPTION = "Final overfitting diagnosis of the run."
+
+
+def scalar_tag(metric: str) -> str:
+    """Keras' tag for a per-epoch metric: ``scalar_tag("loss") == "epoch_loss"``."""
+    return EPOCH_TAG_PREFIX + metric
+
+
+def metric_from_tag(tag: str) -> str | None:
+    """The metric name of a per-epoch scalar tag, or None for any other tag."""
+    if tag.startswith(EPOCH_TAG_PREFIX) and len(tag) > len(EPOCH_TAG_PREFIX):
+        return tag[len(EPOCH_TAG_PREFIX) :]
+    return None
+
+
+def create_diagnosis_metadata() -> summary_pb2.SummaryMetadata:
+    """``SummaryMetadata`` for the structured diagnosis tensor."""
+    content = json.dumps({"version": PROTO_VERSION, "kind": "diagnosis"}).encode()
+    return summary_pb2.SummaryMetadata(
+        display_name="tbviz diagnosis",
+        summary_description="Machine-readable overfitting diagnosis (JSON).",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=content
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def parse_plugin_content(content: bytes) -> dict:
+    """Decode tbviz ``plugin_data.content``.
+
+    Raises:
+        ValueError: the content is not tbviz metadata, or comes from a newer
+            tbviz than this one (upgrade tbviz to read it).
+    """
+    try:
+        data = json.loads(content.decode("utf-8"))
+        version = int(data["version"])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"not tbviz plugin metadata: {content[:60]!r}") from err
+    if version > PROTO_VERSION:
+        raise ValueError(
+            f"tbviz data of version {version} is newer than this tbviz understands "
+            f"({PROTO_VERSION}); upgrade tbviz to read it"
+        )
+    return data

@@ -1,0 +1,233 @@
+"""``RunLogger``: per-epoch logs in, scalars + figure + notes + diagnosis out.
+
+The framework-neutral heart of tbviz. Keras' callback is a thin layer over it,
+and a hand-written ``tf.GradientTape`` loop gets the same TensorBoard output
+by calling :meth:`RunLogger.log_epoch` itself::
+
+    with RunLogger("runs", "my-loop") as run:
+        for epoch in range(epochs):
+            ...  # train and evaluate
+            run.log_epoch(epoch, {"loss": loss, "val_loss": val_loss})
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import time
+import warnings
+from collections.abc import Mapping
+
+from tbviz import metadata
+from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
+from tbviz.figures import render_comparison
+from tbviz.history import History, base_name, is_validation, to_float
+
+_SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f]+$")
+
+
+def validate_run_name(run_name: str) -> str:
+    """Return ``run_name`` normalised, or raise ``ValueError`` saying what is wrong.
+
+    A run name is a relative path inside the log directory: it may contain
+    ``/`` to group runs (``sweep/lr=0.01``), but not ``..``, an absolute path,
+    a drive letter or control characters, so a run can never be written
+    outside its log directory.
+    """
+    if not isinstance(run_name, str) or not run_name.strip():
+        raise ValueError(f"run_name must be a non-empty string, got {run_name!r}")
+    name = run_name.strip().replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "://" in name:
+        raise ValueError(
+            f"run_name {run_name!r} is an absolute path; give a name relative to the "
+            "log directory (put the directory in log_dir instead)"
+        )
+    segments = [s for s in name.split("/") if s not in ("", ".")]
+    if not segments or any(s == ".." for s in segments):
+        raise ValueError(
+            f"run_name {run_name!r} would leave the log directory; use a plain name "
+            "such as 'cnn-adam' or 'sweep/lr=0.01'"
+        )
+    if not all(_SAFE_SEGMENT.match(s) for s in segments):
+        raise ValueError(f"run_name {run_name!r} contains control characters")
+    return "/".join(segments)
+
+
+def timestamped_run_name(logdir: str, now: float | None = None) -> str:
+    """A readable run name that is not taken yet: ``20261128-143005`` (``-2``, ...)."""
+    import tensorflow as tf  # only callers that write need it, and they have it
+
+    stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    name, counter = stem, 1
+    while tf.io.gfile.exists(join_path(logdir, name)):
+        counter += 1
+        name = f"{stem}-{counter}"
+    return name
+
+
+def join_path(logdir: str, run_name: str) -> str:
+    """``logdir/run_name`` for local paths and URLs (``gs://bucket/x``) alike."""
+    if "://" in logdir:
+        return posixpath.join(logdir, run_name)
+    return os.path.join(logdir, *run_name.split("/"))
+
+
+class RunLogger:
+    """Write one training run's TensorBoard view, one epoch at a time.
+
+    For every :meth:`log_epoch` call it writes:
+
+    * ``epoch_<metric>`` scalars, training values into ``<run>/train`` and
+      ``val_*`` values into ``<run>/validation`` (Keras' layout and tag names);
+    * the structured diagnosis (tag ``tbviz/diagnosis``);
+    * an overfitting note (tag ``tbviz/notes``) whenever the status changes;
+    * the comparison figure (tag ``tbviz/comparison``) every ``figure_every``
+      epochs.
+
+    :meth:`close` draws the final epoch's figure if it was skipped, writes the
+    final summary (tag ``tbviz/summary``) and closes the files. Every epoch is
+    flushed to disk before ``log_epoch`` returns, so a crash loses at most the
+    epoch in flight.
+
+    Args:
+        logdir: the log directory TensorBoard is pointed at (``runs``).
+        run_name: folder of this run inside ``logdir``; None picks a
+            time-stamped name that is not taken.
+        figure_every: draw the figure every N epochs (the last epoch is always
+            drawn); 0 turns figures off.
+        monitor: the validation metric the diagnosis judges by.
+        patience: the ``EarlyStopping`` patience whose outcome the notes report.
+        settings: detector thresholds (``patience`` is taken from here if given).
+
+    Raises:
+        ValueError: an argument is invalid (bad run name, negative figure_every).
+        tbviz.errors.LogDirError: the run folder cannot be created.
+    """
+
+    def __init__(
+        self,
+        logdir: str = "runs",
+        run_name: str | None = None,
+        *,
+        figure_every: int = 1,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        settings: DetectorSettings | None = None,
+    ) -> None:
+        validate_options(figure_every=figure_every, monitor=monitor, patience=patience)
+        from tbviz.summary_writer import RunWriter  # imports TensorFlow
+
+        logdir = os.fspath(logdir)
+        self.logdir = logdir
+        self.run_name = (
+            validate_run_name(run_name) if run_name is not None else timestamped_run_name(logdir)
+        )
+        self.run_dir = join_path(logdir, self.run_name)
+        self.figure_every = figure_every
+        self.monitor = monitor
+        self.settings = settings or DetectorSettings(patience=patience)
+        self.history = History()
+        self.diagnosis: Diagnosis | None = None
+        self._writer = RunWriter(self.run_dir)
+        self._last_status: str | None = None
+        self._last_figure_epoch: int | None = None
+        self._figure_failed = False
+        self._closed = False
+
+    def log_epoch(self, epoch: int, logs: Mapping[str, object]) -> Diagnosis:
+        """Record one finished epoch (0-based) and write its summaries.
+
+        ``logs`` is a Keras-style dict: training metrics by name, validation
+        metrics with a ``val_`` prefix. Values may be floats, numpy scalars or
+        0-d tensors; entries that are not numbers are ignored. Returns the
+        diagnosis after this epoch.
+        """
+        if self._closed:
+            raise RuntimeError("this RunLogger is closed; create a new one to log more epochs")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be an int >= 0 (0-based, as Keras counts), got {epoch!r}")
+        train: dict[str, float] = {}
+        validation: dict[str, float] = {}
+        for key, value in logs.items():
+            try:
+                number = to_float(value)
+            except (TypeError, ValueError):
+                continue
+            if is_validation(key):
+                validation[base_name(key)] = number
+            else:
+                train[key] = number
+        self.history.record(epoch, {**train, **{"val_" + k: v for k, v in validation.items()}})
+        if train:
+            self._writer.write_scalars("train", epoch, train)
+        if validation:
+            self._writer.write_scalars("validation", epoch, validation)
+        diagnosis = diagnose(self.history, self.monitor, settings=self.settings)
+        self.diagnosis = diagnosis
+        self._writer.write_diagnosis(diagnosis.to_dict(), epoch)
+        if diagnosis.status != self._last_status:
+            self._writer.write_text(
+                metadata.TAG_NOTES, diagnosis.to_markdown(), epoch, metadata.NOTES_DESCRIPTION
+            )
+            self._last_status = diagnosis.status
+        if self.figure_every and (epoch + 1) % self.figure_every == 0:
+            self._draw(epoch)
+        self._writer.flush()
+        return diagnosis
+
+    def close(self) -> None:
+        """Draw the last epoch if needed, write the final summary, close the files."""
+        if self._closed:
+            return
+        self._closed = True
+        last = self.history.last_epoch
+        try:
+            if last is not None and self.diagnosis is not None:
+                if self.figure_every and self._last_figure_epoch != last:
+                    self._draw(last)
+                self._writer.write_text(
+                    metadata.TAG_SUMMARY,
+                    self.diagnosis.to_markdown(final=True),
+                    last,
+                    metadata.SUMMARY_DESCRIPTION,
+                )
+        finally:
+            self._writer.close()
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _draw(self, epoch: int) -> None:
+        """Render and write the comparison figure; a drawing error never stops training."""
+        diagnosis = self.diagnosis
+        title = f"{self.run_name} — epoch {epoch + 1}: {diagnosis.status if diagnosis else ''}"
+        try:
+            figure = render_comparison(self.history, diagnosis, title=title)
+        except Exception as err:  # matplotlib can fail on odd data; training must go on
+            if not self._figure_failed:
+                warnings.warn(
+                    f"tbviz could not draw the comparison figure for {self.run_name!r}: "
+                    f"{err!r}; scalars and notes are still written",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                self._figure_failed = True
+            return
+        self._writer.write_figure(figure, epoch)
+        self._last_figure_epoch = epoch
+
+
+def validate_options(*, figure_every: int, monitor: str, patience: int) -> None:
+    """Check the options shared by RunLogger and TBVizCallback; raise ValueError."""
+    if isinstance(figure_every, bool) or not isinstance(figure_every, int) or figure_every < 0:
+        raise ValueError(
+            f"figure_every must be an int >= 0 (0 turns figures off), got {figure_every!r}"
+        )
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"patience must be an int >= 1, got {patience!r}")

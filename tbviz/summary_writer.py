@@ -1,0 +1,110 @@
+"""The one module that calls ``tf.summary``: scalars, images, text, tensors.
+
+``RunWriter`` owns the three event-file writers of a run (``train/``,
+``validation/`` and the run folder itself) and writes each kind of summary
+with the tags and metadata defined in :mod:`tbviz.metadata`. Files go through
+``tf.io.gfile``, so remote log directories (``gs://...``) work as they do for
+Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+
+import tensorflow as tf
+from tensorboard.plugins.image import metadata as image_metadata
+
+from tbviz import metadata
+from tbviz.errors import LogDirError
+from tbviz.figures import RenderedFigure
+
+_SPLIT_DIRS = {"train": metadata.TRAIN_DIR, "validation": metadata.VALIDATION_DIR}
+
+
+def prepare_run_dir(run_dir: str) -> None:
+    """Create ``run_dir`` (and parents) or raise :class:`LogDirError` saying why not."""
+    try:
+        if tf.io.gfile.exists(run_dir) and not tf.io.gfile.isdir(run_dir):
+            raise LogDirError(
+                f"cannot log to {run_dir!r}: a file is in the way; remove it or choose "
+                "another log_dir/run_name"
+            )
+        tf.io.gfile.makedirs(run_dir)
+    except LogDirError:
+        raise
+    except (tf.errors.OpError, OSError) as err:
+        detail = getattr(err, "message", None) or str(err)
+        raise LogDirError(
+            f"cannot create the log directory {run_dir!r}: {detail}. Check the path and "
+            "that you may write there."
+        ) from err
+
+
+class RunWriter:
+    """Summary writers of one run folder, created on first use.
+
+    Args:
+        run_dir: ``LOGDIR/<run>``; created if missing.
+    """
+
+    def __init__(self, run_dir: str) -> None:
+        prepare_run_dir(run_dir)
+        self.run_dir = run_dir
+        self._writers: dict[str, tf.summary.SummaryWriter] = {}
+
+    def _writer(self, split: str | None) -> tf.summary.SummaryWriter:
+        key = split or ""
+        if key not in self._writers:
+            folder = posixpath.join(self.run_dir, _SPLIT_DIRS[split]) if split else self.run_dir
+            # Flushing is ours to decide (once per epoch); a long queue keeps
+            # TensorFlow from flushing on its own in the middle of an epoch.
+            self._writers[key] = tf.summary.create_file_writer(
+                folder, max_queue=1000, flush_millis=10 * 60 * 1000
+            )
+        return self._writers[key]
+
+    def write_scalars(self, split: str, step: int, values: Mapping[str, float]) -> None:
+        """One ``epoch_<metric>`` scalar per entry, into ``train/`` or ``validation/``."""
+        if split not in _SPLIT_DIRS:
+            raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+        with self._writer(split).as_default():
+            for name, value in values.items():
+                tf.summary.scalar(metadata.scalar_tag(name), value, step=step)
+
+    def write_figure(self, figure: RenderedFigure, step: int) -> None:
+        """The comparison figure, PNG bytes as they are (no decode and re-encode)."""
+        tensor = tf.constant([str(figure.width), str(figure.height), figure.png], dtype=tf.string)
+        meta = image_metadata.create_summary_metadata(
+            display_name=metadata.TAG_FIGURE, description=metadata.FIGURE_DESCRIPTION
+        )
+        with self._writer(None).as_default():
+            tf.summary.write(metadata.TAG_FIGURE, tensor, step=step, metadata=meta)
+
+    def write_text(self, tag: str, markdown: str, step: int, description: str) -> None:
+        """A markdown text summary in the run folder."""
+        with self._writer(None).as_default():
+            tf.summary.text(tag, markdown, step=step, description=description)
+
+    def write_diagnosis(self, diagnosis: Mapping, step: int) -> None:
+        """The structured diagnosis as a JSON string tensor with tbviz metadata."""
+        payload = json.dumps(diagnosis, sort_keys=True, allow_nan=False)
+        with self._writer(None).as_default():
+            tf.summary.write(
+                metadata.TAG_DIAGNOSIS,
+                tf.constant(payload, dtype=tf.string),
+                step=step,
+                metadata=metadata.create_diagnosis_metadata(),
+            )
+
+    def flush(self) -> None:
+        """Push everything written so far to disk."""
+        for writer in self._writers.values():
+            writer.flush()
+
+    def close(self) -> None:
+        """Flush and close every writer; the object cannot be used afterwards."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
