@@ -144,30 +144,43 @@ class Diagnosis:
             metrics=tuple(MetricDiagnosis(**m) for m in metrics),
         )
 
-    def headline(self) -> str:
-        """One line: the status and the fact that matters most."""
-        mon = md_escape(self.monitor)
+    def headline(self, markdown: bool = True) -> str:
+        """One line: the status and the fact that matters most (markdown or plain)."""
+        mon = md_escape(self.monitor) if markdown else self.monitor
+
+        def bold(text: str) -> str:
+            return f"**{text}**" if markdown else text
+
         if self.status == "diverged":
             return (
-                f"**Diverged** at {epoch_label(self.diverged_at)}: a loss became NaN or infinite."
+                f"{bold('Diverged')} at {epoch_label(self.diverged_at)}: "
+                "a loss became NaN or infinite."
             )
         if self.status == "no-validation":
-            return f"**No validation data**: {mon} was not logged, so overfitting cannot be judged."
+            return (
+                f"{bold('No validation data')}: {mon} was not logged, "
+                "so overfitting cannot be judged."
+            )
         if self.status == "overfitting":
             return (
-                f"**Overfitting** since {epoch_label(self.onset_epoch)}: {mon} is "
+                f"{bold('Overfitting')} since {epoch_label(self.onset_epoch)}: {mon} is "
                 f"{self.generalization_loss:.1f}% worse than its best while training "
                 f"improved {self.train_improvement:.1f}%."
             )
         if self.status == "plateau":
             return (
-                f"**Plateau**: {mon} has not improved for "
+                f"{bold('Plateau')}: {mon} has not improved for "
                 f"{plural(self.epochs_since_best, 'epoch')} "
                 f"(best at {epoch_label(self.best_epoch)})."
             )
         return (
-            f"**Improving**: best {mon} {fmt(self.best_value)} at {epoch_label(self.best_epoch)}."
+            f"{bold('Improving')}: best {mon} {fmt(self.best_value)} "
+            f"at {epoch_label(self.best_epoch)}."
         )
+
+    def plain_headline(self) -> str:
+        """:meth:`headline` for a terminal: no markdown."""
+        return self.headline(markdown=False)
 
     def to_markdown(self, final: bool = False) -> str:
         """A short note for people: status, best epoch, onset, gap, early stopping."""

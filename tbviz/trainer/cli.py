@@ -1,0 +1,151 @@
+"""``scripts/train.py`` / ``tbviz-train``: train the tutorial CNN into a TensorBoard logdir."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+from tbviz.errors import TbvizError
+from tbviz.trainer.datasets import DATASETS, load_dataset
+from tbviz.trainer.metrics import TUTORIAL_METRICS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _metric_list(text: str) -> list[str]:
+    return [m.strip() for m in text.replace(" ", ",").split(",") if m.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the trainer."""
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description=(
+            "Train the tutorial's MNIST CNN (Conv2D 16 -> MaxPool -> Flatten -> Dense 10, "
+            "Adam) and log scalars, comparison figures and overfitting notes for TensorBoard."
+        ),
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="mnist",
+        help="mnist falls back to mnist-5k when it cannot be downloaded (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="an .npz with x_train, y_train, x_test, y_test (overrides --dataset)",
+    )
+    parser.add_argument("--epochs", type=_positive_int, default=10, help="(default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=32, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--metrics",
+        type=_metric_list,
+        default=["accuracy"],
+        help="comma-separated Keras metric names; the tutorial's "
+        f"{','.join(TUTORIAL_METRICS)} work with integer labels "
+        "(default: accuracy)",
+    )
+    parser.add_argument("--logdir", default="runs", help="(default: %(default)s)")
+    parser.add_argument(
+        "--run-name", help="run folder inside the logdir (default: cnn-<dataset>-<date>-<time>)"
+    )
+    parser.add_argument(
+        "--figure-every",
+        type=_non_negative_int,
+        default=1,
+        help="draw the comparison figure every N epochs, 0 for never; the "
+        "last epoch is always drawn (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    parser.add_argument(
+        "--train-size", type=_positive_int, help="use only the first N training images"
+    )
+    parser.add_argument(
+        "--val-size", type=_positive_int, help="use only the first N validation images"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the trainer; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    try:
+        return _run(args)
+    except TbvizError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train.py: interrupted; the epochs finished so far are logged", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tbviz.run_logger import validate_run_name
+
+    if args.run_name is not None:
+        try:
+            validate_run_name(args.run_name)
+        except ValueError as err:
+            raise _UsageError(str(err)) from None
+    dataset, notes = load_dataset(args.dataset, args.data, seed=args.seed)
+    for note in notes:
+        print(f"note: {note}")
+    n_train = min(len(dataset.y_train), args.train_size or len(dataset.y_train))
+    n_val = min(len(dataset.y_test), args.val_size or len(dataset.y_test))
+    print(
+        f"data: {dataset.name}, {n_train} training / {n_val} validation images "
+        f"from {dataset.source}"
+    )
+    from tbviz.trainer.training import TrainConfig, train
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        metrics=args.metrics,
+        logdir=args.logdir,
+        run_name=args.run_name or f"cnn-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        figure_every=args.figure_every,
+        seed=args.seed,
+        train_size=args.train_size,
+        val_size=args.val_size,
+    )
+    result = train(dataset, config, on_note=lambda note: print(f"note: {note}"))
+    print()
+    print(f"Logged run {result.run_name!r} to {result.run_dir}")
+    if result.diagnosis is not None:
+        print(f"Diagnosis: {result.diagnosis.plain_headline()}")
+    print("Open it in TensorBoard:")
+    print(f"  tensorboard --logdir {shlex.quote(args.logdir)}")
+    if args.figure_every and args.epochs // args.figure_every > 10:
+        print("  (add --samples_per_plugin images=100 to see every figure, not only 10)")
+    return 0
+
+
+class _UsageError(TbvizError):
+    """A flag value that passed argparse but is still wrong."""

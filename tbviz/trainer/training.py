@@ -1,0 +1,84 @@
+"""One training run of the tutorial CNN, logged with :class:`tbviz.TBVizCallback`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tbviz.diagnosis import Diagnosis
+from tbviz.trainer.datasets import Dataset, prepare
+from tbviz.trainer.metrics import plan_metrics
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run of the tutorial CNN."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    metrics: Sequence[str] = ("accuracy",)
+    logdir: str = "runs"
+    run_name: str | None = None
+    figure_every: int = 1
+    seed: int = 0
+    train_size: int | None = None
+    val_size: int | None = None
+    filters: int = 16
+    learning_rate: float = 1e-3
+    verbose: int | str = "auto"
+
+
+@dataclass
+class TrainResult:
+    """Where a run was logged, its Keras history and its final diagnosis."""
+
+    run_name: str
+    run_dir: str
+    history: dict[str, list[float]]
+    diagnosis: Diagnosis | None
+    notes: list[str] = field(default_factory=list)
+
+
+def train(
+    dataset: Dataset, config: TrainConfig, on_note: Callable[[str], None] = lambda _: None
+) -> TrainResult:
+    """Fit the tutorial CNN on ``dataset`` and log it under ``config.logdir``."""
+    plans, notes = plan_metrics(config.metrics)
+    for note in notes:
+        on_note(note)
+    x_train, y_train, x_val, y_val = prepare(dataset, config.train_size, config.val_size)
+
+    import keras  # imports TensorFlow: only once the inputs are known to be good
+
+    from tbviz.callback import TBVizCallback
+    from tbviz.trainer.model import build_cnn, build_metrics
+
+    keras.utils.set_random_seed(config.seed)
+    metrics = build_metrics(plans, dataset.num_classes)
+    model = build_cnn(
+        x_train.shape[1:],
+        dataset.num_classes,
+        metrics,
+        filters=config.filters,
+        learning_rate=config.learning_rate,
+    )
+    callback = TBVizCallback(
+        log_dir=config.logdir, run_name=config.run_name, figure_every=config.figure_every
+    )
+    history = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        callbacks=[callback],
+        verbose=config.verbose,
+    )
+    logger = callback.logger
+    return TrainResult(
+        run_name=logger.run_name,
+        run_dir=logger.run_dir,
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        diagnosis=logger.diagnosis,
+        notes=notes,
+    )
