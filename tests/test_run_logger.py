@@ -1,0 +1,142 @@
+import io
+import json
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from tbviz import RunLogger
+from tbviz import metadata as md
+from tbviz.errors import LogDirError
+from tbviz.event_reader import read_folder, read_run
+from tbviz.run_logger import validate_run_name
+from tests.test_diagnosis import TUTORIAL
+
+
+def epochs_of(history):
+    n = len(next(iter(history.values())))
+    return [{k: v[i] for k, v in history.items()} for i in range(n)]
+
+
+def test_every_epoch_is_written_and_reads_back(tmp_path):
+    with RunLogger(tmp_path, "tutorial") as run:
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    data = read_run(str(tmp_path / "tutorial"))
+    assert sorted(data.history.keys()) == sorted(TUTORIAL)
+    for key, values in TUTORIAL.items():
+        assert data.history[key].epochs == list(range(10))
+        assert data.history[key].values == pytest.approx(values, rel=1e-6)
+    # Keras' layout: same tag in train/ and validation/.
+    assert set(read_folder(str(tmp_path / "tutorial" / "train"))) == {"epoch_loss", "epoch_accuracy"}
+    assert set(read_folder(str(tmp_path / "tutorial" / "validation"))) == {"epoch_loss", "epoch_accuracy"}
+
+
+def test_notes_only_when_the_status_changes_and_a_final_summary(tmp_path):
+    with RunLogger(tmp_path, "r") as run:
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    data = read_run(str(tmp_path / "r"))
+    notes = data.texts(md.TAG_NOTES)
+    assert [step for step, _ in notes] == [0, 6]
+    assert notes[0][1].startswith("**Improving**")
+    assert notes[1][1].startswith("**Overfitting** since epoch 4 (step 3)")
+    [(step, summary)] = data.texts(md.TAG_SUMMARY)
+    assert step == 9 and "Final diagnosis after 10 epochs" in summary
+    diagnoses = data.diagnoses()
+    assert [s for s, _ in diagnoses] == list(range(10))
+    assert diagnoses[-1][1]["status"] == "overfitting" and diagnoses[-1][1]["onset_epoch"] == 3
+
+
+def test_diagnosis_tensor_carries_versioned_tbviz_metadata(tmp_path):
+    with RunLogger(tmp_path, "r") as run:
+        run.log_epoch(0, {"loss": 1.0, "val_loss": 1.2})
+    tags = read_folder(str(tmp_path / "r"))
+    assert tags[md.TAG_DIAGNOSIS].plugin == md.PLUGIN_NAME
+    assert tags[md.TAG_FIGURE].plugin == "images"
+    assert tags[md.TAG_NOTES].plugin == "text"
+    assert json.loads(tags[md.TAG_DIAGNOSIS].values[0])["version"] == 1
+    from tbviz.event_reader import iter_events, event_files
+
+    [path] = event_files(str(tmp_path / "r"))
+    contents = [
+        v.metadata.plugin_data.content for e in iter_events(path) for v in e.summary.value
+        if v.metadata.plugin_data.plugin_name == md.PLUGIN_NAME
+    ]
+    assert md.parse_plugin_content(contents[0]) == {"version": 1, "kind": "diagnosis"}
+
+
+def test_figure_every_thins_figures_but_always_draws_the_last_epoch(tmp_path):
+    with RunLogger(tmp_path, "r", figure_every=4) as run:
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    images = read_run(str(tmp_path / "r")).images()
+    assert [step for step, *_ in images] == [3, 7, 9]
+    step, width, height, png = images[-1]
+    assert imread(io.BytesIO(png), format="png").shape[:2] == (height, width)
+
+
+def test_figures_off(tmp_path):
+    with RunLogger(tmp_path, "r", figure_every=0) as run:
+        run.log_epoch(0, {"loss": 1.0})
+    assert read_run(str(tmp_path / "r")).images() == []
+
+
+def test_values_may_be_numpy_scalars_and_non_numbers_are_skipped(tmp_path):
+    with RunLogger(tmp_path, "r") as run:
+        run.log_epoch(0, {"loss": np.float32(0.5), "val_loss": np.array(0.7), "lr_name": "adam"})
+    history = read_run(str(tmp_path / "r")).history
+    assert history["loss"].values == pytest.approx([0.5])
+    assert history["val_loss"].values == pytest.approx([0.7])
+    assert "lr_name" not in history
+
+
+def test_epochs_are_flushed_before_log_epoch_returns(tmp_path):
+    run = RunLogger(tmp_path, "live")
+    run.log_epoch(0, {"loss": 1.0, "val_loss": 1.1})
+    run.log_epoch(1, {"loss": 0.5, "val_loss": 0.9})
+    history = read_run(str(tmp_path / "live")).history  # not closed yet
+    assert history["val_loss"].values == pytest.approx([1.1, 0.9])
+    run.close()
+    run.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        run.log_epoch(2, {"loss": 0.1})
+
+
+def test_generated_run_names_are_timestamped_and_unique(tmp_path):
+    first = RunLogger(tmp_path)
+    second = RunLogger(tmp_path)
+    assert first.run_name != second.run_name
+    assert first.run_name[:8].isdigit()
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../b", "/abs/path", "C:\\x", "", "  ", "gs://b/x"])
+def test_run_names_that_leave_the_logdir_are_refused(bad):
+    with pytest.raises(ValueError):
+        validate_run_name(bad)
+
+
+def test_nested_run_names_are_allowed():
+    assert validate_run_name("sweep/lr=0.01/") == "sweep/lr=0.01"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"figure_every": -1}, "figure_every"), ({"patience": 0}, "patience"), ({"monitor": ""}, "monitor")],
+)
+def test_bad_options_are_refused(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RunLogger(tmp_path, "r", **kwargs)
+
+
+def test_a_file_in_the_way_is_a_clear_error(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(LogDirError, match="taken"):
+        RunLogger(tmp_path, "taken")
+
+
+def test_bad_epoch_is_refused(tmp_path):
+    with RunLogger(tmp_path, "r") as run, pytest.raises(ValueError, match="epoch"):
+        run.log_epoch(-1, {"loss": 1.0})
