@@ -33,14 +33,18 @@ def trained(tmp_path_factory):
     x, y, xv, yv = tiny_mnist(256, 128)
     model = tiny_cnn(metrics=["accuracy", "binary_accuracy", "top_k_categorical_accuracy"])
     callback = TBVizCallback(log_dir=str(logdir), run_name="cnn-adam")
-    history = model.fit(x, y, validation_data=(xv, yv), epochs=3, batch_size=32, verbose=0,
-                        callbacks=[callback])
+    history = model.fit(
+        x, y, validation_data=(xv, yv), epochs=3, batch_size=32, verbose=0, callbacks=[callback]
+    )
     return logdir, history.history
 
 
 def test_scalars_equal_keras_history_for_every_metric_and_split(trained):
     logdir, history = trained
-    train, validation = load(logdir / "cnn-adam" / "train"), load(logdir / "cnn-adam" / "validation")
+    train, validation = (
+        load(logdir / "cnn-adam" / "train"),
+        load(logdir / "cnn-adam" / "validation"),
+    )
     for key, values in history.items():
         split, name = (validation, key[4:]) if key.startswith("val_") else (train, key)
         assert scalar_values(split, f"epoch_{name}") == pytest.approx(values, rel=1e-6), key
@@ -49,7 +53,7 @@ def test_scalars_equal_keras_history_for_every_metric_and_split(trained):
 
 
 def test_figure_is_a_png_of_the_reported_size(trained):
-    logdir, history = trained
+    logdir, _history = trained
     root = load(logdir / "cnn-adam")
     events = root.Tensors(md.TAG_FIGURE)
     assert [e.step for e in events] == [0, 1, 2]
@@ -67,8 +71,13 @@ def test_note_names_the_best_epoch_and_tensor_parses(trained):
     [summary] = root.Tensors(md.TAG_SUMMARY)
     text = tensor_util.make_ndarray(summary.tensor_proto).item().decode()
     best = min(range(3), key=history["val_loss"].__getitem__)
-    assert f"Best val\\_loss: {history['val_loss'][best]:.4g} at epoch {best + 1} (step {best})" in text
-    diagnosis = json.loads(tensor_util.make_ndarray(root.Tensors(md.TAG_DIAGNOSIS)[-1].tensor_proto).item())
+    assert (
+        f"Best val\\_loss: {history['val_loss'][best]:.4g} at epoch {best + 1} (step {best})"
+        in text
+    )
+    diagnosis = json.loads(
+        tensor_util.make_ndarray(root.Tensors(md.TAG_DIAGNOSIS)[-1].tensor_proto).item()
+    )
     assert diagnosis["best_epoch"] == best
     assert diagnosis["last_value"] == pytest.approx(history["val_loss"][-1], rel=1e-6)
     assert root.summary_metadata[md.TAG_DIAGNOSIS].plugin_data.plugin_name == "tbviz"
@@ -80,12 +89,15 @@ def test_works_alongside_keras_tensorboard_and_early_stopping(tmp_path):
     stopper = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
     ours = TBVizCallback(log_dir=str(tmp_path), run_name="ours")
     theirs = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "keras"))
-    history = model.fit(x, y, validation_data=(xv, yv), epochs=3, verbose=0,
-                        callbacks=[theirs, ours, stopper])
+    history = model.fit(
+        x, y, validation_data=(xv, yv), epochs=3, verbose=0, callbacks=[theirs, ours, stopper]
+    )
     epochs = len(history.history["loss"])
     ours_val = load(tmp_path / "ours" / "validation")
     theirs_val = load(tmp_path / "keras" / "validation")
-    assert scalar_values(ours_val, "epoch_loss") == pytest.approx(scalar_values(theirs_val, "epoch_loss"))
+    assert scalar_values(ours_val, "epoch_loss") == pytest.approx(
+        scalar_values(theirs_val, "epoch_loss")
+    )
     assert len(scalar_values(ours_val, "epoch_loss")) == epochs
     assert ours.run_name == "ours"
 

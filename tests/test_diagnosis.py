@@ -58,7 +58,10 @@ def test_no_validation_and_diverged():
 
 
 def test_plateau_when_validation_stalls():
-    flat = {"loss": [1.0, 0.9, 0.899, 0.899, 0.899, 0.899], "val_loss": [1.0, 0.95, 0.951, 0.95, 0.952, 0.951]}
+    flat = {
+        "loss": [1.0, 0.9, 0.899, 0.899, 0.899, 0.899],
+        "val_loss": [1.0, 0.95, 0.951, 0.95, 0.952, 0.951],
+    }
     d = diagnose(flat)
     assert d.status == "plateau"
     assert "flat" in d.reason
@@ -98,7 +101,12 @@ def test_markdown_note_is_specific():
 
 
 def test_hostile_metric_names_are_escaped_in_markdown():
-    h = {"loss": [1.0, 0.5], "val_loss": [1.0, 0.6], "a|<script>x": [1, 2], "val_a|<script>x": [1, 2]}
+    h = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.0, 0.6],
+        "a|<script>x": [1, 2],
+        "val_a|<script>x": [1, 2],
+    }
     note = diagnose(h).to_markdown()
     assert "<script>" not in note
     assert "a\\|&lt;script&gt;x" in note
@@ -142,7 +150,10 @@ def test_patience_needed_to_keep_the_best_epoch():
 
 
 def test_diagnosis_does_not_import_tensorflow():
-    code = "import sys, tbviz, tbviz.figures; tbviz.diagnose({'loss': [1]}); print('tensorflow' in sys.modules)"
+    code = (
+        "import sys, tbviz, tbviz.figures, tbviz.event_reader, tbviz.trainer.cli; "
+        "tbviz.diagnose({'loss': [1]}); print('tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -154,29 +165,41 @@ finite_curve = st.lists(st.floats(min_value=1e-3, max_value=10), min_size=1, max
 @given(st.lists(st.floats(min_value=1e-3, max_value=10), min_size=1, max_size=30), st.data())
 def test_monotonically_improving_run_is_never_overfitting(values, data):
     val = sorted(values, reverse=True)
-    train = sorted(data.draw(st.lists(st.floats(1e-3, 10), min_size=len(val), max_size=len(val))),
-                   reverse=True)
+    train = sorted(
+        data.draw(st.lists(st.floats(1e-3, 10), min_size=len(val), max_size=len(val))), reverse=True
+    )
     assert diagnose({"loss": train, "val_loss": val}).status != "overfitting"
 
 
 @settings(max_examples=200, deadline=None)
-@given(finite_curve, finite_curve, st.integers(min_value=0, max_value=29), st.sampled_from(
-    [float("nan"), float("inf"), -float("inf")]))
+@given(
+    finite_curve,
+    finite_curve,
+    st.integers(min_value=0, max_value=29),
+    st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+)
 def test_any_non_finite_loss_means_diverged_at_its_first_epoch(train, val, where, bad):
     n = min(len(train), len(val))
     train, val = train[:n], val[:n]
     where = where % n
-    train = [*train[:where], bad, *train[where + 1:]]
+    train = [*train[:where], bad, *train[where + 1 :]]
     d = diagnose({"loss": train, "val_loss": val})
     assert d.status == "diverged" and d.diverged_at == where
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.0)),
-                min_size=1, max_size=25),
-       st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(0.0)),
+        min_size=1,
+        max_size=25,
+    ),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=25),
+)
 def test_arbitrary_histories_never_crash(train, val):
-    d = diagnose({"loss": train, "val_loss": val, "accuracy": list(np.clip(np.nan_to_num(val), 0, 1))})
+    d = diagnose(
+        {"loss": train, "val_loss": val, "accuracy": list(np.clip(np.nan_to_num(val), 0, 1))}
+    )
     assert d.status in ("improving", "plateau", "overfitting", "diverged", "no-validation")
     json.dumps(d.to_dict(), allow_nan=False)
     d.to_markdown(final=True)

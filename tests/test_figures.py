@@ -14,12 +14,13 @@ def decode(png: bytes) -> np.ndarray:
 
 
 def has_color(image: np.ndarray, hex_color: str, tolerance: float = 0.02) -> bool:
-    rgb = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.array([int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
     return bool((np.abs(image[..., :3] - rgb).max(axis=-1) < tolerance).any())
 
 
 @pytest.mark.parametrize(
-    ("panels", "shape"), [(1, (1, 1)), (2, (1, 2)), (3, (2, 2)), (4, (2, 2)), (5, (2, 3)), (9, (3, 3))]
+    ("panels", "shape"),
+    [(1, (1, 1)), (2, (1, 2)), (3, (2, 2)), (4, (2, 2)), (5, (2, 3)), (9, (3, 3))],
 )
 def test_grid_grows_like_the_tutorial(panels, shape):
     assert grid_shape(panels) == shape
@@ -38,7 +39,13 @@ def test_two_metrics_make_a_one_by_two_png():
 
 def test_four_metrics_make_a_two_by_two_grid():
     history = History.from_keras(
-        {**TUTORIAL, "auc": [0.5] * 10, "val_auc": [0.6] * 10, "mae": [1.0] * 10, "val_mae": [1.0] * 10}
+        {
+            **TUTORIAL,
+            "auc": [0.5] * 10,
+            "val_auc": [0.6] * 10,
+            "mae": [1.0] * 10,
+            "val_mae": [1.0] * 10,
+        }
     )
     two_by_two = render_comparison(history)
     one_by_two = render_comparison(History.from_keras(TUTORIAL))
@@ -56,7 +63,9 @@ def test_no_overfitting_band_while_improving():
 
 
 def test_diverged_run_draws_finite_part_and_marks_divergence():
-    history = History.from_keras({"loss": [1.0, 0.5, float("nan")], "val_loss": [1.0, 0.6, float("inf")]})
+    history = History.from_keras(
+        {"loss": [1.0, 0.5, float("nan")], "val_loss": [1.0, 0.6, float("inf")]}
+    )
     diagnosis = diagnose(history)
     image = decode(render_comparison(history, diagnosis).png)
     assert diagnosis.diverged_at == 2

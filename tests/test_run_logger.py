@@ -28,8 +28,14 @@ def test_every_epoch_is_written_and_reads_back(tmp_path):
         assert data.history[key].epochs == list(range(10))
         assert data.history[key].values == pytest.approx(values, rel=1e-6)
     # Keras' layout: same tag in train/ and validation/.
-    assert set(read_folder(str(tmp_path / "tutorial" / "train"))) == {"epoch_loss", "epoch_accuracy"}
-    assert set(read_folder(str(tmp_path / "tutorial" / "validation"))) == {"epoch_loss", "epoch_accuracy"}
+    assert set(read_folder(str(tmp_path / "tutorial" / "train"))) == {
+        "epoch_loss",
+        "epoch_accuracy",
+    }
+    assert set(read_folder(str(tmp_path / "tutorial" / "validation"))) == {
+        "epoch_loss",
+        "epoch_accuracy",
+    }
 
 
 def test_notes_only_when_the_status_changes_and_a_final_summary(tmp_path):
@@ -56,11 +62,13 @@ def test_diagnosis_tensor_carries_versioned_tbviz_metadata(tmp_path):
     assert tags[md.TAG_FIGURE].plugin == "images"
     assert tags[md.TAG_NOTES].plugin == "text"
     assert json.loads(tags[md.TAG_DIAGNOSIS].values[0])["version"] == 1
-    from tbviz.event_reader import iter_events, event_files
+    from tbviz.event_reader import event_files, iter_events
 
     [path] = event_files(str(tmp_path / "r"))
     contents = [
-        v.metadata.plugin_data.content for e in iter_events(path) for v in e.summary.value
+        v.metadata.plugin_data.content
+        for e in iter_events(path)
+        for v in e.summary.value
         if v.metadata.plugin_data.plugin_name == md.PLUGIN_NAME
     ]
     assert md.parse_plugin_content(contents[0]) == {"version": 1, "kind": "diagnosis"}
@@ -72,7 +80,7 @@ def test_figure_every_thins_figures_but_always_draws_the_last_epoch(tmp_path):
             run.log_epoch(epoch, logs)
     images = read_run(str(tmp_path / "r")).images()
     assert [step for step, *_ in images] == [3, 7, 9]
-    step, width, height, png = images[-1]
+    _step, width, height, png = images[-1]
     assert imread(io.BytesIO(png), format="png").shape[:2] == (height, width)
 
 
@@ -124,7 +132,11 @@ def test_nested_run_names_are_allowed():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"figure_every": -1}, "figure_every"), ({"patience": 0}, "patience"), ({"monitor": ""}, "monitor")],
+    [
+        ({"figure_every": -1}, "figure_every"),
+        ({"patience": 0}, "patience"),
+        ({"monitor": ""}, "monitor"),
+    ],
 )
 def test_bad_options_are_refused(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

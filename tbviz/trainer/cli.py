@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -141,10 +142,20 @@ def _run(args: argparse.Namespace) -> int:
     if result.diagnosis is not None:
         print(f"Diagnosis: {result.diagnosis.plain_headline()}")
     print("Open it in TensorBoard:")
-    print(f"  tensorboard --logdir {shlex.quote(args.logdir)}")
+    print(f"  {_tensorboard_command()} --logdir {shlex.quote(args.logdir)}")
     if args.figure_every and args.epochs // args.figure_every > 10:
         print("  (add --samples_per_plugin images=100 to see every figure, not only 10)")
     return 0
+
+
+def _tensorboard_command() -> str:
+    """``tensorboard``, or the path of the one beside this Python if it is not on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    on_path = shutil.which("tensorboard")
+    if not os.path.isfile(beside) or (on_path and os.path.samefile(on_path, beside)):
+        return "tensorboard"
+    relative = os.path.relpath(beside)
+    return shlex.quote(relative if not relative.startswith("..") else beside)
 
 
 class _UsageError(TbvizError):

@@ -1,0 +1,69 @@
+"""A real TensorBoard process serves what tbviz wrote: scalars, the figure, the notes."""
+
+import io
+import json
+import urllib.parse
+
+import pytest
+from matplotlib.image import imread
+
+from tbviz import TBVizCallback
+from tbviz import metadata as md
+from tests.conftest import tiny_cnn, tiny_mnist
+
+pytestmark = pytest.mark.slow
+
+
+def q(**params):
+    return urllib.parse.urlencode(params)
+
+
+def test_tensorboard_serves_scalars_images_and_text(tmp_path, tensorboard_server):
+    logdir = tmp_path / "runs"
+    x, y, xv, yv = tiny_mnist(192, 64)
+    history = (
+        tiny_cnn()
+        .fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=2,
+            verbose=0,
+            callbacks=[TBVizCallback(log_dir=str(logdir), run_name="cnn-adam")],
+        )
+        .history
+    )
+    server = tensorboard_server(logdir)
+
+    def has_runs(body):
+        tags = json.loads(body)
+        return "cnn-adam/train" in tags and "cnn-adam/validation" in tags
+
+    tags = json.loads(server.wait_for("/data/plugin/scalars/tags", has_runs))
+    assert {"epoch_loss", "epoch_accuracy"} <= set(tags["cnn-adam/train"])
+    assert {"epoch_loss", "epoch_accuracy"} <= set(tags["cnn-adam/validation"])
+
+    points = json.loads(
+        server.get("/data/plugin/scalars/scalars?" + q(run="cnn-adam/validation", tag="epoch_loss"))
+    )
+    assert [p[1] for p in points] == [0, 1]
+    assert [p[2] for p in points] == pytest.approx(history["val_loss"], rel=1e-6)
+
+    images = json.loads(server.wait_for("/data/plugin/images/tags", lambda b: b"cnn-adam" in b))
+    assert md.TAG_FIGURE in images["cnn-adam"]
+    entries = json.loads(
+        server.get("/data/plugin/images/images?" + q(run="cnn-adam", tag=md.TAG_FIGURE, sample=0))
+    )
+    assert [e["step"] for e in entries] == [0, 1]
+    png = server.get("/data/plugin/images/individualImage?" + entries[-1]["query"])
+    assert imread(io.BytesIO(png), format="png").shape[:2] == (264, 640)
+
+    texts = json.loads(server.wait_for("/data/plugin/text/tags", lambda b: b"cnn-adam" in b))
+    assert {md.TAG_NOTES, md.TAG_SUMMARY} <= set(texts["cnn-adam"])
+    [summary] = json.loads(
+        server.get("/data/plugin/text/text?" + q(run="cnn-adam", tag=md.TAG_SUMMARY))
+    )
+    assert summary["step"] == 1
+    best = min(range(2), key=history["val_loss"].__getitem__)
+    assert f"at epoch {best + 1} (step {best})" in summary["text"]
+    assert "<strong>" in summary["text"]  # rendered as markdown by TensorBoard

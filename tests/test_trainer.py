@@ -1,0 +1,267 @@
+"""The trainer: metric names, datasets (full MNIST path, offline fallback), the script."""
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tbviz.errors import DataError, DatasetUnavailable
+from tbviz.event_reader import read_run
+from tbviz.trainer import datasets
+from tbviz.trainer.metrics import TUTORIAL_METRICS, MetricError, plan_metrics
+from tests.conftest import ROOT
+
+# -- metric names -----------------------------------------------------------------------
+
+
+def test_tutorial_metric_list_maps_to_integer_label_metrics():
+    plans, notes = plan_metrics([*TUTORIAL_METRICS, "loss"])
+    assert [(p.name, p.implementation) for p in plans] == [
+        ("binary_accuracy", "one_hot_binary_accuracy"),
+        ("categorical_accuracy", "sparse_categorical_accuracy"),
+        ("sparse_categorical_accuracy", "sparse_categorical_accuracy"),
+        ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy"),
+    ]
+    assert any(n.startswith("loss: the loss is always logged") for n in notes)
+    assert len(notes) == 4
+
+
+def test_duplicates_and_validation_names():
+    plans, notes = plan_metrics(["accuracy", "accuracy"])
+    assert [p.name for p in plans] == ["accuracy"] and "twice" in notes[0]
+    with pytest.raises(MetricError, match="validation twin"):
+        plan_metrics(["val_accuracy"])
+
+
+def test_tutorial_metrics_compile_and_give_correct_numbers():
+    """The four-metric list trains on integer labels and each value means what it says."""
+    import keras
+
+    from tbviz.trainer.model import build_metrics
+
+    plans, _ = plan_metrics(TUTORIAL_METRICS)
+    metrics = build_metrics(plans, 3)
+    y_true = np.array([0, 1, 2, 2])
+    y_pred = np.array(
+        [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]], dtype=np.float32
+    )
+    values = {}
+    for metric in metrics:
+        metric.update_state(y_true, y_pred)
+        values[metric.name] = float(metric.result())
+    assert values["categorical_accuracy"] == pytest.approx(0.75)
+    assert values["sparse_categorical_accuracy"] == pytest.approx(0.75)
+    assert values["top_k_categorical_accuracy"] == pytest.approx(1.0)  # k=5 > 3 classes
+    one_hot = keras.ops.one_hot(y_true, 3)
+    expected = keras.metrics.BinaryAccuracy()
+    expected.update_state(one_hot, y_pred)
+    assert values["binary_accuracy"] == pytest.approx(float(expected.result()))  # 11/12
+
+
+def test_unknown_metric_is_a_clear_error():
+    from tbviz.trainer.model import build_metrics
+
+    plans, _ = plan_metrics(["no_such_metric"])
+    with pytest.raises(MetricError, match="unknown metric 'no_such_metric'"):
+        build_metrics(plans, 10)
+
+
+# -- datasets ---------------------------------------------------------------------------
+
+
+def write_npz(path, n_train=60, n_test=20, seed=0):
+    rng = np.random.default_rng(seed)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, n_train),
+        x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, n_test),
+    )
+
+
+def test_mnist_5k_is_real_balanced_and_split_with_a_fixed_seed():
+    a, b = datasets.load_mnist_5k(0), datasets.load_mnist_5k(0)
+    assert a.x_train.shape == (4000, 28, 28) and a.x_test.shape == (1000, 28, 28)
+    assert np.bincount(np.concatenate([a.y_train, a.y_test])).tolist() == [500] * 10
+    assert np.array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.y_test, datasets.load_mnist_5k(1).y_test)
+    assert a.x_train.max() == 255
+
+
+def test_full_mnist_is_read_from_the_keras_cache(tmp_path, monkeypatch):
+    (tmp_path / "datasets").mkdir()
+    write_npz(tmp_path / "datasets" / "mnist.npz")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    dataset, notes = datasets.load_dataset("mnist")
+    assert dataset.name == "mnist" and notes == []
+    assert dataset.x_train.shape == (60, 28, 28) and dataset.y_test.shape == (20,)
+
+
+def test_full_mnist_falls_back_to_mnist_5k_offline(tmp_path, monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure on https://example.invalid/mnist.npz: no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DatasetUnavailable, match="could not be downloaded"):
+        datasets.load_mnist()
+    dataset, [note] = datasets.load_dataset("mnist")
+    assert dataset.name == "mnist-5k"
+    assert "training on mnist-5k" in note and "\n" not in note
+
+
+def write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    dataset = datasets.load_fashion_mnist(search=(tmp_path / "missing", tmp_path))
+    assert dataset.x_train.shape == (30, 28, 28) and dataset.y_test.shape == (10,)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x09abc")
+    )
+    with pytest.raises(DataError, match="truncated"):
+        datasets.load_fashion_mnist(search=(tmp_path,))
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, "does not exist"),
+        (b"plain text", "not an .npz archive"),
+        ({"x_train": np.zeros((5, 28, 28))}, "lacks y_train, x_test, y_test"),
+        (
+            {
+                "x_train": np.zeros((5, 28)),
+                "y_train": np.zeros(5),
+                "x_test": np.zeros((2, 28, 28)),
+                "y_test": np.zeros(2),
+            },
+            "shaped",
+        ),
+        (
+            {
+                "x_train": np.zeros((5, 28, 28)),
+                "y_train": np.zeros(4),
+                "x_test": np.zeros((2, 28, 28)),
+                "y_test": np.zeros(2),
+            },
+            "one integer label per image",
+        ),
+        (
+            {
+                "x_train": np.zeros((5, 28, 28)),
+                "y_train": np.full(5, 0.5),
+                "x_test": np.zeros((2, 28, 28)),
+                "y_test": np.zeros(2),
+            },
+            "integer class labels",
+        ),
+    ],
+)
+def test_unusable_npz_files_get_a_clear_error(tmp_path, content, match):
+    path = tmp_path / "data.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, dict):
+        np.savez(path, **content)
+    with pytest.raises(DataError, match=match):
+        datasets.load_npz(path)
+
+
+def test_prepare_scales_and_adds_a_channel():
+    dataset = datasets.load_mnist_5k()
+    x, _, xv, _ = datasets.prepare(dataset, 100, 50)
+    assert x.shape == (100, 28, 28, 1) and xv.shape == (50, 28, 28, 1)
+    assert x.dtype == np.float32 and x.min() >= 0.0 and x.max() == 1.0
+
+
+# -- the script -------------------------------------------------------------------------
+
+
+def run_script(*args, cwd, env=None):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+@pytest.mark.slow
+def test_train_script_end_to_end(tmp_path):
+    result = run_script(
+        "--dataset",
+        "mnist-5k",
+        "--epochs",
+        "2",
+        "--train-size",
+        "300",
+        "--val-size",
+        "100",
+        "--metrics",
+        ",".join([*TUTORIAL_METRICS, "loss"]),
+        "--run-name",
+        "e2e",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "data: mnist-5k, 300 training / 100 validation images" in out
+    assert "note: loss: the loss is always logged" in out
+    assert "Logged run 'e2e' to runs" in out
+    assert "tensorboard --logdir runs" in out
+    data = read_run(str(tmp_path / "runs" / "e2e"))
+    assert set(data.history.keys()) == {
+        "loss",
+        "val_loss",
+        *TUTORIAL_METRICS,
+        *("val_" + m for m in TUTORIAL_METRICS),
+    }
+    assert data.history["val_loss"].epochs == [0, 1]
+    assert [s for s, *_ in data.images()] == [0, 1]
+    assert data.texts("tbviz/summary")
+
+
+@pytest.mark.slow
+def test_train_script_on_an_npz_file(tmp_path):
+    write_npz(tmp_path / "digits.npz", 64, 32)
+    result = run_script("--data", "digits.npz", "--epochs", "1", "--run-name", "npz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "data: digits, 64 training / 32 validation images" in result.stdout
+    assert read_run(str(tmp_path / "runs" / "npz")).history["val_loss"].epochs == [0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "missing.npz"], "train.py: error: data file 'missing.npz' does not exist"),
+        (["--epochs", "0"], "train.py: error: argument --epochs: expected a number >= 1, got 0"),
+        (["--run-name", "../x"], "train.py: error: run_name '../x' would leave the log directory"),
+        (["--dataset", "cifar"], "train.py: error: argument --dataset: invalid choice"),
+        (["--metrics", "val_accuracy", "--dataset", "mnist-5k"], "name the training metric"),
+    ],
+)
+def test_bad_flags_get_one_line_errors(tmp_path, args, message):
+    result = run_script(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
