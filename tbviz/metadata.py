@@ -5,7 +5,9 @@ A log directory written by tbviz looks like this (``<run>`` may be nested)::
     LOGDIR/<run>/train/        epoch_<metric> scalars, training values
     LOGDIR/<run>/validation/   epoch_<metric> scalars, validation values
     LOGDIR/<run>/              tbviz/comparison image, tbviz/notes and
-                               tbviz/summary text, tbviz/diagnosis tensor
+                               tbviz/summary text, tbviz/diagnosis tensor,
+                               detector state scalars (tbviz/epochs_since_best,
+                               tbviz/generalization_loss, tbviz/gap/<metric>)
 
 The scalar folders and tags are the ones ``keras.callbacks.TensorBoard``
 writes, so TensorBoard draws training and validation of a metric in one chart
@@ -35,6 +37,9 @@ TAG_FIGURE = "tbviz/comparison"
 TAG_NOTES = "tbviz/notes"
 TAG_SUMMARY = "tbviz/summary"
 TAG_DIAGNOSIS = "tbviz/diagnosis"
+TAG_EPOCHS_SINCE_BEST = "tbviz/epochs_since_best"
+TAG_GENERALIZATION_LOSS = "tbviz/generalization_loss"
+GAP_TAG_PREFIX = "tbviz/gap/"
 
 EPOCH_TAG_PREFIX = "epoch_"
 
@@ -49,6 +54,11 @@ SUMMARY_DESCRIPTION = "Final overfitting diagnosis of the run."
 def scalar_tag(metric: str) -> str:
     """Keras' tag for a per-epoch metric: ``scalar_tag("loss") == "epoch_loss"``."""
     return EPOCH_TAG_PREFIX + metric
+
+
+def gap_tag(metric: str) -> str:
+    """Tag of the validation-minus-training gap scalar of ``metric``."""
+    return GAP_TAG_PREFIX + metric
 
 
 def metric_from_tag(tag: str) -> str | None:

@@ -80,7 +80,9 @@ class RunLogger:
 
     * ``epoch_<metric>`` scalars, training values into ``<run>/train`` and
       ``val_*`` values into ``<run>/validation`` (Keras' layout and tag names);
-    * the structured diagnosis (tag ``tbviz/diagnosis``);
+    * the structured diagnosis (tag ``tbviz/diagnosis``) and the detector's
+      numbers as scalars (``tbviz/epochs_since_best``,
+      ``tbviz/generalization_loss``, ``tbviz/gap/<metric>``);
     * an overfitting note (tag ``tbviz/notes``) whenever the status changes;
     * the comparison figure (tag ``tbviz/comparison``) every ``figure_every``
       epochs.
@@ -166,6 +168,12 @@ class RunLogger:
         diagnosis = diagnose(self.history, self.monitor, settings=self.settings)
         self.diagnosis = diagnosis
         self._writer.write_diagnosis(diagnosis.to_dict(), epoch)
+        self._writer.write_detector_state(
+            epoch,
+            diagnosis.epochs_since_best,
+            diagnosis.generalization_loss,
+            {m.name: m.gap for m in diagnosis.metrics if m.gap is not None},
+        )
         if diagnosis.status != self._last_status:
             self._writer.write_text(
                 metadata.TAG_NOTES, diagnosis.to_markdown(), epoch, metadata.NOTES_DESCRIPTION

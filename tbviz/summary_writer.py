@@ -10,6 +10,7 @@ Keras.
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 from collections.abc import Mapping
 
@@ -72,6 +73,24 @@ class RunWriter:
         with self._writer(split).as_default():
             for name, value in values.items():
                 tf.summary.scalar(metadata.scalar_tag(name), value, step=step)
+
+    def write_detector_state(
+        self,
+        step: int,
+        epochs_since_best: int | None,
+        generalization_loss: float | None,
+        gaps: Mapping[str, float],
+    ) -> None:
+        """The detector's numbers as scalars in the run folder, to chart them."""
+        values = {
+            metadata.TAG_EPOCHS_SINCE_BEST: epochs_since_best,
+            metadata.TAG_GENERALIZATION_LOSS: generalization_loss,
+            **{metadata.gap_tag(name): gap for name, gap in gaps.items()},
+        }
+        with self._writer(None).as_default():
+            for tag, value in values.items():
+                if value is not None and math.isfinite(value):
+                    tf.summary.scalar(tag, value, step=step)
 
     def write_figure(self, figure: RenderedFigure, step: int) -> None:
         """The comparison figure, PNG bytes as they are (no decode and re-encode)."""

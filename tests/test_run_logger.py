@@ -152,3 +152,17 @@ def test_a_file_in_the_way_is_a_clear_error(tmp_path):
 def test_bad_epoch_is_refused(tmp_path):
     with RunLogger(tmp_path, "r") as run, pytest.raises(ValueError, match="epoch"):
         run.log_epoch(-1, {"loss": 1.0})
+
+
+def test_detector_state_is_charted_as_scalars(tmp_path):
+    with RunLogger(tmp_path, "r") as run:
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    tags = read_folder(str(tmp_path / "r"))
+    assert tags[md.TAG_EPOCHS_SINCE_BEST].values == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]
+    gl = tags[md.TAG_GENERALIZATION_LOSS].values
+    assert gl[-1] == pytest.approx(100 * (0.097 / 0.068 - 1), rel=1e-5)
+    assert tags[md.gap_tag("loss")].values[-1] == pytest.approx(0.097 - 0.009, rel=1e-5)
+    assert tags[md.gap_tag("accuracy")].steps == list(range(10))
+    # Only the run folder holds them: train/ and validation/ keep Keras' tags alone.
+    assert set(read_folder(str(tmp_path / "r" / "train"))) == {"epoch_loss", "epoch_accuracy"}
