@@ -28,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # name, dataset, model, train size, dropout, optimizer, learning rate, epochs
+# [, per-epoch growth of the learning rate]
 RUNS = [
     ("cnn-mnist-500", "mnist-5k", "cnn", 500, 0.0, "adam", 1e-3, 35),
     ("cnn-mnist-1000", "mnist-5k", "cnn", 1000, 0.0, "adam", 1e-3, 35),
@@ -62,9 +63,12 @@ RUNS = [
     # Never learn: a learning rate far too high pins the net at chance.
     ("cnn-mnist-2000-stuck", "mnist-5k", "cnn", 2000, 0.0, "adam", 1.0, 30),
     ("mlp-fashion-2000-stuck", "fashion", "mlp", 2000, 0.0, "adam", 2.0, 30),
-    # Go NaN: plain SGD with a huge step on an MLP without softmax clipping.
-    ("mlp-mnist-2000-nan", "mnist-5k", "mlp-logits", 2000, 0.0, "sgd", 20.0, 30),
+    # Plain SGD with a huge step on logits: never learns (mlp) or goes NaN at once (big).
+    ("mlp-mnist-2000-sgd20-stuck", "mnist-5k", "mlp-logits", 2000, 0.0, "sgd", 20.0, 30),
     ("big-fashion-2000-nan", "fashion", "big-logits", 2000, 0.0, "sgd", 10.0, 30),
+    # A learning-rate range test (the rate doubles every epoch): learns, then blows up.
+    ("mlp-mnist-2000-lr-range", "mnist-5k", "mlp-logits", 2000, 0.0, "sgd", 0.02, 30, 2.0),
+    ("cnn-mnist-2000-lr-range", "mnist-5k", "cnn-logits", 2000, 0.0, "sgd", 0.02, 30, 2.0),
 ]
 
 VALIDATION = 1000
@@ -95,8 +99,10 @@ def build(kind: str, dropout: float, optimizer: str, lr: float):
         layers += [keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D()]
     elif kind == "big":
         layers += [
-            keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
         ]
     layers.append(keras.layers.Flatten())
     if kind in ("mlp", "big"):
@@ -114,37 +120,65 @@ def build(kind: str, dropout: float, optimizer: str, lr: float):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="tests/fixtures/histories")
-    parser.add_argument("--only", help="train only the run with this name")
+    parser.add_argument("--only", nargs="+", help="train only the runs with these names")
     args = parser.parse_args()
     import keras
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for seed, (name, dataset, kind, size, dropout, optimizer, lr, epochs) in enumerate(RUNS):
-        if args.only and name != args.only:
+    for seed, (name, dataset, kind, size, dropout, optimizer, lr, epochs, *rest) in enumerate(RUNS):
+        growth = rest[0] if rest else 1.0
+        if args.only and name not in args.only:
             continue
         keras.utils.set_random_seed(seed)
         x, y, xv, yv = load(dataset, seed)
-        x = x[:size, ..., None].astype("float32") / 255
+        x, y = x[:size, ..., None].astype("float32") / 255, y[:size]
         xv = xv[..., None].astype("float32") / 255
         model = build(kind, dropout, optimizer, lr)
         start = time.perf_counter()
-        history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32,
-                            verbose=0).history
+        callbacks = []
+        if growth != 1.0:
+            callbacks.append(
+                keras.callbacks.LearningRateScheduler(
+                    lambda epoch, _, lr=lr, growth=growth: lr * growth**epoch
+                )
+            )
+        history = model.fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=epochs,
+            batch_size=32,
+            verbose=0,
+            callbacks=callbacks,
+        ).history
         seconds = time.perf_counter() - start
         # NaN and Infinity are kept as JSON's common extension (Python reads them).
         clean = {k: [float(v) for v in vs] for k, vs in history.items()}
         record = {
             "name": name,
-            "config": {"dataset": dataset, "model": kind, "train_size": size,
-                       "validation_size": VALIDATION, "dropout": dropout,
-                       "optimizer": optimizer, "learning_rate": lr, "epochs": epochs,
-                       "batch_size": 32, "seed": seed},
+            "config": {
+                "dataset": dataset,
+                "model": kind,
+                "train_size": size,
+                "validation_size": VALIDATION,
+                "dropout": dropout,
+                "optimizer": optimizer,
+                "learning_rate": lr,
+                "epochs": epochs,
+                "batch_size": 32,
+                "seed": seed,
+                "lr_growth_per_epoch": growth,
+            },
             "history": clean,
         }
         (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-        best = min(range(epochs), key=lambda i: history["val_loss"][i]
-                   if math.isfinite(history["val_loss"][i]) else math.inf)
+        best = min(
+            range(epochs),
+            key=lambda i: (
+                history["val_loss"][i] if math.isfinite(history["val_loss"][i]) else math.inf
+            ),
+        )
         print(f"{name:28s} {seconds:5.1f}s  best val_loss epoch {best + 1}", flush=True)
     return 0
 

@@ -2,20 +2,29 @@
 
 ``diagnose(history)`` reads a Keras-style history (``loss``, ``val_loss``, ...)
 and decides, from the epochs it is given only, whether the run is improving,
-on a plateau, overfitting, diverged, or has no validation data to judge. It
-never looks ahead, so calling it after every epoch during training and once on
-the finished run agree about every prefix.
+on a plateau, overfitting, not learning, diverged, or has no validation data to
+judge. It never looks ahead, so calling it after every epoch during training
+and once on the finished run agree about every prefix.
 
-The overfitting rule follows Prechelt's generalization loss ("Early Stopping -
-but when?", 1998): GL = how far validation is now from its best, in percent.
+The overfitting rule builds on Prechelt's generalization loss ("Early Stopping
+- but when?", 1998): GL = how far validation is now from its best, in percent.
 A run is called overfitting when
 
-* the monitored validation metric set its best at least ``min_epochs_since_best``
-  epochs ago,
+* it is past a short warm-up (``warmup_epochs``), where validation is too
+  jumpy to judge, and training has really started to learn;
+* the monitored validation metric set its best at least
+  ``min_epochs_since_best`` epochs ago;
 * each of the last ``confirm_epochs`` validation values is worse than that best
-  by at least ``min_generalization_loss`` percent (one noisy epoch is not enough),
-* and training kept improving since the best epoch (otherwise it is not
-  overfitting but a stall, or an unstable optimiser).
+  by at least ``min_generalization_loss`` percent (one noisy epoch is not enough);
+* training kept improving since the best epoch (the mean of its last
+  ``confirm_epochs`` values beats its value at the best epoch), and did so
+  smoothly: a jump of the training loss by more than ``max_train_spike``
+  percent from one epoch to the next means an unstable optimiser, whose
+  validation bumps usually recover, not overfitting.
+
+Unlike ``EarlyStopping``, which watches validation alone, the detector reads
+the training curve too, which is what lets it wait less and be wrong less
+(``scripts/bench_diagnosis.py`` measures both on real curves).
 
 The result also carries what ``keras.callbacks.EarlyStopping`` with a given
 patience would have done on the same curve, so a note can say it.
@@ -35,7 +44,7 @@ import numpy as np
 from tbviz.history import History, MetricPair, Series, as_history, base_name, metric_direction
 from tbviz.text import epoch_label, fmt, md_code, md_escape, plural
 
-STATUSES = ("improving", "plateau", "overfitting", "diverged", "no-validation")
+STATUSES = ("improving", "plateau", "overfitting", "not-learning", "diverged", "no-validation")
 
 #: Version of the dict layout produced by :meth:`Diagnosis.to_dict`.
 DIAGNOSIS_VERSION = 1
@@ -46,17 +55,27 @@ class DetectorSettings:
     """Thresholds of the detector; the defaults suit noisy validation curves."""
 
     min_epochs_since_best: int = 2
-    confirm_epochs: int = 2
-    min_generalization_loss: float = 3.0
-    plateau_epochs: int = 3
+    confirm_epochs: int = 3
+    min_generalization_loss: float = 2.0
+    warmup_epochs: int = 3
+    max_train_spike: float = 25.0
     min_train_improvement: float = 0.5
+    min_learning: float = 10.0
+    plateau_epochs: int = 3
     patience: int = 3
 
     def __post_init__(self) -> None:
         for name in ("min_epochs_since_best", "confirm_epochs", "plateau_epochs", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("min_generalization_loss", "min_train_improvement"):
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        for name in (
+            "min_generalization_loss",
+            "min_train_improvement",
+            "max_train_spike",
+            "min_learning",
+        ):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)}")
 
@@ -161,6 +180,8 @@ class Diagnosis:
                 f"{bold('No validation data')}: {mon} was not logged, "
                 "so overfitting cannot be judged."
             )
+        if self.status == "not-learning":
+            return f"{bold('Not learning')}: the training loss is not going down."
         if self.status == "overfitting":
             return (
                 f"{bold('Overfitting')} since {epoch_label(self.onset_epoch)}: {mon} is "
@@ -328,6 +349,9 @@ def diagnose(
     verdict = _judge(val, train, direction, settings)
     stopping = simulate_early_stopping(val, direction, settings.patience)
     status, reason = verdict.status, verdict.reason
+    stuck = _not_learning(hist, limit, settings) if "loss" in hist else None
+    if stuck is not None and diverged_at is None:
+        status, reason = "not-learning", stuck
     if diverged_at is not None:
         status = "diverged"
         reason = (
@@ -387,14 +411,27 @@ def _judge(
     gl = _worse_by(values[-1], best_value, direction)
     recent = values[best + 1 :][-settings.confirm_epochs :]
     recent_gl = min((_worse_by(v, best_value, direction) for v in recent), default=0.0)
-    train_gain = _train_improvement(train, best_epoch, epochs[-1], direction)
+    train_gain = _train_improvement(
+        train, best_epoch, epochs[-1], direction, settings.confirm_epochs
+    )
+    spike = _training_spike(train, best_epoch, direction)
     gap = None
     if train is not None:
         last_train = train.value_at(epochs[-1])
         if last_train is not None:
             gap = values[-1] - last_train
     worse = len(recent) == settings.confirm_epochs and recent_gl >= settings.min_generalization_loss
-    if since >= settings.min_epochs_since_best and worse:
+    warm = epochs[-1] - epochs[0] >= settings.warmup_epochs
+    if since >= settings.min_epochs_since_best and worse and warm:
+        if spike is not None and spike[1] > settings.max_train_spike:
+            why = (
+                f"validation is {gl:.1f}% worse than its best, but the training loss jumped "
+                f"{spike[1]:.0f}% at {epoch_label(spike[0])}: an unstable optimiser, whose "
+                "validation bumps often recover; not called overfitting."
+            )
+            return _Verdict(
+                "plateau", best_epoch, best_value, None, since, gl, train_gain, gap, why
+            )
         if train_gain is not None and train_gain >= settings.min_train_improvement:
             return _Verdict(
                 "overfitting",
@@ -406,9 +443,9 @@ def _judge(
                 train_gain,
                 gap,
                 f"validation has been worse than its best for {plural(since, 'epoch')} "
-                f"(GL {gl:.1f}% ≥ {settings.min_generalization_loss:g}% in each of the last "
-                f"{plural(settings.confirm_epochs, 'epoch')}) while training improved "
-                f"{train_gain:.1f}%.",
+                f"(generalization loss ≥ {settings.min_generalization_loss:g}% in each of "
+                f"the last {plural(settings.confirm_epochs, 'epoch')}, {gl:.1f}% now) while "
+                f"training kept improving ({train_gain:.1f}% since the best epoch).",
             )
         if train_gain is None:
             why = "validation got worse but there is no training curve to compare with."
@@ -552,15 +589,72 @@ def _worse_by(value: float, best: float, direction: str) -> float:
 
 
 def _train_improvement(
-    train: Series | None, from_epoch: int, to_epoch: int, direction: str
+    train: Series | None, from_epoch: int, to_epoch: int, direction: str, window: int = 1
 ) -> float | None:
-    """Percent improvement of training from ``from_epoch`` to ``to_epoch``."""
+    """Percent by which training improved from ``from_epoch`` to the ``window`` epochs
+    ending at ``to_epoch`` (their mean, so one lucky epoch does not count)."""
     if train is None:
         return None
-    start, end = train.value_at(from_epoch), train.value_at(to_epoch)
-    if start is None or end is None or not (math.isfinite(start) and math.isfinite(end)):
+    start = train.value_at(from_epoch)
+    ends = [
+        train.value_at(e) for e in range(max(from_epoch + 1, to_epoch - window + 1), to_epoch + 1)
+    ]
+    ends = [v for v in ends if v is not None and math.isfinite(v)]
+    if start is None or not math.isfinite(start) or not ends:
         return None
-    return -_worse_by(end, start, direction)
+    return -_worse_by(sum(ends) / len(ends), start, direction)
+
+
+def _training_spike(
+    train: Series | None, from_epoch: int, direction: str
+) -> tuple[int, float] | None:
+    """The largest epoch-to-epoch worsening of training since ``from_epoch``: (epoch, %)."""
+    if train is None:
+        return None
+    points = [
+        (e, v)
+        for e, v in zip(train.epochs, train.values, strict=True)
+        if e >= from_epoch and math.isfinite(v)
+    ]
+    jumps = [(b[0], _worse_by(b[1], a[1], direction)) for a, b in itertools.pairwise(points)]
+    return max(jumps, key=lambda j: j[1], default=None)
+
+
+def _not_learning(hist: History, limit: int, settings: DetectorSettings) -> str | None:
+    """A reason if training never really got going (stuck at chance), else None.
+
+    Judged after the warm-up, on two signs, either of which is enough:
+
+    * the training loss is not ``min_learning`` percent below its second
+      epoch's value, or not 30% below its first (the first epoch can be huge
+      when a bad learning rate blows the weights up, so it alone proves nothing);
+    * a training accuracy stayed below 0.5 and rose less than 5 points since
+      the second epoch (accuracy near chance, whatever the loss does).
+    """
+    loss = _clip(hist["loss"], limit)
+    epochs, values = _finite_points(loss)
+    if len(values) < 2 or epochs[-1] - epochs[0] < settings.warmup_epochs:
+        return None
+    now, first, second = values[-1], values[0], values[1]
+    if now > second * (1 - settings.min_learning / 100) or now > first * 0.7:
+        return (
+            f"the training loss is {fmt(now)} after {plural(len(values), 'epoch')}, not "
+            f"{settings.min_learning:g}% below {fmt(second)} at {epoch_label(epochs[1])}: "
+            "the model is not learning. Try a smaller learning rate, and check the labels "
+            "and the loss."
+        )
+    for key in hist:
+        if key.startswith("val_") or "acc" not in key.lower():
+            continue
+        acc_epochs, acc = _finite_points(_clip(hist[key], limit))
+        if len(acc) >= 2 and max(acc) < 0.5 and acc[-1] - acc[1] < 0.05:
+            return (
+                f"training {md_escape(key)} is {fmt(acc[-1])} after "
+                f"{plural(len(acc), 'epoch')} and has not risen since "
+                f"{epoch_label(acc_epochs[1])}: the model is not learning. Try a smaller "
+                "learning rate, and check the labels and the loss."
+            )
+    return None
 
 
 def _empty_numbers() -> dict:

@@ -1,0 +1,98 @@
+"""The detector on real training histories (tests/fixtures/histories, made by
+scripts/make_history_fixtures.py): known cases, streaming consistency, and the
+benchmark's ordering against EarlyStopping."""
+
+import itertools
+import json
+import math
+import sys
+
+import pytest
+
+from tbviz import diagnose
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "histories"
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_diagnosis  # noqa: E402
+
+
+def load(name):
+    return json.loads((FIXTURES / f"{name}.json").read_text())["history"]
+
+
+def prefixes(history):
+    n = len(history["loss"])
+    return [diagnose({k: v[:end] for k, v in history.items()}) for end in range(1, n + 1)]
+
+
+def argmin(values):
+    finite = [v if math.isfinite(v) else math.inf for v in values]
+    return min(range(len(finite)), key=finite.__getitem__)
+
+
+def test_there_are_at_least_30_real_histories_of_30_epochs():
+    runs = [json.loads(p.read_text()) for p in FIXTURES.glob("*.json")]
+    assert len(runs) >= 30
+    assert all(len(r["history"]["loss"]) >= 30 for r in runs)
+    assert {r["config"]["dataset"] for r in runs} == {"mnist-5k", "fashion"}
+    assert {r["config"]["model"].removesuffix("-logits") for r in runs} == {"cnn", "mlp", "big"}
+
+
+@pytest.mark.parametrize(
+    "name", ["cnn-mnist-500", "mlp-mnist-4000", "cnn-fashion-4000", "big-fashion-2000"]
+)
+def test_clear_overfitting_runs_are_flagged_with_the_right_onset(name):
+    history = load(name)
+    final = diagnose(history)
+    assert final.status == "overfitting"
+    assert final.onset_epoch == argmin(history["val_loss"])
+
+
+@pytest.mark.parametrize(
+    "name", ["mlp-mnist-4000-lr1e-4", "cnn-fashion-4000-lr3e-4", "cnn-mnist-2000-sgd"]
+)
+def test_slow_steady_runs_are_never_called_overfitting(name):
+    assert "overfitting" not in {d.status for d in prefixes(load(name))}
+
+
+@pytest.mark.parametrize(
+    "name", ["cnn-mnist-2000-stuck", "mlp-fashion-2000-stuck", "mlp-mnist-2000-sgd20-stuck"]
+)
+def test_runs_that_never_learn_are_not_learning_not_overfitting(name):
+    statuses = [d.status for d in prefixes(load(name))]
+    assert statuses[-1] == "not-learning"
+    assert "overfitting" not in statuses
+
+
+def test_a_run_that_goes_nan_is_diverged_from_its_first_nan():
+    history = load("big-fashion-2000-nan")
+    first = min(i for i, v in enumerate(history["loss"]) if not math.isfinite(v))
+    assert all(d.status == "diverged" and d.diverged_at == first for d in prefixes(history)[first:])
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
+def test_streaming_never_contradicts_itself(path):
+    """What an epoch-by-epoch stream says can only move in possible directions."""
+    stream = prefixes(json.loads(path.read_text())["history"])
+    for before, after in itertools.pairwise(stream):
+        if before.status == "diverged":
+            assert after.status == "diverged" and after.diverged_at == before.diverged_at
+        if (
+            before.best_value is not None
+            and after.best_value is not None
+            and after.status != "diverged"
+        ):
+            assert after.best_value <= before.best_value  # the best never gets worse
+            assert after.epochs_since_best in (0, before.epochs_since_best + 1)
+        if after.onset_epoch is not None:
+            assert after.onset_epoch == after.best_epoch <= after.last_epoch
+
+
+def test_detector_beats_early_stopping_on_real_curves():
+    runs = bench_diagnosis.load_runs(FIXTURES)
+    ours = bench_diagnosis.evaluate(runs, bench_diagnosis.tbviz_alarm)
+    keras3 = bench_diagnosis.evaluate(runs, lambda r: bench_diagnosis.early_stopping_alarm(r, 3))
+    keras5 = bench_diagnosis.evaluate(runs, lambda r: bench_diagnosis.early_stopping_alarm(r, 5))
+    assert ours["latency"] <= keras3["latency"] and ours["premature"] < keras3["premature"] / 2
+    assert ours["premature"] < keras5["premature"] and ours["missed"] == 0
