@@ -141,6 +141,7 @@ class Diagnosis:
     gap: float | None
     reason: str
     early_stopping: EarlyStoppingWhatIf | None = None
+    suggested_early_stopping: EarlyStoppingWhatIf | None = None
     metrics: tuple[MetricDiagnosis, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
@@ -156,10 +157,12 @@ class Diagnosis:
         fields = dict(data)
         fields.pop("version", None)
         stopping = fields.pop("early_stopping", None)
+        suggested = fields.pop("suggested_early_stopping", None)
         metrics = fields.pop("metrics", ())
         return cls(
             **fields,
             early_stopping=EarlyStoppingWhatIf(**stopping) if stopping else None,
+            suggested_early_stopping=EarlyStoppingWhatIf(**suggested) if suggested else None,
             metrics=tuple(MetricDiagnosis(**m) for m in metrics),
         )
 
@@ -247,7 +250,15 @@ class Diagnosis:
                 f"restored {epoch_label(es.restored_epoch)} ({md_escape(self.monitor)} "
                 f"{fmt(es.restored_value)}), saving {plural(es.epochs_saved, 'epoch')}."
             ]
-        if (
+        suggested = self.suggested_early_stopping
+        if suggested is not None and suggested.stopped_epoch is not None:
+            call = md_code(suggested.keras_call(self.monitor, self.direction))
+            lines.append(
+                f"- On this curve, the soonest stop that keeps the best epoch: {call} stops "
+                f"after {epoch_label(suggested.stopped_epoch)} and restores "
+                f"{epoch_label(suggested.restored_epoch)}."
+            )
+        elif (
             es.patience_to_keep_best is not None
             and es.patience_to_keep_best > es.patience
             and self.best_epoch is not None
@@ -370,6 +381,11 @@ def diagnose(
         gap=verdict.gap,
         reason=reason,
         early_stopping=stopping,
+        suggested_early_stopping=(
+            simulate_early_stopping(val, direction, stopping.patience_to_keep_best)
+            if status == "overfitting" and stopping.patience_to_keep_best is not None
+            else None
+        ),
         **common,
     )
 

@@ -136,6 +136,11 @@ def test_markdown_note_is_specific():
     assert 'EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)' in note
     assert "would have stopped after epoch 7 (step 6) and restored epoch 4 (step 3)" in note
     assert "saving 3 epochs" in note
+    assert (
+        'the soonest stop that keeps the best epoch: `EarlyStopping(monitor="val_loss", '
+        "patience=1, restore_best_weights=True)` stops after epoch 5 (step 4) and restores "
+        "epoch 4 (step 3)" in note
+    )
     assert "| accuracy | epoch 4 (step 3) |" in note
 
 
