@@ -30,6 +30,9 @@ class TBVizCallback(keras.callbacks.Callback):
             time-stamped name that is not taken yet.
         figure_every: draw the comparison figure every N epochs (the final
             epoch is always drawn); 0 turns figures off.
+        figure_budget: the share of training time figure drawing may take
+            (0.03 = 3%, on a background thread); over it, figures coalesce to
+            the newest epoch. None draws every requested epoch.
         monitor: the validation metric the overfitting diagnosis follows.
         patience: the ``EarlyStopping`` patience the notes compare against.
     """
@@ -39,14 +42,21 @@ class TBVizCallback(keras.callbacks.Callback):
         log_dir: str = "runs",
         run_name: str | None = None,
         figure_every: int = 1,
+        figure_budget: float | None = 0.03,
         monitor: str = "val_loss",
         patience: int = 3,
     ) -> None:
         super().__init__()
-        validate_options(figure_every=figure_every, monitor=monitor, patience=patience)
+        validate_options(
+            figure_every=figure_every,
+            figure_budget=figure_budget,
+            monitor=monitor,
+            patience=patience,
+        )
         self.log_dir = os.fspath(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None
         self.figure_every = figure_every
+        self.figure_budget = figure_budget
         self.monitor = monitor
         self.patience = patience
         self.logger: RunLogger | None = None
@@ -58,6 +68,7 @@ class TBVizCallback(keras.callbacks.Callback):
             self.log_dir,
             self.run_name,
             figure_every=self.figure_every,
+            figure_budget=self.figure_budget,
             monitor=self.monitor,
             patience=self.patience,
         )

@@ -16,13 +16,12 @@ import os
 import posixpath
 import re
 import time
-import warnings
 from collections.abc import Mapping
 
 from tbviz import metadata
 from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
-from tbviz.figures import render_comparison
 from tbviz.history import History, base_name, is_validation, to_float
+from tbviz.renderer import FigureRenderer
 
 _SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f]+$")
 
@@ -85,12 +84,12 @@ class RunLogger:
       ``tbviz/generalization_loss``, ``tbviz/gap/<metric>``);
     * an overfitting note (tag ``tbviz/notes``) whenever the status changes;
     * the comparison figure (tag ``tbviz/comparison``) every ``figure_every``
-      epochs.
+      epochs, drawn on a background thread within ``figure_budget``.
 
-    :meth:`close` draws the final epoch's figure if it was skipped, writes the
-    final summary (tag ``tbviz/summary``) and closes the files. Every epoch is
-    flushed to disk before ``log_epoch`` returns, so a crash loses at most the
-    epoch in flight.
+    :meth:`close` draws the final epoch's figure, writes the final summary (tag
+    ``tbviz/summary``) and closes the files. Every epoch's scalars, notes and
+    diagnosis are flushed to disk before ``log_epoch`` returns, so a crash
+    loses at most the epoch in flight.
 
     Args:
         logdir: the log directory TensorBoard is pointed at (``runs``).
@@ -98,6 +97,9 @@ class RunLogger:
             time-stamped name that is not taken.
         figure_every: draw the figure every N epochs (the last epoch is always
             drawn); 0 turns figures off.
+        figure_budget: the share of elapsed time figure drawing may use (0.03
+            = 3%); over it, waiting figures coalesce to the newest epoch. None
+            draws every requested epoch.
         monitor: the validation metric the diagnosis judges by.
         patience: the ``EarlyStopping`` patience whose outcome the notes report.
         settings: detector thresholds (``patience`` is taken from here if given).
@@ -113,11 +115,17 @@ class RunLogger:
         run_name: str | None = None,
         *,
         figure_every: int = 1,
+        figure_budget: float | None = 0.03,
         monitor: str = "val_loss",
         patience: int = 3,
         settings: DetectorSettings | None = None,
     ) -> None:
-        validate_options(figure_every=figure_every, monitor=monitor, patience=patience)
+        validate_options(
+            figure_every=figure_every,
+            figure_budget=figure_budget,
+            monitor=monitor,
+            patience=patience,
+        )
         from tbviz.summary_writer import RunWriter  # imports TensorFlow
 
         logdir = os.fspath(logdir)
@@ -132,9 +140,13 @@ class RunLogger:
         self.history = History()
         self.diagnosis: Diagnosis | None = None
         self._writer = RunWriter(self.run_dir)
+        self.renderer = (
+            FigureRenderer(self._writer.write_figure, budget=figure_budget, name=self.run_name)
+            if figure_every
+            else None
+        )
         self._last_status: str | None = None
         self._last_figure_epoch: int | None = None
-        self._figure_failed = False
         self._closed = False
 
     def log_epoch(self, epoch: int, logs: Mapping[str, object]) -> Diagnosis:
@@ -179,21 +191,23 @@ class RunLogger:
                 metadata.TAG_NOTES, diagnosis.to_markdown(), epoch, metadata.NOTES_DESCRIPTION
             )
             self._last_status = diagnosis.status
-        if self.figure_every and (epoch + 1) % self.figure_every == 0:
-            self._draw(epoch)
+        if self.renderer is not None and (epoch + 1) % self.figure_every == 0:
+            self._request_figure(epoch)
         self._writer.flush()
         return diagnosis
 
     def close(self) -> None:
-        """Draw the last epoch if needed, write the final summary, close the files."""
+        """Draw the last epoch's figure, write the final summary, close the files."""
         if self._closed:
             return
         self._closed = True
         last = self.history.last_epoch
         try:
+            if self.renderer is not None:
+                if last is not None and self._last_figure_epoch != last:
+                    self._request_figure(last)
+                self.renderer.close()
             if last is not None and self.diagnosis is not None:
-                if self.figure_every and self._last_figure_epoch != last:
-                    self._draw(last)
                 self._writer.write_text(
                     metadata.TAG_SUMMARY,
                     self.diagnosis.to_markdown(final=True),
@@ -209,28 +223,26 @@ class RunLogger:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _draw(self, epoch: int) -> None:
-        """Render and write the comparison figure; a drawing error never stops training."""
-        diagnosis = self.diagnosis
-        title = f"{self.run_name} — epoch {epoch + 1}: {diagnosis.status if diagnosis else ''}"
-        try:
-            figure = render_comparison(self.history, diagnosis, title=title)
-        except Exception as err:  # matplotlib can fail on odd data; training must go on
-            if not self._figure_failed:
-                warnings.warn(
-                    f"tbviz could not draw the comparison figure for {self.run_name!r}: "
-                    f"{err!r}; scalars and notes are still written",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                self._figure_failed = True
-            return
-        self._writer.write_figure(figure, epoch)
+    def _request_figure(self, epoch: int) -> None:
+        status = self.diagnosis.status if self.diagnosis else ""
+        title = f"{self.run_name} — epoch {epoch + 1}: {status}"
+        self.renderer.submit(epoch, self.history, self.diagnosis, title)
         self._last_figure_epoch = epoch
 
 
-def validate_options(*, figure_every: int, monitor: str, patience: int) -> None:
+def validate_options(
+    *, figure_every: int, figure_budget: float | None, monitor: str, patience: int
+) -> None:
     """Check the options shared by RunLogger and TBVizCallback; raise ValueError."""
+    if figure_budget is not None and (
+        isinstance(figure_budget, bool)
+        or not isinstance(figure_budget, (int, float))
+        or not 0 < figure_budget <= 1
+    ):
+        raise ValueError(
+            f"figure_budget must be a share of time in (0, 1] such as 0.03, or None, "
+            f"got {figure_budget!r}"
+        )
     if isinstance(figure_every, bool) or not isinstance(figure_every, int) or figure_every < 0:
         raise ValueError(
             f"figure_every must be an int >= 0 (0 turns figures off), got {figure_every!r}"

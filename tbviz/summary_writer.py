@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import posixpath
+import threading
 from collections.abc import Mapping
 
 import tensorflow as tf
@@ -54,17 +55,22 @@ class RunWriter:
         prepare_run_dir(run_dir)
         self.run_dir = run_dir
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
+        self._lock = threading.Lock()  # figures are written from a worker thread
+        self._closed = False
 
     def _writer(self, split: str | None) -> tf.summary.SummaryWriter:
         key = split or ""
-        if key not in self._writers:
-            folder = posixpath.join(self.run_dir, _SPLIT_DIRS[split]) if split else self.run_dir
-            # Flushing is ours to decide (once per epoch); a long queue keeps
-            # TensorFlow from flushing on its own in the middle of an epoch.
-            self._writers[key] = tf.summary.create_file_writer(
-                folder, max_queue=1000, flush_millis=10 * 60 * 1000
-            )
-        return self._writers[key]
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the summary writers of {self.run_dir} are closed")
+            if key not in self._writers:
+                folder = posixpath.join(self.run_dir, _SPLIT_DIRS[split]) if split else self.run_dir
+                # Flushing is ours to decide (once per epoch); a long queue keeps
+                # TensorFlow from flushing on its own in the middle of an epoch.
+                self._writers[key] = tf.summary.create_file_writer(
+                    folder, max_queue=1000, flush_millis=10 * 60 * 1000
+                )
+            return self._writers[key]
 
     def write_scalars(self, split: str, step: int, values: Mapping[str, float]) -> None:
         """One ``epoch_<metric>`` scalar per entry, into ``train/`` or ``validation/``."""
@@ -98,8 +104,10 @@ class RunWriter:
         meta = image_metadata.create_summary_metadata(
             display_name=metadata.TAG_FIGURE, description=metadata.FIGURE_DESCRIPTION
         )
-        with self._writer(None).as_default():
+        writer = self._writer(None)
+        with writer.as_default():
             tf.summary.write(metadata.TAG_FIGURE, tensor, step=step, metadata=meta)
+        writer.flush()  # figures arrive between epochs: make each one durable
 
     def write_text(self, tag: str, markdown: str, step: int, description: str) -> None:
         """A markdown text summary in the run folder."""
@@ -119,11 +127,16 @@ class RunWriter:
 
     def flush(self) -> None:
         """Push everything written so far to disk."""
-        for writer in self._writers.values():
+        with self._lock:
+            writers = list(self._writers.values())
+        for writer in writers:
             writer.flush()
 
     def close(self) -> None:
         """Flush and close every writer; the object cannot be used afterwards."""
-        for writer in self._writers.values():
+        with self._lock:
+            writers = list(self._writers.values())
+            self._writers.clear()
+            self._closed = True
+        for writer in writers:
             writer.close()
-        self._writers.clear()

@@ -56,7 +56,10 @@ def test_figure_is_a_png_of_the_reported_size(trained):
     logdir, _history = trained
     root = load(logdir / "cnn-adam")
     events = root.Tensors(md.TAG_FIGURE)
-    assert [e.step for e in events] == [0, 1, 2]
+    # Within the default 3% budget some epochs may coalesce; the first and
+    # the last are always drawn.
+    steps = [e.step for e in events]
+    assert steps[0] == 0 and steps[-1] == 2 and steps == sorted(set(steps))
     width, height, png = tensor_util.make_ndarray(events[-1].tensor_proto)
     image = imread(io.BytesIO(png), format="png")
     assert image.shape[:2] == (int(height), int(width))

@@ -75,13 +75,72 @@ def test_diagnosis_tensor_carries_versioned_tbviz_metadata(tmp_path):
 
 
 def test_figure_every_thins_figures_but_always_draws_the_last_epoch(tmp_path):
-    with RunLogger(tmp_path, "r", figure_every=4) as run:
+    with RunLogger(tmp_path, "r", figure_every=4, figure_budget=None) as run:
         for epoch, logs in enumerate(epochs_of(TUTORIAL)):
             run.log_epoch(epoch, logs)
     images = read_run(str(tmp_path / "r")).images()
     assert [step for step, *_ in images] == [3, 7, 9]
     _step, width, height, png = images[-1]
     assert imread(io.BytesIO(png), format="png").shape[:2] == (height, width)
+
+
+def test_every_epoch_is_drawn_without_a_budget(tmp_path):
+    with RunLogger(tmp_path, "r", figure_budget=None) as run:
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    assert [step for step, *_ in read_run(str(tmp_path / "r")).images()] == list(range(10))
+
+
+def test_over_budget_figures_coalesce_and_the_last_epoch_is_always_drawn(tmp_path):
+    # A tiny budget: after the first figure, drawing is always over budget
+    # while training runs, so waiting requests coalesce to the newest epoch.
+    run = RunLogger(tmp_path, "r", figure_budget=1e-6)
+    for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+        run.log_epoch(epoch, logs)
+    run.close()
+    steps = [step for step, *_ in read_run(str(tmp_path / "r")).images()]
+    assert steps[0] == 0 and steps[-1] == 9
+    assert len(steps) < 10
+    assert run.renderer.coalesced >= 10 - len(steps) - 1
+
+
+def test_a_figure_that_cannot_be_drawn_warns_once_and_logging_goes_on(tmp_path, monkeypatch):
+    from tbviz.figures import ComparisonPlotter
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib had a bad day")
+
+    monkeypatch.setattr(ComparisonPlotter, "render", broken)
+    with (
+        pytest.warns(RuntimeWarning, match="bad day") as caught,
+        RunLogger(tmp_path, "r", figure_budget=None) as run,
+    ):
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    assert len([w for w in caught if "bad day" in str(w.message)]) == 1
+    data = read_run(str(tmp_path / "r"))
+    assert data.images() == []
+    assert data.history["val_loss"].epochs == list(range(10))
+    assert data.texts(md.TAG_SUMMARY)
+
+
+def test_figures_do_not_leak(tmp_path):
+    import gc
+
+    from matplotlib.figure import Figure
+
+    def figures():
+        gc.collect()
+        return sum(isinstance(o, Figure) for o in gc.get_objects())
+
+    before = figures()
+    with RunLogger(tmp_path, "r", figure_budget=None) as run:
+        for epoch in range(40):
+            run.log_epoch(
+                epoch, {"loss": 1 / (epoch + 1), "val_loss": 1 / (epoch + 1) + 0.01 * epoch}
+            )
+        assert figures() - before <= 1  # one reusable figure
+    assert len(read_run(str(tmp_path / "r")).images()) == 40
 
 
 def test_figures_off(tmp_path):
@@ -134,6 +193,8 @@ def test_nested_run_names_are_allowed():
     ("kwargs", "match"),
     [
         ({"figure_every": -1}, "figure_every"),
+        ({"figure_budget": 0}, "figure_budget"),
+        ({"figure_budget": 2.0}, "figure_budget"),
         ({"patience": 0}, "patience"),
         ({"monitor": ""}, "monitor"),
     ],

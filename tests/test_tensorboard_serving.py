@@ -29,7 +29,7 @@ def test_tensorboard_serves_scalars_images_and_text(tmp_path, tensorboard_server
             validation_data=(xv, yv),
             epochs=2,
             verbose=0,
-            callbacks=[TBVizCallback(log_dir=str(logdir), run_name="cnn-adam")],
+            callbacks=[TBVizCallback(log_dir=str(logdir), run_name="cnn-adam", figure_budget=None)],
         )
         .history
     )

@@ -1,0 +1,157 @@
+"""Draw comparison figures off the training thread, within a share of training time.
+
+A figure costs 100-200 ms of matplotlib. On a machine where TensorFlow keeps
+every core busy, a background thread does not make that free: each
+millisecond of drawing is still paid in wall time. So the renderer does two
+things:
+
+* ``submit`` only hands over numbers and returns at once; a worker thread owns
+  matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
+* drawing is capped at ``budget`` (a share of the time since the renderer
+  started, 3% by default). Over budget, requests wait and coalesce: the newest
+  epoch replaces an older one still waiting. ``close`` always draws the last
+  epoch submitted, budget or not, so the final figure is never missing.
+
+A drawing error is reported once (a ``RuntimeWarning``) and never reaches the
+training loop. Renderers still open at interpreter exit are drained.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import warnings
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tbviz.diagnosis import Diagnosis
+from tbviz.figures import ComparisonPlotter, RenderedFigure
+from tbviz.history import History, Series
+
+_OPEN: weakref.WeakSet[FigureRenderer] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class _Job:
+    epoch: int
+    history: History
+    diagnosis: Diagnosis | None
+    title: str
+
+
+def snapshot(history: History) -> History:
+    """A copy of ``history`` the training thread can go on changing."""
+    copy = History()
+    for key in history:
+        series = history[key]
+        copy.record_series(key, Series(list(series.epochs), list(series.values)))
+    return copy
+
+
+class FigureRenderer:
+    """Render figures on a background thread and pass them to ``write``.
+
+    Args:
+        write: called on the worker thread with each figure and its epoch.
+        budget: the share of elapsed time drawing may take (0.03 = 3%); None
+            draws every submitted epoch, in order, however long it takes.
+        name: used in warnings.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[RenderedFigure, int], None],
+        *,
+        budget: float | None = 0.03,
+        name: str = "tbviz",
+    ) -> None:
+        if budget is not None and not 0 < budget <= 1:
+            raise ValueError(f"figure_budget must be in (0, 1] or None, got {budget!r}")
+        self._write = write
+        self._budget = budget
+        self._name = name
+        self._plotter = ComparisonPlotter()
+        self._lock = threading.Condition()
+        self._pending: deque[_Job] = deque()
+        self._closing = False
+        self._started = time.monotonic()
+        self.seconds_drawing = 0.0
+        self.drawn: list[int] = []
+        self.coalesced = 0
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name=f"tbviz-figures-{name}", daemon=True)
+        self._thread.start()
+        _OPEN.add(self)
+
+    def submit(self, epoch: int, history: History, diagnosis: Diagnosis | None, title: str) -> None:
+        """Ask for the figure of ``epoch``; returns at once (history is copied)."""
+        job = _Job(epoch, snapshot(history), diagnosis, title)
+        with self._lock:
+            if self._closing:
+                return
+            if self._pending and self._budget is not None:
+                self.coalesced += len(self._pending)
+                self._pending.clear()  # over budget: the newest epoch wins
+            self._pending.append(job)
+            self._lock.notify()
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Draw the last submitted epoch (budget or not), then stop the worker."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._lock.notify()
+        self._thread.join(timeout)
+        _OPEN.discard(self)
+
+    def _within_budget(self) -> bool:
+        if self._budget is None:
+            return True
+        elapsed = time.monotonic() - self._started
+        return self.seconds_drawing <= self._budget * elapsed
+
+    def _seconds_until_budget(self) -> float:
+        # Drawing fits again once elapsed time reaches seconds_drawing / budget.
+        due = self._started + self.seconds_drawing / self._budget
+        return max(0.01, due - time.monotonic())
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while True:
+                    if self._pending and (self._closing or self._within_budget()):
+                        job = self._pending.popleft()
+                        break
+                    if self._closing:
+                        return
+                    wait = self._seconds_until_budget() if self._pending else None
+                    self._lock.wait(wait)
+            self._draw(job)
+
+    def _draw(self, job: _Job) -> None:
+        start = time.monotonic()
+        try:
+            figure = self._plotter.render(job.history, job.diagnosis, job.title)
+            self._write(figure, job.epoch)
+            self.drawn.append(job.epoch)
+        except Exception as err:  # never let a figure stop training
+            if not self._failed:
+                self._failed = True
+                warnings.warn(
+                    f"tbviz could not draw the comparison figure for {self._name!r}: "
+                    f"{err!r}; scalars and notes are still written",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
+        finally:
+            self.seconds_drawing += time.monotonic() - start
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    for renderer in list(_OPEN):
+        renderer.close(timeout=30.0)
