@@ -35,6 +35,9 @@ class TBVizCallback(keras.callbacks.Callback):
             the newest epoch. None draws every requested epoch.
         monitor: the validation metric the overfitting diagnosis follows.
         patience: the ``EarlyStopping`` patience the notes compare against.
+        update_freq: ``"epoch"`` (default), or N to also write ``batch_<metric>``
+            training scalars every N batches, as ``keras.callbacks.TensorBoard``
+            does.
     """
 
     def __init__(
@@ -45,8 +48,21 @@ class TBVizCallback(keras.callbacks.Callback):
         figure_budget: float | None = 0.03,
         monitor: str = "val_loss",
         patience: int = 3,
+        update_freq: str | int = "epoch",
     ) -> None:
         super().__init__()
+        if update_freq != "epoch" and (
+            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
+        ):
+            raise ValueError(
+                f'update_freq must be "epoch" or a number of batches >= 1, got {update_freq!r}'
+            )
+        self.update_freq = update_freq
+        self._batches = 0
+        if update_freq != "epoch":
+            # Defined only when wanted: a batch hook makes Keras hand over every
+            # batch's logs synchronously, which slows fit() for everyone.
+            self.on_train_batch_end = self._log_batch
         validate_options(
             figure_every=figure_every,
             figure_budget=figure_budget,
@@ -73,6 +89,11 @@ class TBVizCallback(keras.callbacks.Callback):
             patience=self.patience,
         )
         self.run_name = self.logger.run_name
+
+    def _log_batch(self, batch, logs=None) -> None:
+        self._batches += 1
+        if self.logger is not None and logs and self._batches % self.update_freq == 0:
+            self.logger.log_batch(self._batches, logs)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         if self.logger is not None and logs:

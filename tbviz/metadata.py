@@ -42,6 +42,7 @@ TAG_GENERALIZATION_LOSS = "tbviz/generalization_loss"
 GAP_TAG_PREFIX = "tbviz/gap/"
 
 EPOCH_TAG_PREFIX = "epoch_"
+BATCH_TAG_PREFIX = "batch_"
 
 FIGURE_DESCRIPTION = (
     "Training vs validation per metric. Star: best validation epoch; red band: "
@@ -54,6 +55,11 @@ SUMMARY_DESCRIPTION = "Final overfitting diagnosis of the run."
 def scalar_tag(metric: str) -> str:
     """Keras' tag for a per-epoch metric: ``scalar_tag("loss") == "epoch_loss"``."""
     return EPOCH_TAG_PREFIX + metric
+
+
+def batch_tag(metric: str) -> str:
+    """Keras' tag for a per-batch metric: ``batch_tag("loss") == "batch_loss"``."""
+    return BATCH_TAG_PREFIX + metric
 
 
 def gap_tag(metric: str) -> str:

@@ -8,9 +8,11 @@ things:
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
 * drawing is capped at ``budget`` (a share of the time since the renderer
-  started, 3% by default). Over budget, requests wait and coalesce: the newest
-  epoch replaces an older one still waiting. ``close`` always draws the last
-  epoch submitted, budget or not, so the final figure is never missing.
+  started, 3% by default): a figure is drawn only when the time spent so far
+  plus what the last figure took fits in the budget. Over budget, requests
+  wait and coalesce: the newest epoch replaces an older one still waiting.
+  ``close`` always draws the last epoch submitted, budget or not, so the final
+  figure is never missing.
 
 A drawing error is reported once (a ``RuntimeWarning``) and never reaches the
 training loop. Renderers still open at interpreter exit are drained.
@@ -77,8 +79,10 @@ class FigureRenderer:
         self._lock = threading.Condition()
         self._pending: deque[_Job] = deque()
         self._closing = False
+        self._busy = False
         self._started = time.monotonic()
         self.seconds_drawing = 0.0
+        self._estimate = 0.1  # seconds a figure takes; updated after each one
         self.drawn: list[int] = []
         self.coalesced = 0
         self._failed = False
@@ -96,7 +100,18 @@ class FigureRenderer:
                 self.coalesced += len(self._pending)
                 self._pending.clear()  # over budget: the newest epoch wins
             self._pending.append(job)
-            self._lock.notify()
+            self._lock.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every waiting figure is drawn (budget permitting); True if idle."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._pending or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
 
     def close(self, timeout: float | None = 60.0) -> None:
         """Draw the last submitted epoch (budget or not), then stop the worker."""
@@ -104,19 +119,20 @@ class FigureRenderer:
             if self._closing:
                 return
             self._closing = True
-            self._lock.notify()
+            self._lock.notify_all()
         self._thread.join(timeout)
         _OPEN.discard(self)
 
     def _within_budget(self) -> bool:
+        """True if drawing one more figure keeps drawing within the budget."""
         if self._budget is None:
             return True
         elapsed = time.monotonic() - self._started
-        return self.seconds_drawing <= self._budget * elapsed
+        return self.seconds_drawing + self._estimate <= self._budget * elapsed
 
     def _seconds_until_budget(self) -> float:
-        # Drawing fits again once elapsed time reaches seconds_drawing / budget.
-        due = self._started + self.seconds_drawing / self._budget
+        # One more figure fits once elapsed * budget covers what was spent plus it.
+        due = self._started + (self.seconds_drawing + self._estimate) / self._budget
         return max(0.01, due - time.monotonic())
 
     def _run(self) -> None:
@@ -125,12 +141,16 @@ class FigureRenderer:
                 while True:
                     if self._pending and (self._closing or self._within_budget()):
                         job = self._pending.popleft()
+                        self._busy = True
                         break
                     if self._closing:
                         return
                     wait = self._seconds_until_budget() if self._pending else None
                     self._lock.wait(wait)
             self._draw(job)
+            with self._lock:
+                self._busy = False
+                self._lock.notify_all()
 
     def _draw(self, job: _Job) -> None:
         start = time.monotonic()
@@ -148,7 +168,9 @@ class FigureRenderer:
                     stacklevel=1,
                 )
         finally:
-            self.seconds_drawing += time.monotonic() - start
+            took = time.monotonic() - start
+            self.seconds_drawing += took
+            self._estimate = took
 
 
 @atexit.register

@@ -196,6 +196,26 @@ class RunLogger:
         self._writer.flush()
         return diagnosis
 
+    def log_batch(self, step: int, logs: Mapping[str, object]) -> None:
+        """Write training ``batch_<metric>`` scalars at ``step`` (e.g. the batch count).
+
+        Validation keys are ignored. Nothing is flushed here; the next
+        :meth:`log_epoch` (or :meth:`close`) does it, so per-batch logging
+        costs a few scalar writes and no disk access.
+        """
+        if self._closed:
+            raise RuntimeError("this RunLogger is closed; create a new one to log more")
+        values = {}
+        for key, value in logs.items():
+            if is_validation(key):
+                continue
+            try:
+                values[key] = to_float(value)
+            except (TypeError, ValueError):
+                continue
+        if values:
+            self._writer.write_batch_scalars(int(step), values)
+
     def close(self) -> None:
         """Draw the last epoch's figure, write the final summary, close the files."""
         if self._closed:

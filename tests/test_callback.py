@@ -56,10 +56,9 @@ def test_figure_is_a_png_of_the_reported_size(trained):
     logdir, _history = trained
     root = load(logdir / "cnn-adam")
     events = root.Tensors(md.TAG_FIGURE)
-    # Within the default 3% budget some epochs may coalesce; the first and
-    # the last are always drawn.
+    # Within the default 3% budget epochs coalesce; the last is always drawn.
     steps = [e.step for e in events]
-    assert steps[0] == 0 and steps[-1] == 2 and steps == sorted(set(steps))
+    assert steps[-1] == 2 and steps == sorted(set(steps))
     width, height, png = tensor_util.make_ndarray(events[-1].tensor_proto)
     image = imread(io.BytesIO(png), format="png")
     assert image.shape[:2] == (int(height), int(width))
@@ -118,3 +117,25 @@ def test_bad_arguments_fail_before_training():
         TBVizCallback(run_name="../elsewhere")
     with pytest.raises(ValueError, match="figure_every"):
         TBVizCallback(figure_every="2")
+
+
+def test_update_freq_writes_batch_scalars(tmp_path):
+    x, y, xv, yv = tiny_mnist(128, 32)
+    callback = TBVizCallback(log_dir=str(tmp_path), run_name="b", update_freq=2, figure_every=0)
+    tiny_cnn().fit(
+        x, y, validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0, callbacks=[callback]
+    )
+    train = load(tmp_path / "b" / "train")
+    steps = [e.step for e in train.Tensors("batch_loss")]
+    assert steps == [2, 4, 6, 8]  # 4 batches an epoch, every 2nd, counted across epochs
+    assert "batch_val_loss" not in train.Tags()["tensors"]
+    assert len(scalar_values(train, "epoch_loss")) == 2
+
+
+def test_epoch_only_logging_keeps_keras_async_batches():
+    from keras.src import utils
+
+    assert utils.is_default(TBVizCallback().on_train_batch_end)
+    assert not utils.is_default(TBVizCallback(update_freq=10).on_train_batch_end)
+    with pytest.raises(ValueError, match="update_freq"):
+        TBVizCallback(update_freq=0)

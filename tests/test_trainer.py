@@ -236,17 +236,29 @@ def test_train_script_end_to_end(tmp_path):
         *("val_" + m for m in TUTORIAL_METRICS),
     }
     assert data.history["val_loss"].epochs == [0, 1]
-    assert [s for s, *_ in data.images()] == [0, 1]
+    assert [s for s, *_ in data.images()][-1] == 1  # within the budget; the last always
     assert data.texts("tbviz/summary")
 
 
 @pytest.mark.slow
 def test_train_script_on_an_npz_file(tmp_path):
     write_npz(tmp_path / "digits.npz", 64, 32)
-    result = run_script("--data", "digits.npz", "--epochs", "1", "--run-name", "npz", cwd=tmp_path)
+    result = run_script(
+        "--data",
+        "digits.npz",
+        "--epochs",
+        "2",
+        "--run-name",
+        "npz",
+        "--figure-budget",
+        "none",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "data: digits, 64 training / 32 validation images" in result.stdout
-    assert read_run(str(tmp_path / "runs" / "npz")).history["val_loss"].epochs == [0]
+    data = read_run(str(tmp_path / "runs" / "npz"))
+    assert data.history["val_loss"].epochs == [0, 1]
+    assert [s for s, *_ in data.images()] == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -256,6 +268,7 @@ def test_train_script_on_an_npz_file(tmp_path):
         (["--epochs", "0"], "train.py: error: argument --epochs: expected a number >= 1, got 0"),
         (["--run-name", "../x"], "train.py: error: run_name '../x' would leave the log directory"),
         (["--dataset", "cifar"], "train.py: error: argument --dataset: invalid choice"),
+        (["--figure-budget", "2"], "argument --figure-budget: expected a share in (0, 1]"),
         (["--metrics", "val_accuracy", "--dataset", "mnist-5k"], "name the training metric"),
     ],
 )

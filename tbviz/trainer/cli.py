@@ -35,6 +35,20 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _budget(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a share such as 0.03, or none; got {text!r}"
+        ) from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
+    return value
+
+
 def _metric_list(text: str) -> list[str]:
     return [m.strip() for m in text.replace(" ", ",").split(",") if m.strip()]
 
@@ -81,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="draw the comparison figure every N epochs, 0 for never; the "
         "last epoch is always drawn (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--figure-budget",
+        type=_budget,
+        default=0.03,
+        help="share of training time figure drawing may take; over it, figures coalesce "
+        "to the newest epoch; 'none' draws every requested epoch (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     parser.add_argument(
@@ -132,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         logdir=args.logdir,
         run_name=args.run_name or f"cnn-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         figure_every=args.figure_every,
+        figure_budget=args.figure_budget,
         seed=args.seed,
         train_size=args.train_size,
         val_size=args.val_size,

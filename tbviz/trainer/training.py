@@ -20,6 +20,7 @@ class TrainConfig:
     logdir: str = "runs"
     run_name: str | None = None
     figure_every: int = 1
+    figure_budget: float | None = 0.03
     seed: int = 0
     train_size: int | None = None
     val_size: int | None = None
@@ -63,7 +64,10 @@ def train(
         learning_rate=config.learning_rate,
     )
     callback = TBVizCallback(
-        log_dir=config.logdir, run_name=config.run_name, figure_every=config.figure_every
+        log_dir=config.logdir,
+        run_name=config.run_name,
+        figure_every=config.figure_every,
+        figure_budget=config.figure_budget,
     )
     history = model.fit(
         x_train,
