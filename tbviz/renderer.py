@@ -8,8 +8,9 @@ things:
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
 * drawing is capped at ``budget`` (a share of the time since the renderer
-  started, 3% by default): a figure is drawn only when the time spent so far
-  plus what the last figure took fits in the budget. Over budget, requests
+  started, 3% by default): a figure is drawn only when the time spent so far,
+  plus this figure and the final one (each estimated by what the last figure
+  took), fits in the budget. Over budget, requests
   wait and coalesce: the newest epoch replaces an older one still waiting.
   ``close`` always draws the last epoch submitted, budget or not, so the final
   figure is never missing.
@@ -128,11 +129,12 @@ class FigureRenderer:
         if self._budget is None:
             return True
         elapsed = time.monotonic() - self._started
-        return self.seconds_drawing + self._estimate <= self._budget * elapsed
+        # Room for this figure and for the final one, which close() draws anyway.
+        return self.seconds_drawing + 2 * self._estimate <= self._budget * elapsed
 
     def _seconds_until_budget(self) -> float:
         # One more figure fits once elapsed * budget covers what was spent plus it.
-        due = self._started + (self.seconds_drawing + self._estimate) / self._budget
+        due = self._started + (self.seconds_drawing + 2 * self._estimate) / self._budget
         return max(0.01, due - time.monotonic())
 
     def _run(self) -> None:

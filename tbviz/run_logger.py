@@ -12,10 +12,13 @@ by calling :meth:`RunLogger.log_epoch` itself::
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import posixpath
 import re
 import time
+import weakref
 from collections.abc import Mapping
 
 from tbviz import metadata
@@ -24,6 +27,7 @@ from tbviz.history import History, base_name, is_validation, to_float
 from tbviz.renderer import FigureRenderer
 
 _SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f]+$")
+_OPEN_LOGGERS: weakref.WeakSet[RunLogger] = weakref.WeakSet()
 
 
 def validate_run_name(run_name: str) -> str:
@@ -148,6 +152,7 @@ class RunLogger:
         self._last_status: str | None = None
         self._last_figure_epoch: int | None = None
         self._closed = False
+        _OPEN_LOGGERS.add(self)
 
     def log_epoch(self, epoch: int, logs: Mapping[str, object]) -> Diagnosis:
         """Record one finished epoch (0-based) and write its summaries.
@@ -221,6 +226,7 @@ class RunLogger:
         if self._closed:
             return
         self._closed = True
+        _OPEN_LOGGERS.discard(self)
         last = self.history.last_epoch
         try:
             if self.renderer is not None:
@@ -271,3 +277,12 @@ def validate_options(
         raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+
+
+@atexit.register
+def _close_open_loggers() -> None:
+    """A run left open (``fit`` raised, the script ended) still gets its final
+    figure and summary, and its files closed, when Python exits."""
+    for logger in list(_OPEN_LOGGERS):
+        with contextlib.suppress(Exception):  # at exit there is no one left to tell
+            logger.close()

@@ -226,3 +226,26 @@ def test_detector_state_is_charted_as_scalars(tmp_path):
     assert tags[md.gap_tag("accuracy")].steps == list(range(10))
     # Only the run folder holds them: train/ and validation/ keep Keras' tags alone.
     assert set(read_folder(str(tmp_path / "r" / "train"))) == {"epoch_loss", "epoch_accuracy"}
+
+
+def test_a_run_left_open_by_an_exception_is_closed_at_exit(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tbviz import RunLogger\n"
+        "run = RunLogger(sys.argv[1], 'crashed', figure_budget=1e-6)\n"
+        "for epoch in range(3):\n"
+        "    run.log_epoch(epoch, {'loss': 1.0 / (epoch + 1), 'val_loss': 1.2 / (epoch + 1)})\n"
+        "raise RuntimeError('training blew up')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1 and "training blew up" in result.stderr
+    data = read_run(str(tmp_path / "crashed"))
+    assert data.history["val_loss"].epochs == [0, 1, 2]
+    assert [step for step, *_ in data.images()] == [2]  # the final figure, drawn at exit
+    [(step, summary)] = data.texts(md.TAG_SUMMARY)
+    assert step == 2 and "Final diagnosis after 3 epochs" in summary

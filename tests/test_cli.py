@@ -1,0 +1,89 @@
+"""``tbviz leaderboard`` on real log directories: tbviz runs, a Keras TensorBoard run,
+an empty run, an unrelated folder and a corrupt file."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tbviz import RunLogger
+from tbviz.cli import main
+from tests.conftest import tiny_cnn, tiny_mnist
+from tests.test_diagnosis import TUTORIAL
+
+
+def log(logdir, name, history):
+    with RunLogger(logdir, name, figure_every=0) as run:
+        n = len(next(iter(history.values())))
+        for epoch in range(n):
+            run.log_epoch(epoch, {k: v[epoch] for k, v in history.items()})
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    import keras
+
+    root = tmp_path_factory.mktemp("runs")
+    log(root, "overfit", TUTORIAL)
+    log(root, "sweep/better", {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
+    x, y, xv, yv = tiny_mnist(128, 64)
+    tiny_cnn().fit(
+        x,
+        y,
+        validation_data=(xv, yv),
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=str(root / "plain-keras"))],
+    )
+    (root / "empty" / "train").mkdir(parents=True)
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not a run")
+    corrupt = root / "corrupt" / "train"
+    corrupt.mkdir(parents=True)
+    (corrupt / "events.out.tfevents.1.host").write_bytes(
+        b"\x10\x00\x00\x00\x00\x00\x00\x00garbage!" * 3
+    )
+    return root
+
+
+def test_leaderboard_ranks_every_run_best_first(logdir, capsys):
+    assert main(["leaderboard", str(logdir), "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert [r["run"] for r in rows][:2] == ["sweep/better", "overfit"]
+    assert {r["run"] for r in rows} == {"sweep/better", "overfit", "plain-keras"}
+    overfit = next(r for r in rows if r["run"] == "overfit")
+    assert overfit["status"] == "overfitting" and overfit["best_epoch"] == 3
+    assert overfit["onset_epoch"] == 3 and overfit["final_value"] == pytest.approx(0.097)
+    assert "skipping run 'corrupt'" in captured.err and "checksum" in captured.err
+
+
+def test_leaderboard_text_and_filter(logdir, capsys):
+    assert main(["leaderboard", str(logdir), "--runs", "^sweep/"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["#", "run", "best"]
+    assert len(out) == 2 and "sweep/better" in out[1] and "improving" in out[1]
+
+
+def test_bad_input_is_a_one_line_error(logdir, capsys):
+    assert main(["leaderboard", str(logdir / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["leaderboard", str(logdir), "--runs", "("]) == 2
+    assert "not a regular expression" in capsys.readouterr().err
+
+
+def test_the_command_does_not_import_tensorflow(logdir):
+    code = (
+        "import sys; from tbviz.cli import main; main(['leaderboard', sys.argv[1]]); "
+        "print('TF' if 'tensorflow' in sys.modules else 'no TF')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(logdir)], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().endswith("no TF")
+    assert "overfit" in out
+    help_text = subprocess.run(
+        [sys.executable, "-m", "tbviz", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "leaderboard" in help_text
