@@ -78,17 +78,26 @@ class TBVizCallback(keras.callbacks.Callback):
         self.logger: RunLogger | None = None
 
     def on_train_begin(self, logs=None) -> None:
-        # Created here, not in __init__, so a callback built and never used
-        # leaves no empty run folder behind.
-        self.logger = RunLogger(
-            self.log_dir,
-            self.run_name,
-            figure_every=self.figure_every,
-            figure_budget=self.figure_budget,
-            monitor=self.monitor,
-            patience=self.patience,
-        )
-        self.run_name = self.logger.run_name
+        # A log directory that cannot be used fails here, before any training.
+        from tbviz.summary_writer import prepare_run_dir
+
+        prepare_run_dir(self.log_dir)
+        self.logger = None
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        # The run is opened at the first epoch, whose number tells a resumed
+        # fit(initial_epoch=k) from a fresh one reusing the name.
+        if self.logger is None:
+            self.logger = RunLogger(
+                self.log_dir,
+                self.run_name,
+                figure_every=self.figure_every,
+                figure_budget=self.figure_budget,
+                monitor=self.monitor,
+                patience=self.patience,
+                first_epoch=int(epoch),
+            )
+            self.run_name = self.logger.run_name
 
     def _log_batch(self, batch, logs=None) -> None:
         self._batches += 1

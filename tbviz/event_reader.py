@@ -18,6 +18,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.util import tensor_util
@@ -33,8 +34,25 @@ class CorruptEventFile(ValueError):
     """An event file has a record whose checksum or framing is wrong."""
 
 
+def _gfile():
+    """TensorFlow's file API, for URLs (``gs://``, ``ram://``); local paths never need it."""
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
 def event_files(folder: str) -> list[str]:
     """Event files directly inside ``folder``, oldest first (by name, as TensorBoard does)."""
+    if "://" in folder:
+        gfile = _gfile()
+        if not gfile.isdir(folder):
+            return []
+        base = folder.rstrip("/")
+        return sorted(
+            f"{base}/{n}"
+            for n in gfile.listdir(base)
+            if "tfevents" in n and not gfile.isdir(f"{base}/{n}")
+        )
     try:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -48,7 +66,8 @@ def event_files(folder: str) -> list[str]:
 
 def iter_records(path: str) -> Iterator[bytes]:
     """Yield the payload of each TFRecord in ``path``, checking both checksums."""
-    with open(path, "rb") as stream:
+    opener = _gfile().GFile if "://" in path else open
+    with opener(path, "rb") as stream:
         offset = 0
         while True:
             header = stream.read(_HEADER.size)
@@ -71,7 +90,10 @@ def iter_events(path: str) -> Iterator[event_pb2.Event]:
     """Yield the ``Event`` protos of one event file."""
     for payload in iter_records(path):
         event = event_pb2.Event()
-        event.ParseFromString(payload)
+        try:
+            event.ParseFromString(payload)
+        except DecodeError as err:
+            raise CorruptEventFile(f"{path}: a record is not an Event ({err})") from err
         yield event
 
 
@@ -172,7 +194,10 @@ def read_history(run_dir: str) -> History:
         (metadata.TRAIN_DIR, ""),
         (metadata.VALIDATION_DIR, VALIDATION_PREFIX),
     ):
-        for tag, data in read_folder(os.path.join(run_dir, folder)).items():
+        path = (
+            f"{run_dir.rstrip('/')}/{folder}" if "://" in run_dir else os.path.join(run_dir, folder)
+        )
+        for tag, data in read_folder(path).items():
             name = metadata.metric_from_tag(tag)
             if name is None or not all(isinstance(v, float) for v in data.values):
                 continue

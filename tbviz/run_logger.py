@@ -18,6 +18,7 @@ import os
 import posixpath
 import re
 import time
+import warnings
 import weakref
 from collections.abc import Mapping
 
@@ -107,6 +108,9 @@ class RunLogger:
         monitor: the validation metric the diagnosis judges by.
         patience: the ``EarlyStopping`` patience whose outcome the notes report.
         settings: detector thresholds (``patience`` is taken from here if given).
+        first_epoch: the first epoch this training will log. If ``run_name``
+            already holds epochs, a later ``first_epoch`` continues it (resume);
+            an earlier or equal one logs to ``run_name-2`` instead, with a warning.
 
     Raises:
         ValueError: an argument is invalid (bad run name, negative figure_every).
@@ -123,6 +127,7 @@ class RunLogger:
         monitor: str = "val_loss",
         patience: int = 3,
         settings: DetectorSettings | None = None,
+        first_epoch: int = 0,
     ) -> None:
         validate_options(
             figure_every=figure_every,
@@ -134,25 +139,61 @@ class RunLogger:
 
         logdir = os.fspath(logdir)
         self.logdir = logdir
-        self.run_name = (
-            validate_run_name(run_name) if run_name is not None else timestamped_run_name(logdir)
-        )
-        self.run_dir = join_path(logdir, self.run_name)
         self.figure_every = figure_every
         self.monitor = monitor
         self.settings = settings or DetectorSettings(patience=patience)
         self.history = History()
         self.diagnosis: Diagnosis | None = None
+        self._last_status: str | None = None
+        if run_name is None:
+            self.run_name = timestamped_run_name(logdir)
+        else:
+            self.run_name = self._continue_or_rename(validate_run_name(run_name), first_epoch)
+        self.run_dir = join_path(logdir, self.run_name)
         self._writer = RunWriter(self.run_dir)
         self.renderer = (
             FigureRenderer(self._writer.write_figure, budget=figure_budget, name=self.run_name)
             if figure_every
             else None
         )
-        self._last_status: str | None = None
         self._last_figure_epoch: int | None = None
         self._closed = False
         _OPEN_LOGGERS.add(self)
+
+    def _continue_or_rename(self, name: str, first_epoch: int) -> str:
+        """Resume ``name`` if this run starts after its last logged epoch, else rename.
+
+        Two trainings given the same name must not mix their steps: a run that
+        starts at or before an epoch the folder already holds is logged under
+        ``name-2`` (``-3``, ...) instead, with a warning. A run that starts
+        after it (``fit(initial_epoch=k)``) continues the folder: the step
+        axis goes on and the diagnosis starts from the logged history.
+        """
+        from tbviz.event_reader import CorruptEventFile, read_history
+
+        try:
+            logged = read_history(join_path(self.logdir, name))
+        except (CorruptEventFile, OSError):
+            logged = History()
+        last = logged.last_epoch
+        if last is None:
+            return name
+        if first_epoch > last:
+            self.history = logged
+            self._last_status = diagnose(logged, self.monitor, settings=self.settings).status
+            return name
+        counter = 2
+        while read_history(join_path(self.logdir, f"{name}-{counter}")).last_epoch is not None:
+            counter += 1
+        renamed = f"{name}-{counter}"
+        warnings.warn(
+            f"run {name!r} in {self.logdir} already holds epochs up to {last + 1}; logging "
+            f"this training as {renamed!r} so the two do not mix (to continue {name!r}, "
+            f"start after its last epoch: fit(..., initial_epoch={last + 1}))",
+            UserWarning,
+            stacklevel=4,
+        )
+        return renamed
 
     def log_epoch(self, epoch: int, logs: Mapping[str, object]) -> Diagnosis:
         """Record one finished epoch (0-based) and write its summaries.

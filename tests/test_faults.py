@@ -1,0 +1,202 @@
+"""Faults and odd input: killed runs, resumed runs, reused names, remote paths,
+distribution, arbitrary bytes. Each provokes the fault for real."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tbviz import RunLogger, TBVizCallback
+from tbviz import metadata as md
+from tbviz.event_reader import CorruptEventFile, iter_events, read_history, read_run
+from tests.conftest import ROOT, tiny_cnn, tiny_mnist
+
+
+def fit(logdir, run_name, epochs, initial_epoch=0, **kwargs):
+    x, y, xv, yv = tiny_mnist(128, 64)
+    model = tiny_cnn()
+    callback = TBVizCallback(log_dir=str(logdir), run_name=run_name, **kwargs)
+    history = model.fit(
+        x,
+        y,
+        validation_data=(xv, yv),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        callbacks=[callback],
+    )
+    return callback, history.history
+
+
+def test_resuming_with_initial_epoch_continues_the_step_axis(tmp_path):
+    first, h1 = fit(tmp_path, "resume", epochs=2)
+    second, h2 = fit(tmp_path, "resume", epochs=4, initial_epoch=2)
+    assert first.run_name == second.run_name == "resume"
+    data = read_run(str(tmp_path / "resume"))
+    assert data.history["val_loss"].epochs == [0, 1, 2, 3]
+    assert data.history["val_loss"].values == pytest.approx(h1["val_loss"] + h2["val_loss"])
+    final = data.diagnoses()[-1][1]
+    assert final["epochs"] == 4  # the diagnosis continued from the logged history
+    assert [step for step, _ in data.texts(md.TAG_SUMMARY)] == [1, 3]
+
+
+def test_two_trainings_with_one_name_never_mix(tmp_path):
+    fit(tmp_path, "same", epochs=2)
+    with pytest.warns(UserWarning, match="logging this training as 'same-2'"):
+        callback, _ = fit(tmp_path, "same", epochs=2)
+    assert callback.run_name == "same-2"
+    assert read_history(str(tmp_path / "same"))["val_loss"].epochs == [0, 1]
+    assert read_history(str(tmp_path / "same-2"))["val_loss"].epochs == [0, 1]
+
+
+def test_a_remote_scheme_goes_through_tf_io_gfile():
+    """TensorFlow's in-memory ``ram://`` file system stands in for gs:// offline."""
+    logdir = f"ram://tbviz-{os.getpid()}/runs"
+    with RunLogger(logdir, "remote", figure_budget=None) as run:
+        for epoch in range(3):
+            run.log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.1 / (epoch + 1)})
+    data = read_run(f"{logdir}/remote")
+    assert data.history["val_loss"].values == pytest.approx([1.1, 0.55, 1.1 / 3])
+    assert [step for step, *_ in data.images()] == [0, 1, 2]
+
+
+def test_an_unusable_log_dir_fails_before_the_first_epoch(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    x, y, xv, yv = tiny_mnist(64, 32)
+    started = []
+
+    import keras
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            started.append(batch)
+
+    from tbviz.errors import LogDirError
+
+    with pytest.raises(LogDirError, match="file is in the way"):
+        tiny_cnn().fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=1,
+            verbose=0,
+            callbacks=[TBVizCallback(log_dir=str(blocker)), Spy()],
+        )
+    assert started == []
+
+
+KILLED_SCRIPT = textwrap.dedent(
+    """
+    import sys, time, keras
+    sys.path.insert(0, sys.argv[3])
+    from tests.conftest import tiny_cnn, tiny_mnist
+    from tbviz import TBVizCallback
+
+    class Pause(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == int(sys.argv[2]):
+                open(sys.argv[1] + "/ready", "w").close()
+                time.sleep(600)
+
+    x, y, xv, yv = tiny_mnist(128, 64)
+    tiny_cnn().fit(x, y, validation_data=(xv, yv), epochs=10, verbose=0,
+                   callbacks=[TBVizCallback(log_dir=sys.argv[1], run_name="killed",
+                                            figure_budget=None), Pause()])
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_keeps_every_finished_epoch(tmp_path):
+    k = 2
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SCRIPT, str(tmp_path), str(k), str(ROOT)],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ready").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the trainer did not start"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let the figure worker finish the epoch it is drawing
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    data = read_run(str(tmp_path / "killed"))
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert data.history[key].epochs == list(range(k + 1)), key
+    assert data.texts(md.TAG_NOTES), "a note was written"
+    assert [step for step, *_ in data.images()][-1] >= k - 1
+    assert data.diagnoses()[-1][0] == k
+    assert not data.texts(md.TAG_SUMMARY)  # killed: no final summary, nothing else lost
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[2])
+    from tests.conftest import tiny_cnn, tiny_mnist
+    from tbviz import TBVizCallback
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    x, y, xv, yv = tiny_mnist(128, 64)
+    with strategy.scope():
+        model = tiny_cnn()
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=2, verbose=0,
+                        callbacks=[TBVizCallback(log_dir=sys.argv[1], run_name="mirrored")])
+    print(history.history["val_loss"])
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    val_loss = [float(v) for v in result.stdout.strip().splitlines()[-1].strip("[]").split(",")]
+    data = read_run(str(tmp_path / "mirrored"))
+    assert data.history["val_loss"].values == pytest.approx(val_loss, rel=1e-6)
+    # The layout a single-device run has: train/, validation/ and one event file.
+    entries = os.listdir(tmp_path / "mirrored")
+    assert {"train", "validation"} <= set(entries)
+    assert len([n for n in entries if "tfevents" in n]) == 1 and len(entries) == 3
+    assert data.texts(md.TAG_SUMMARY) and data.images()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_escape_as_anything_but_corrupt_event_file(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("fuzz") / "events.out.tfevents.0.fuzz"
+    path.write_bytes(blob)
+    with contextlib.suppress(CorruptEventFile):
+        list(iter_events(str(path)))
+
+
+def test_a_valid_file_with_garbage_appended_keeps_its_good_records(tmp_path):
+    with RunLogger(tmp_path, "r", figure_every=0) as run:
+        run.log_epoch(0, {"loss": 1.0, "val_loss": 1.2})
+    [path] = [p for p in (tmp_path / "r" / "train").iterdir()]
+    good = list(iter_events(str(path)))
+    path.write_bytes(path.read_bytes() + b"\x05\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xffjunk")
+    with pytest.raises(CorruptEventFile, match="bad length checksum"):
+        list(iter_events(str(path)))
+    assert len(good) >= 2
