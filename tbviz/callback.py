@@ -82,6 +82,10 @@ class TBVizCallback(keras.callbacks.Callback):
         from tbviz.summary_writer import prepare_run_dir
 
         prepare_run_dir(self.log_dir)
+        if self.logger is not None:
+            # The previous fit() never reached on_train_end: it raised or was
+            # interrupted. Close its run, saying so, before starting anew.
+            self.logger.close(interrupted=True)
         self.logger = None
 
     def on_epoch_begin(self, epoch, logs=None) -> None:

@@ -26,6 +26,7 @@ from tbviz import metadata
 from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
 from tbviz.history import History, base_name, is_validation, to_float
 from tbviz.renderer import FigureRenderer
+from tbviz.text import epoch_label
 
 _SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f]+$")
 _OPEN_LOGGERS: weakref.WeakSet[RunLogger] = weakref.WeakSet()
@@ -262,8 +263,12 @@ class RunLogger:
         if values:
             self._writer.write_batch_scalars(int(step), values)
 
-    def close(self) -> None:
-        """Draw the last epoch's figure, write the final summary, close the files."""
+    def close(self, interrupted: bool = False) -> None:
+        """Draw the last epoch's figure, write the final summary, close the files.
+
+        ``interrupted=True`` (training stopped by an exception, Ctrl-C, or the
+        program ending first) makes the summary say so, and where.
+        """
         if self._closed:
             return
         self._closed = True
@@ -275,11 +280,15 @@ class RunLogger:
                     self._request_figure(last)
                 self.renderer.close()
             if last is not None and self.diagnosis is not None:
+                summary = self.diagnosis.to_markdown(final=True)
+                if interrupted:
+                    summary = (
+                        f"**Interrupted** after {epoch_label(last)}: training stopped before "
+                        "its planned end (an exception, Ctrl-C, or the program exiting); "
+                        "every finished epoch is logged.\n\n" + summary
+                    )
                 self._writer.write_text(
-                    metadata.TAG_SUMMARY,
-                    self.diagnosis.to_markdown(final=True),
-                    last,
-                    metadata.SUMMARY_DESCRIPTION,
+                    metadata.TAG_SUMMARY, summary, last, metadata.SUMMARY_DESCRIPTION
                 )
         finally:
             self._writer.close()
@@ -287,8 +296,8 @@ class RunLogger:
     def __enter__(self) -> RunLogger:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info: object) -> None:
+        self.close(interrupted=exc_type is not None)
 
     def _request_figure(self, epoch: int) -> None:
         status = self.diagnosis.status if self.diagnosis else ""
@@ -322,8 +331,8 @@ def validate_options(
 
 @atexit.register
 def _close_open_loggers() -> None:
-    """A run left open (``fit`` raised, the script ended) still gets its final
-    figure and summary, and its files closed, when Python exits."""
+    """A run left open (``fit`` raised, Ctrl-C, the script ended) still gets its
+    final figure and an "interrupted" summary, and its files closed, at exit."""
     for logger in list(_OPEN_LOGGERS):
         with contextlib.suppress(Exception):  # at exit there is no one left to tell
-            logger.close()
+            logger.close(interrupted=True)

@@ -139,3 +139,27 @@ def test_epoch_only_logging_keeps_keras_async_batches():
     assert not utils.is_default(TBVizCallback(update_freq=10).on_train_batch_end)
     with pytest.raises(ValueError, match="update_freq"):
         TBVizCallback(update_freq=0)
+
+
+def test_a_fit_that_raised_is_closed_as_interrupted_by_the_next_fit(tmp_path):
+    x, y, xv, yv = tiny_mnist(64, 32)
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("boom")
+
+    callback = TBVizCallback(log_dir=str(tmp_path), run_name="flaky", figure_every=0)
+    model = tiny_cnn()
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(x, y, validation_data=(xv, yv), epochs=4, verbose=0, callbacks=[callback, Boom()])
+    model.fit(
+        x, y, validation_data=(xv, yv), epochs=3, initial_epoch=2, verbose=0, callbacks=[callback]
+    )
+    from tbviz.event_reader import read_run
+
+    data = read_run(str(tmp_path / "flaky"))
+    summaries = data.texts(md.TAG_SUMMARY)
+    assert summaries[0][0] == 1 and summaries[0][1].startswith("**Interrupted** after epoch 2")
+    assert summaries[-1][0] == 2 and not summaries[-1][1].startswith("**Interrupted**")
+    assert data.history["val_loss"].epochs == [0, 1, 2]

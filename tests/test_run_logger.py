@@ -249,3 +249,34 @@ def test_a_run_left_open_by_an_exception_is_closed_at_exit(tmp_path):
     assert [step for step, *_ in data.images()] == [2]  # the final figure, drawn at exit
     [(step, summary)] = data.texts(md.TAG_SUMMARY)
     assert step == 2 and "Final diagnosis after 3 epochs" in summary
+    assert summary.startswith("**Interrupted** after epoch 3 (step 2)")
+
+
+def test_leaving_the_with_block_by_an_exception_marks_the_run_interrupted(tmp_path):
+    with pytest.raises(KeyboardInterrupt), RunLogger(tmp_path, "r", figure_every=0) as run:
+        run.log_epoch(0, {"loss": 1.0, "val_loss": 1.1})
+        raise KeyboardInterrupt
+    [(_, summary)] = read_run(str(tmp_path / "r")).texts(md.TAG_SUMMARY)
+    assert summary.startswith("**Interrupted** after epoch 1 (step 0)")
+
+
+def test_non_finite_values_keep_logging_without_warnings(tmp_path):
+    import warnings
+
+    logs = [
+        {"loss": 1.0, "val_loss": 1.1},
+        {"loss": 0.5, "val_loss": 0.6},
+        {"loss": float("nan"), "val_loss": float("inf")},
+        {"loss": float("nan"), "val_loss": float("nan")},
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with RunLogger(tmp_path, "nan", figure_budget=None) as run:
+            for epoch, entry in enumerate(logs):
+                run.log_epoch(epoch, entry)
+    assert [str(w.message) for w in caught] == []
+    data = read_run(str(tmp_path / "nan"))
+    assert len(data.history["loss"].values) == 4
+    assert [s for s, *_ in data.images()] == [0, 1, 2, 3]
+    notes = dict(data.texts(md.TAG_NOTES))
+    assert notes[2].startswith("**Diverged** at epoch 3 (step 2)")
