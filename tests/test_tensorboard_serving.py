@@ -67,3 +67,35 @@ def test_tensorboard_serves_scalars_images_and_text(tmp_path, tensorboard_server
     best = min(range(2), key=history["val_loss"].__getitem__)
     assert f"at epoch {best + 1} (step {best})" in summary["text"]
     assert "<strong>" in summary["text"]  # rendered as markdown by TensorBoard
+
+
+def test_hostile_names_render_harmlessly_in_the_text_dashboard(tmp_path, tensorboard_server):
+    from tbviz import RunLogger
+
+    logdir = tmp_path / "runs"
+    run_name = "<b>bold</b>|run"
+    metric = "a|<script>alert(1)</script>`x`"
+    with RunLogger(logdir, run_name, figure_every=0) as run:
+        for epoch in range(2):
+            run.log_epoch(
+                epoch,
+                {
+                    "loss": 1.0 / (epoch + 1),
+                    "val_loss": 1.2 / (epoch + 1),
+                    metric: 0.5,
+                    "val_" + metric: 0.4,
+                },
+            )
+    server = tensorboard_server(logdir)
+    texts = json.loads(server.wait_for("/data/plugin/text/tags", lambda b: b"bold" in b))
+    [served_run] = texts
+    assert served_run == run_name
+    [summary] = json.loads(
+        server.get("/data/plugin/text/text?" + q(run=run_name, tag=md.TAG_SUMMARY))
+    )
+    html = summary["text"]
+    assert "<script" not in html and "alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # Header + loss + the hostile metric, five cells a row: "|" split nothing.
+    assert "<table>" in html and html.count("<tr>") == 3
+    assert html.count("<td>") == 2 * 5
