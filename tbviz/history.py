@@ -106,10 +106,6 @@ class Series:
     def __len__(self) -> int:
         return len(self.values)
 
-    def array(self) -> np.ndarray:
-        """The values as a float64 array."""
-        return np.asarray(self.values, dtype=np.float64)
-
     def value_at(self, epoch: int) -> float | None:
         """The value logged at ``epoch``, or None if there is none."""
         try:
@@ -212,9 +208,6 @@ class History:
         """One :class:`MetricPair` per metric, in :meth:`metric_names` order."""
         return [self.pair(name) for name in self.metric_names()]
 
-    def has_validation(self) -> bool:
-        """True if any validation metric was logged."""
-        return any(is_validation(key) for key in self._series)
 
     def to_keras(self) -> dict[str, list[float]]:
         """A ``History.history``-style dict (values only, epochs dropped)."""

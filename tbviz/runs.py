@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from tbviz import metadata
 from tbviz.diagnosis import Diagnosis, diagnose
 from tbviz.event_reader import CorruptEventFile, event_files, read_history
-from tbviz.history import base_name
 
 
 @dataclass(frozen=True)
@@ -89,24 +88,6 @@ def diagnose_runs(
             continue
         results.append(RunResult(run, diagnose(history, metric)))
     return sorted(results, key=lambda r: r.sort_key)
-
-
-def leaderboard_markdown(results: list[RunResult], metric: str) -> str:
-    """The leaderboard as a markdown table (names escaped)."""
-    from tbviz.text import fmt, md_escape
-
-    name = md_escape(base_name(metric) if metric.startswith("val_") else metric)
-    lines = [
-        f"| # | run | best {name} | best epoch | final | status | onset |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for rank, r in enumerate(results, 1):
-        d = r.diagnosis
-        lines.append(
-            f"| {rank} | {md_escape(r.run)} | {fmt(d.best_value)} | {_epoch(d.best_epoch)} "
-            f"| {fmt(d.last_value)} | {d.status} | {_epoch(d.onset_epoch)} |"
-        )
-    return "\n".join(lines)
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
