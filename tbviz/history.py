@@ -87,6 +87,17 @@ def to_float(value: object) -> float:
     return float(np.asarray(value, dtype=np.float64).reshape(()))
 
 
+def numeric_logs(logs: Mapping[str, object]) -> dict[str, float]:
+    """The entries of a Keras ``logs`` dict that are numbers, as floats; others dropped."""
+    numbers = {}
+    for key, value in logs.items():
+        try:
+            numbers[str(key)] = to_float(value)
+        except (TypeError, ValueError):
+            continue
+    return numbers
+
+
 @dataclass
 class Series:
     """One metric in one split: values with the epoch (0-based) each belongs to."""
@@ -150,12 +161,8 @@ class History:
 
     def record(self, epoch: int, logs: Mapping[str, object]) -> None:
         """Add one epoch's ``logs``; values that are not numbers are ignored."""
-        for key, value in logs.items():
-            try:
-                number = to_float(value)
-            except (TypeError, ValueError):
-                continue
-            self._series.setdefault(str(key), Series()).add(int(epoch), number)
+        for key, number in numeric_logs(logs).items():
+            self._series.setdefault(key, Series()).add(int(epoch), number)
 
     def record_series(self, key: str, series: Series) -> None:
         """Set the whole series of ``key`` (as read back from an event file)."""

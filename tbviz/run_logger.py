@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from tbviz import metadata
 from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
-from tbviz.history import History, base_name, is_validation, to_float
+from tbviz.history import History, base_name, is_validation, numeric_logs
 from tbviz.renderer import FigureRenderer
 from tbviz.text import epoch_label
 
@@ -208,18 +208,10 @@ class RunLogger:
             raise RuntimeError("this RunLogger is closed; create a new one to log more epochs")
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0 (0-based, as Keras counts), got {epoch!r}")
-        train: dict[str, float] = {}
-        validation: dict[str, float] = {}
-        for key, value in logs.items():
-            try:
-                number = to_float(value)
-            except (TypeError, ValueError):
-                continue
-            if is_validation(key):
-                validation[base_name(key)] = number
-            else:
-                train[key] = number
-        self.history.record(epoch, {**train, **{"val_" + k: v for k, v in validation.items()}})
+        numbers = numeric_logs(logs)
+        self.history.record(epoch, numbers)
+        train = {k: v for k, v in numbers.items() if not is_validation(k)}
+        validation = {base_name(k): v for k, v in numbers.items() if is_validation(k)}
         if train:
             self._writer.write_scalars("train", epoch, train)
         if validation:
@@ -252,14 +244,7 @@ class RunLogger:
         """
         if self._closed:
             raise RuntimeError("this RunLogger is closed; create a new one to log more")
-        values = {}
-        for key, value in logs.items():
-            if is_validation(key):
-                continue
-            try:
-                values[key] = to_float(value)
-            except (TypeError, ValueError):
-                continue
+        values = {k: v for k, v in numeric_logs(logs).items() if not is_validation(k)}
         if values:
             self._writer.write_batch_scalars(int(step), values)
 
