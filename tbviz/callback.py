@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import keras
 
-from tbviz.run_logger import RunLogger, validate_options, validate_run_name
+from tbviz.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
+from tbviz.summaries import HParamValue
 
 
 class TBVizCallback(keras.callbacks.Callback):
@@ -38,6 +40,10 @@ class TBVizCallback(keras.callbacks.Callback):
         update_freq: ``"epoch"`` (default), or N to also write ``batch_<metric>``
             training scalars every N batches, as ``keras.callbacks.TensorBoard``
             does.
+        hparams: this run's hyperparameters (name -> bool, int, float or str)
+            for TensorBoard's HParams dashboard, which then shows every
+            metric at the run's best epoch (``tbviz/best/<metric>``), not
+            its last.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class TBVizCallback(keras.callbacks.Callback):
         monitor: str = "val_loss",
         patience: int = 3,
         update_freq: str | int = "epoch",
+        hparams: Mapping[str, HParamValue] | None = None,
     ) -> None:
         super().__init__()
         if update_freq != "epoch" and (
@@ -69,6 +76,7 @@ class TBVizCallback(keras.callbacks.Callback):
             monitor=monitor,
             patience=patience,
         )
+        self.hparams = validate_hparams(hparams)
         self.log_dir = os.fspath(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None
         self.figure_every = figure_every
@@ -100,6 +108,7 @@ class TBVizCallback(keras.callbacks.Callback):
                 monitor=self.monitor,
                 patience=self.patience,
                 first_epoch=int(epoch),
+                hparams=self.hparams,
             )
             self.run_name = self.logger.run_name
 

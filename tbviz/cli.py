@@ -1,6 +1,8 @@
 """The ``tbviz`` command: read log directories without TensorFlow.
 
     tbviz leaderboard LOGDIR [--runs REGEX] [--metric val_loss] [--json]
+    tbviz compare LOGDIR [--runs REGEX] [--metric val_loss] [--out FILE ...]
+    tbviz annotate LOGDIR [--runs REGEX] [--metric val_loss]
 
 Only ``argparse`` is imported up front, so ``tbviz --help`` answers at once;
 each command imports what it needs (TensorBoard's protobuf classes, numpy),
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,63 +23,171 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``tbviz`` command line."""
     parser = argparse.ArgumentParser(
         prog="tbviz",
-        description="Diagnose and compare training runs in a TensorBoard log directory.",
+        description="Diagnose and compare training runs in a TensorBoard log directory "
+        "(written by tbviz or by keras.callbacks.TensorBoard).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    board = commands.add_parser(
+    board = _add_command(
+        commands,
         "leaderboard",
         help="diagnose every run and print them best first (writes nothing)",
-        description="Read every run under LOGDIR (tbviz or plain keras.callbacks.TensorBoard "
-        "logs), diagnose it, and print the runs best first.",
+        description="Read every run under LOGDIR, diagnose it, and print the runs best first.",
     )
-    board.add_argument("logdir", metavar="LOGDIR")
-    board.add_argument("--runs", metavar="REGEX", help="only runs whose name matches REGEX")
-    board.add_argument(
+    board.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare = _add_command(
+        commands,
+        "compare",
+        help="rank the runs and write cross-run figures and a leaderboard to LOGDIR/_compare",
+        description="Read and diagnose every run under LOGDIR, print the leaderboard and write "
+        "into LOGDIR/_compare (shown by TensorBoard as a run): an overlay figure of "
+        "every run's validation curves, small multiples (one panel per run), and the "
+        "leaderboard as text and JSON.",
+    )
+    compare.add_argument(
+        "--out",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also write the leaderboard to FILE.json or FILE.md, or the overlay figure to "
+        "FILE.png (repeatable)",
+    )
+    _add_command(
+        commands,
+        "annotate",
+        help="write tbviz figures, notes and diagnosis into runs logged without tbviz",
+        description="For every run under LOGDIR that has epoch_* scalars but no tbviz "
+        "output (an old keras.callbacks.TensorBoard log), write the comparison figure, "
+        "overfitting notes and diagnosis tbviz would have written. Runs that already have "
+        "them are left alone, so running it twice changes nothing.",
+    )
+    return parser
+
+
+def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, **texts)
+    command.add_argument("logdir", metavar="LOGDIR")
+    command.add_argument("--runs", metavar="REGEX", help="only runs whose name matches REGEX")
+    command.add_argument(
         "--metric",
         default="val_loss",
         help="the metric to rank and diagnose by (default: %(default)s)",
     )
-    board.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser
+    if name != "leaderboard":
+        command.add_argument(
+            "--no-progress", action="store_true", help="no progress bar on standard error"
+        )
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tbviz`` command; return the exit code."""
     args = build_parser().parse_args(argv)
+    command = {"leaderboard": _leaderboard, "compare": _compare, "annotate": _annotate}
+    if args.runs:
+        try:
+            re.compile(args.runs)
+        except re.error as err:
+            return _error(f"--runs {args.runs!r} is not a regular expression: {err}")
     try:
-        return _leaderboard(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                code = command[args.command](args)
+            finally:
+                for warning in caught:
+                    print(f"tbviz: warning: {warning.message}", file=sys.stderr)
+        return code
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        return _error(str(err))
     except BrokenPipeError:  # `tbviz leaderboard ... | head`
         sys.stderr.close()
         return 0
 
 
+def _error(message: str) -> int:
+    print(f"tbviz: error: {message}", file=sys.stderr)
+    return 2
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
-    import re
+    from tbviz.runs import diagnose_runs
 
-    from tbviz.runs import diagnose_runs, leaderboard_text
-
-    if args.runs:
-        try:
-            re.compile(args.runs)
-        except re.error as err:
-            print(
-                f"tbviz: error: --runs {args.runs!r} is not a regular expression: {err}",
-                file=sys.stderr,
-            )
-            return 2
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            results = diagnose_runs(args.logdir, args.runs, args.metric)
-        except FileNotFoundError as err:
-            print(f"tbviz: error: {err}", file=sys.stderr)
-            return 2
-    for warning in caught:
-        print(f"tbviz: warning: {warning.message}", file=sys.stderr)
+    results = diagnose_runs(args.logdir, args.runs, args.metric)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
-    elif not results:
-        print(f"no runs with epoch_* scalars under {args.logdir}")
     else:
-        print(leaderboard_text(results, args.metric))
+        _print_board(results, args)
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tbviz.compare import check_outputs, compare
+
+    check_outputs(args.out)
+    with ProgressBar("reading runs", enabled=not args.no_progress) as bar:
+        comparison = compare(
+            args.logdir, args.runs, args.metric, outputs=args.out, progress=bar.update
+        )
+    _print_board(comparison.results, args)
+    if comparison.event_file:
+        print(f"\nwrote {args.logdir.rstrip('/')}/_compare (step {comparison.step})")
+    for path in comparison.outputs:
+        print(f"wrote {path}")
+    return 0
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    from tbviz.annotate import annotate
+
+    with ProgressBar("annotating runs", enabled=not args.no_progress) as bar:
+        outcome = annotate(args.logdir, args.runs, args.metric, progress=bar.update)
+    for run in outcome.annotated:
+        print(f"annotated {run}")
+    print(
+        f"{len(outcome.annotated)} annotated, {len(outcome.already)} already had tbviz "
+        f"output, {len(outcome.skipped)} skipped"
+    )
+    return 0
+
+
+def _print_board(results, args: argparse.Namespace) -> None:
+    from tbviz.runs import leaderboard_text
+
+    if results:
+        print(leaderboard_text(results, args.metric))
+    else:
+        print(f"no runs with epoch_* scalars under {args.logdir}")
+
+
+class ProgressBar:
+    """A one-line progress bar on standard error, drawn only on a terminal.
+
+    Shown once there are more than ``threshold`` items; redrawn at most every
+    1% so a thousand runs cost a hundred writes.
+    """
+
+    def __init__(self, label: str, *, enabled: bool = True, threshold: int = 20) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.threshold = threshold
+        self._shown = -1
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total <= self.threshold:
+            return
+        percent = done * 100 // total
+        if percent == self._shown:
+            return
+        self._shown = percent
+        filled = percent * 30 // 100
+        bar = "#" * filled + "-" * (30 - filled)
+        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total}")
+        sys.stderr.flush()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._shown >= 0:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -190,19 +190,24 @@ class ComparisonPlotter:
         self._title_shown = with_title
 
     def _encode(self) -> RenderedFigure:
-        width, height = (int(v) for v in self._canvas.get_width_height())
-        buffer = io.BytesIO()
-        if self.palette:
-            from PIL import Image  # Pillow comes with matplotlib
+        return encode_png(self._canvas, self.palette)
 
-            rgba = np.asarray(self._canvas.buffer_rgba())
-            image = Image.fromarray(rgba[..., :3]).quantize(
-                colors=self.palette, method=Image.Quantize.FASTOCTREE
-            )
-            image.save(buffer, format="PNG", compress_level=6)
-        else:
-            self._canvas.print_png(buffer)
-        return RenderedFigure(buffer.getvalue(), width, height)
+
+def encode_png(canvas: FigureCanvasAgg, palette: int | None = PALETTE_COLORS) -> RenderedFigure:
+    """The drawn ``canvas`` as a PNG; ``palette`` colours (a small file) or full RGBA (None)."""
+    width, height = (int(v) for v in canvas.get_width_height())
+    buffer = io.BytesIO()
+    if palette:
+        from PIL import Image  # Pillow comes with matplotlib
+
+        rgba = np.asarray(canvas.buffer_rgba())
+        image = Image.fromarray(rgba[..., :3]).quantize(
+            colors=palette, method=Image.Quantize.FASTOCTREE
+        )
+        image.save(buffer, format="PNG", compress_level=6)
+    else:
+        canvas.print_png(buffer)
+    return RenderedFigure(buffer.getvalue(), width, height)
 
 
 def render_comparison(

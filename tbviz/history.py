@@ -177,6 +177,21 @@ class History:
     def __getitem__(self, key: str) -> Series:
         return self._series[key]
 
+    def get(self, key: str) -> Series | None:
+        """The series of ``key``, or None if it was never logged."""
+        return self._series.get(key)
+
+    def until(self, epoch: int) -> History:
+        """A copy holding only the values of epochs up to and including ``epoch``."""
+        result = History()
+        for key, series in self._series.items():
+            keep = [i for i, e in enumerate(series.epochs) if e <= epoch]
+            if keep:
+                result._series[key] = Series(
+                    [series.epochs[i] for i in keep], [series.values[i] for i in keep]
+                )
+        return result
+
     def keys(self) -> list[str]:
         """Every logged key, in the order first seen."""
         return list(self._series)
@@ -215,6 +230,10 @@ class History:
         """One :class:`MetricPair` per metric, in :meth:`metric_names` order."""
         return [self.pair(name) for name in self.metric_names()]
 
+    def values_at(self, epoch: int) -> dict[str, float]:
+        """Every key's value at ``epoch`` (keys without one are left out)."""
+        found = {key: series.value_at(epoch) for key, series in self._series.items()}
+        return {key: value for key, value in found.items() if value is not None}
 
     def to_keras(self) -> dict[str, list[float]]:
         """A ``History.history``-style dict (values only, epochs dropped)."""

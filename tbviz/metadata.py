@@ -7,7 +7,12 @@ A log directory written by tbviz looks like this (``<run>`` may be nested)::
     LOGDIR/<run>/              tbviz/comparison image, tbviz/notes and
                                tbviz/summary text, tbviz/diagnosis tensor,
                                detector state scalars (tbviz/epochs_since_best,
-                               tbviz/generalization_loss, tbviz/gap/<metric>)
+                               tbviz/generalization_loss, tbviz/gap/<metric>),
+                               best-epoch scalars (tbviz/best/<metric>,
+                               tbviz/best_step) and hparams, when given
+    LOGDIR/_compare/           written by ``tbviz compare``: cross-run figures
+                               (tbviz/compare/overlay, tbviz/compare/runs),
+                               tbviz/leaderboard text and JSON tensor
 
 The scalar folders and tags are the ones ``keras.callbacks.TensorBoard``
 writes, so TensorBoard draws training and validation of a metric in one chart
@@ -40,6 +45,19 @@ TAG_DIAGNOSIS = "tbviz/diagnosis"
 TAG_EPOCHS_SINCE_BEST = "tbviz/epochs_since_best"
 TAG_GENERALIZATION_LOSS = "tbviz/generalization_loss"
 GAP_TAG_PREFIX = "tbviz/gap/"
+BEST_TAG_PREFIX = "tbviz/best/"
+TAG_BEST_STEP = "tbviz/best_step"
+
+#: Where TensorBoard's hparams plugin keeps a run's hyperparameters (its
+#: ``metadata.SESSION_START_INFO_TAG``; importing that module costs 0.15 s).
+HPARAMS_SESSION_TAG = "_hparams_/session_start_info"
+
+#: The run folder ``tbviz compare`` writes into; ``_`` keeps it out of the run list.
+COMPARE_RUN = "_compare"
+TAG_OVERLAY = "tbviz/compare/overlay"
+TAG_SMALL_MULTIPLES = "tbviz/compare/runs"
+TAG_LEADERBOARD = "tbviz/leaderboard"
+TAG_LEADERBOARD_JSON = "tbviz/leaderboard_json"
 
 EPOCH_TAG_PREFIX = "epoch_"
 BATCH_TAG_PREFIX = "batch_"
@@ -67,6 +85,11 @@ def gap_tag(metric: str) -> str:
     return GAP_TAG_PREFIX + metric
 
 
+def best_tag(metric: str) -> str:
+    """Tag of a metric's value at the best epoch: ``tbviz/best/val_loss``."""
+    return BEST_TAG_PREFIX + metric
+
+
 def metric_from_tag(tag: str) -> str | None:
     """The metric name of a per-epoch scalar tag, or None for any other tag."""
     if tag.startswith(EPOCH_TAG_PREFIX) and len(tag) > len(EPOCH_TAG_PREFIX):
@@ -74,12 +97,12 @@ def metric_from_tag(tag: str) -> str | None:
     return None
 
 
-def create_diagnosis_metadata() -> summary_pb2.SummaryMetadata:
-    """``SummaryMetadata`` for the structured diagnosis tensor."""
-    content = json.dumps({"version": PROTO_VERSION, "kind": "diagnosis"}).encode()
+def create_json_metadata(kind: str, description: str) -> summary_pb2.SummaryMetadata:
+    """``SummaryMetadata`` of a tbviz JSON tensor; ``kind`` says what it holds."""
+    content = json.dumps({"version": PROTO_VERSION, "kind": kind}).encode()
     return summary_pb2.SummaryMetadata(
-        display_name="tbviz diagnosis",
-        summary_description="Machine-readable overfitting diagnosis (JSON).",
+        display_name=f"tbviz {kind}",
+        summary_description=description,
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME, content=content
         ),

@@ -22,10 +22,11 @@ import warnings
 import weakref
 from collections.abc import Mapping
 
-from tbviz import metadata
+from tbviz import metadata, summaries
 from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
 from tbviz.history import History, base_name, is_validation, numeric_logs
 from tbviz.renderer import FigureRenderer
+from tbviz.summaries import HParamValue
 from tbviz.text import epoch_label
 
 _SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f]+$")
@@ -88,6 +89,10 @@ class RunLogger:
     * the structured diagnosis (tag ``tbviz/diagnosis``) and the detector's
       numbers as scalars (``tbviz/epochs_since_best``,
       ``tbviz/generalization_loss``, ``tbviz/gap/<metric>``);
+    * every metric's value at the best epoch so far (``tbviz/best/<metric>``,
+      ``tbviz/best_step``), and with ``hparams`` the run's hyperparameters
+      for TensorBoard's HParams dashboard, which then compares runs at their
+      best epoch rather than their last;
     * an overfitting note (tag ``tbviz/notes``) whenever the status changes;
     * the comparison figure (tag ``tbviz/comparison``) every ``figure_every``
       epochs, drawn on a background thread within ``figure_budget``.
@@ -112,6 +117,9 @@ class RunLogger:
         first_epoch: the first epoch this training will log. If ``run_name``
             already holds epochs, a later ``first_epoch`` continues it (resume);
             an earlier or equal one logs to ``run_name-2`` instead, with a warning.
+        hparams: hyperparameters of this run (name -> bool, int, float or
+            str), shown in TensorBoard's HParams dashboard. Runs compared
+            there should share the same names.
 
     Raises:
         ValueError: an argument is invalid (bad run name, negative figure_every).
@@ -129,6 +137,7 @@ class RunLogger:
         patience: int = 3,
         settings: DetectorSettings | None = None,
         first_epoch: int = 0,
+        hparams: Mapping[str, HParamValue] | None = None,
     ) -> None:
         validate_options(
             figure_every=figure_every,
@@ -136,6 +145,7 @@ class RunLogger:
             monitor=monitor,
             patience=patience,
         )
+        hparams = validate_hparams(hparams)
         from tbviz.summary_writer import RunWriter  # imports TensorFlow
 
         logdir = os.fspath(logdir)
@@ -158,6 +168,8 @@ class RunLogger:
             else None
         )
         self._last_figure_epoch: int | None = None
+        self._hparams = hparams
+        self._hparams_written = False
         self._closed = False
         _OPEN_LOGGERS.add(self)
 
@@ -218,13 +230,12 @@ class RunLogger:
             self._writer.write_scalars("validation", epoch, validation)
         diagnosis = diagnose(self.history, self.monitor, settings=self.settings)
         self.diagnosis = diagnosis
-        self._writer.write_diagnosis(diagnosis.to_dict(), epoch)
-        self._writer.write_detector_state(
-            epoch,
-            diagnosis.epochs_since_best,
-            diagnosis.generalization_loss,
-            {m.name: m.gap for m in diagnosis.metrics if m.gap is not None},
-        )
+        run_values = summaries.epoch_values(diagnosis, self.history)
+        if self._hparams and not self._hparams_written:
+            # Written once the metric names are known: the experiment lists them.
+            run_values += summaries.hparams_values(self._hparams, self.history.keys())
+            self._hparams_written = True
+        self._writer.write_run_values(epoch, run_values)
         if diagnosis.status != self._last_status:
             self._writer.write_text(
                 metadata.TAG_NOTES, diagnosis.to_markdown(), epoch, metadata.NOTES_DESCRIPTION
@@ -312,6 +323,29 @@ def validate_options(
         raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+
+
+def validate_hparams(
+    hparams: Mapping[str, HParamValue] | None,
+) -> dict[str, HParamValue] | None:
+    """A copy of ``hparams`` with numpy scalars made plain; raise ValueError if unusable."""
+    if hparams is None:
+        return None
+    if not isinstance(hparams, Mapping):
+        raise ValueError(f"hparams must be a dict of name -> value, got {type(hparams).__name__}")
+    clean: dict[str, HParamValue] = {}
+    for name, value in hparams.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"hparams names must be non-empty strings, got {name!r}")
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            value = value.item()  # numpy scalar
+        if not isinstance(value, (bool, int, float, str)):
+            raise ValueError(
+                f"hparams[{name!r}] = {value!r}: values must be bool, int, float or str "
+                "(TensorBoard's HParams dashboard shows no other kinds)"
+            )
+        clean[name] = value
+    return clean
 
 
 @atexit.register

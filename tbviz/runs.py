@@ -11,20 +11,24 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from tbviz import metadata
 from tbviz.diagnosis import Diagnosis, diagnose
-from tbviz.event_reader import CorruptEventFile, event_files, read_history
+from tbviz.event_reader import CorruptEventFile, event_files, read_run
+from tbviz.history import History
+from tbviz.text import fmt, md_code, md_escape, plural
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """One run's diagnosis, ready for a leaderboard row."""
+    """One run's diagnosis (and, for figures, its history), ready for a leaderboard row."""
 
     run: str
     diagnosis: Diagnosis
+    hparams: dict[str, object] = field(default_factory=dict)
+    history: History | None = None
 
     @property
     def sort_key(self) -> tuple:
@@ -36,17 +40,19 @@ class RunResult:
         return (0, value, self.run)
 
     def to_dict(self) -> dict:
+        """The leaderboard row as JSON-ready data."""
         d = self.diagnosis
         return {
             "run": self.run,
             "metric": d.monitor,
-            "best_value": d.best_value,
+            "best_value": _finite_or_none(d.best_value),
             "best_epoch": d.best_epoch,
-            "final_value": d.last_value,
+            "final_value": _finite_or_none(d.last_value),
             "status": d.status,
             "onset_epoch": d.onset_epoch,
             "diverged_at": d.diverged_at,
             "epochs": d.epochs,
+            "hparams": dict(self.hparams),
         }
 
 
@@ -66,52 +72,115 @@ def find_runs(logdir: str) -> Iterator[str]:
 
 
 def diagnose_runs(
-    logdir: str, runs: str | None = None, metric: str = "val_loss"
+    logdir: str,
+    runs: str | None = None,
+    metric: str = "val_loss",
+    *,
+    keep_history: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[RunResult]:
     """Read and diagnose every run (matching the ``runs`` regex), best first.
 
-    A run whose files are corrupt or which never logged a value is skipped
-    with a warning that names it; the others are still read.
+    Runs are read one at a time; a result keeps the diagnosis and hparams
+    (and the history, with ``keep_history``, for figures). A run whose files
+    are corrupt or which never logged a value is skipped with a warning that
+    names it and the file; the others are still read. ``progress(done,
+    total)`` is called after each run.
     """
     pattern = re.compile(runs) if runs else None
+    names = [r for r in find_runs(logdir) if pattern is None or pattern.search(r)]
     results = []
-    for run in find_runs(logdir):
-        if pattern is not None and not pattern.search(run):
-            continue
-        try:
-            history = read_history(os.path.join(logdir, *run.split("/")))
-        except (CorruptEventFile, OSError) as err:
-            warnings.warn(f"skipping run {run!r}: {err}", RuntimeWarning, stacklevel=2)
-            continue
-        if history.last_epoch is None:
-            warnings.warn(f"skipping run {run!r}: no epoch_* scalars", RuntimeWarning, stacklevel=2)
-            continue
-        results.append(RunResult(run, diagnose(history, metric)))
+    for done, run in enumerate(names, 1):
+        result = _diagnose_run(logdir, run, metric, keep_history)
+        if result is not None:
+            results.append(result)
+        if progress is not None:
+            progress(done, len(names))
     return sorted(results, key=lambda r: r.sort_key)
+
+
+def _diagnose_run(logdir: str, run: str, metric: str, keep_history: bool) -> RunResult | None:
+    run_dir = os.path.join(logdir, *run.split("/"))
+    try:
+        data = read_run(run_dir, tags={metadata.HPARAMS_SESSION_TAG})
+    except (CorruptEventFile, OSError) as err:
+        warnings.warn(f"skipping run {run!r}: {err}", RuntimeWarning, stacklevel=3)
+        return None
+    if data.history.last_epoch is None:
+        warnings.warn(f"skipping run {run!r}: no epoch_* scalars", RuntimeWarning, stacklevel=3)
+        return None
+    return RunResult(
+        run,
+        diagnose(data.history, metric),
+        hparams=data.hparams(),
+        history=data.history if keep_history else None,
+    )
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
     """The leaderboard as an aligned plain-text table for a terminal."""
-    from tbviz.text import fmt
-
-    header = ["#", "run", f"best {metric}", "best epoch", "final", "status", "onset"]
-    rows = [
-        [
-            str(i),
-            r.run,
-            fmt(r.diagnosis.best_value),
-            _epoch(r.diagnosis.best_epoch),
-            fmt(r.diagnosis.last_value),
-            r.diagnosis.status,
-            _epoch(r.diagnosis.onset_epoch),
-        ]
-        for i, r in enumerate(results, 1)
-    ]
+    with_hparams = any(r.hparams for r in results)
+    header = _header(metric, with_hparams)
+    rows = [_row(i, r, with_hparams, str) for i, r in enumerate(results, 1)]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     )
+
+
+def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") -> str:
+    """The leaderboard as a markdown table for TensorBoard's Text tab.
+
+    Run names and hparams come from users: they are escaped, so a ``|`` or
+    ``<script>`` in a name shows as text and cannot break the table.
+    """
+    with_hparams = any(r.hparams for r in results)
+    header = [md_escape(h) for h in _header(metric, with_hparams)]
+    lines = [
+        f"**Leaderboard** by {md_code(metric)}, best first: {plural(len(results), 'run')}."
+        + (f" {note}" if note else ""),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += [
+        "| " + " | ".join(_row(i, r, with_hparams, md_escape)) + " |"
+        for i, r in enumerate(results, 1)
+    ]
+    return "\n".join(lines)
+
+
+def _header(metric: str, with_hparams: bool) -> list[str]:
+    header = ["#", "run", f"best {metric}", "best epoch", "final", "status", "onset"]
+    return [*header, "hparams"] if with_hparams else header
+
+
+def _row(index: int, result: RunResult, with_hparams: bool, escape: Callable) -> list[str]:
+    d = result.diagnosis
+    row = [
+        str(index),
+        escape(result.run),
+        fmt(d.best_value),
+        _epoch(d.best_epoch),
+        fmt(d.last_value),
+        d.status,
+        _epoch(d.onset_epoch),
+    ]
+    if with_hparams:
+        row.append(escape(hparams_text(result.hparams)))
+    return row
+
+
+def hparams_text(hparams: dict[str, object]) -> str:
+    """``{"lr": 0.01, "filters": 8}`` -> ``"filters=8, lr=0.01"``."""
+    return ", ".join(
+        f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in sorted(hparams.items())
+    )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _epoch(epoch: int | None) -> str:

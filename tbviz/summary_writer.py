@@ -9,19 +9,14 @@ Keras.
 
 from __future__ import annotations
 
-import json
-import math
 import posixpath
 import threading
 from collections.abc import Mapping
 
 import tensorflow as tf
 from tensorboard.compat.proto import summary_pb2
-from tensorboard.plugins.image import metadata as image_metadata
-from tensorboard.plugins.scalar import summary_v2 as scalar_summary
-from tensorboard.util import tensor_util
 
-from tbviz import metadata
+from tbviz import metadata, summaries
 from tbviz.errors import LogDirError
 from tbviz.figures import RenderedFigure
 
@@ -92,56 +87,36 @@ class RunWriter:
         if split not in _SPLIT_DIRS:
             raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
         self._write_values(
-            split, step, _scalars({metadata.scalar_tag(k): v for k, v in values.items()})
+            split,
+            step,
+            summaries.scalar_values({metadata.scalar_tag(k): v for k, v in values.items()}),
         )
 
     def write_batch_scalars(self, step: int, values: Mapping[str, float]) -> None:
         """``batch_<metric>`` training scalars (not flushed: the epoch flushes)."""
         self._write_values(
-            "train", step, _scalars({metadata.batch_tag(k): v for k, v in values.items()})
+            "train",
+            step,
+            summaries.scalar_values({metadata.batch_tag(k): v for k, v in values.items()}),
         )
 
-    def write_detector_state(
-        self,
-        step: int,
-        epochs_since_best: int | None,
-        generalization_loss: float | None,
-        gaps: Mapping[str, float],
-    ) -> None:
-        """The detector's numbers as scalars in the run folder, to chart them."""
-        values = {
-            metadata.TAG_EPOCHS_SINCE_BEST: epochs_since_best,
-            metadata.TAG_GENERALIZATION_LOSS: generalization_loss,
-            **{metadata.gap_tag(name): gap for name, gap in gaps.items()},
-        }
-        finite = {t: v for t, v in values.items() if v is not None and math.isfinite(v)}
-        self._write_values(None, step, _scalars(finite))
+    def write_run_values(self, step: int, values: list) -> None:
+        """``Summary.Value`` protos from :mod:`tbviz.summaries`, into the run folder."""
+        self._write_values(None, step, values)
 
     def write_figure(self, figure: RenderedFigure, step: int) -> None:
-        """The comparison figure, PNG bytes as they are (no decode and re-encode)."""
-        tensor = tf.constant([str(figure.width), str(figure.height), figure.png], dtype=tf.string)
-        meta = image_metadata.create_summary_metadata(
-            display_name=metadata.TAG_FIGURE, description=metadata.FIGURE_DESCRIPTION
-        )
-        writer = self._writer(None)
-        with writer.as_default():
-            tf.summary.write(metadata.TAG_FIGURE, tensor, step=step, metadata=meta)
-        writer.flush()  # figures arrive between epochs: make each one durable
+        """The comparison figure, PNG bytes as they are; flushed at once.
+
+        Figures arrive from the renderer between epochs: each one is made
+        durable as soon as it is written.
+        """
+        value = summaries.image_value(metadata.TAG_FIGURE, [figure], metadata.FIGURE_DESCRIPTION)
+        self._write_values(None, step, [value])
+        self._writer(None).flush()
 
     def write_text(self, tag: str, markdown: str, step: int, description: str) -> None:
         """A markdown text summary in the run folder."""
-        with self._writer(None).as_default():
-            tf.summary.text(tag, markdown, step=step, description=description)
-
-    def write_diagnosis(self, diagnosis: Mapping, step: int) -> None:
-        """The structured diagnosis as a JSON string tensor with tbviz metadata."""
-        payload = json.dumps(diagnosis, sort_keys=True, allow_nan=False)
-        value = summary_pb2.Summary.Value(
-            tag=metadata.TAG_DIAGNOSIS,
-            tensor=tensor_util.make_tensor_proto(payload.encode("utf-8")),
-            metadata=metadata.create_diagnosis_metadata(),
-        )
-        self._write_values(None, step, [value])
+        self._write_values(None, step, [summaries.text_value(tag, markdown, description)])
 
     def flush(self) -> None:
         """Push everything written so far to disk."""
@@ -158,8 +133,3 @@ class RunWriter:
             self._closed = True
         for writer in writers:
             writer.close()
-
-
-def _scalars(values: Mapping[str, float]) -> list:
-    """Scalar-plugin ``Summary.Value`` protos (float32, as ``tf.summary.scalar`` writes)."""
-    return [scalar_summary.scalar_pb(tag, value).value[0] for tag, value in values.items()]

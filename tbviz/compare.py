@@ -1,0 +1,140 @@
+"""``tbviz compare``: diagnose every run of a log directory and write the comparison.
+
+Writes into ``LOGDIR/_compare`` (a run TensorBoard lists next to the others):
+the overlay figure, the small multiples (one image sample per page), the
+leaderboard as markdown text and as a tbviz JSON tensor. Each ``compare``
+adds one step, so TensorBoard's step slider goes back through earlier
+comparisons and nothing is ever rewritten under a running TensorBoard.
+Optionally the leaderboard also goes to ``.json``/``.md`` files and the overlay
+to a ``.png``. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tbviz import metadata, summaries
+from tbviz.event_reader import CorruptEventFile, read_folder
+from tbviz.event_writer import EventFileWriter
+from tbviz.runs import RunResult, diagnose_runs, leaderboard_markdown
+from tbviz.text import md_code
+
+OUTPUT_SUFFIXES = (".json", ".md", ".png")
+
+OVERLAY_DESCRIPTION = (
+    "Validation curves of every run per metric; the best runs in colour with their "
+    "training curves dashed, best epochs (dots) and overfitting onsets (crosses)."
+)
+SMALL_MULTIPLES_DESCRIPTION = (
+    "One training-vs-validation panel per run on shared axes, best first; one sample per page."
+)
+LEADERBOARD_DESCRIPTION = "Runs ranked best first, with their overfitting diagnosis."
+
+
+@dataclass
+class Comparison:
+    """What one ``compare`` produced."""
+
+    results: list[RunResult]
+    step: int
+    event_file: str | None = None
+    outputs: list[str] = field(default_factory=list)
+
+
+def check_outputs(paths: Sequence[str]) -> None:
+    """Raise ValueError for an ``--out`` path tbviz cannot write (before any reading)."""
+    for path in paths:
+        if os.path.splitext(path)[1].lower() not in OUTPUT_SUFFIXES:
+            raise ValueError(
+                f"--out {path!r}: the file name must end in .json (leaderboard data), "
+                ".md (leaderboard table) or .png (overlay figure)"
+            )
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"--out {path!r}: folder {folder!r} does not exist")
+
+
+def compare(
+    logdir: str,
+    runs: str | None = None,
+    metric: str = "val_loss",
+    *,
+    outputs: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    """Read, diagnose and rank every run; write ``LOGDIR/_compare`` and ``outputs``.
+
+    Runs that cannot be read are skipped with a warning naming the file (see
+    :func:`tbviz.runs.diagnose_runs`). With no readable run, nothing is written.
+
+    Raises:
+        FileNotFoundError: ``logdir`` does not exist.
+        ValueError: an ``outputs`` path has an unknown suffix or no folder.
+    """
+    check_outputs(outputs)
+    results = diagnose_runs(logdir, runs, metric, keep_history=True, progress=progress)
+    compare_dir = os.path.join(logdir, metadata.COMPARE_RUN)
+    step = _next_step(compare_dir)
+    comparison = Comparison(results, step)
+    if not results:
+        return comparison
+    from tbviz.compare_figures import render_overlay, render_small_multiples
+
+    note = f"Runs matching {md_code(runs)}." if runs else ""
+    markdown = leaderboard_markdown(results, metric, note)
+    payload = {"metric": metric, "runs_filter": runs, "runs": [r.to_dict() for r in results]}
+    values = [
+        summaries.text_value(metadata.TAG_LEADERBOARD, markdown, LEADERBOARD_DESCRIPTION),
+        summaries.json_value(
+            metadata.TAG_LEADERBOARD_JSON, payload, "leaderboard", LEADERBOARD_DESCRIPTION
+        ),
+    ]
+    overlay = None
+    try:
+        overlay = render_overlay(results, metric)
+        values.append(summaries.image_value(metadata.TAG_OVERLAY, [overlay], OVERLAY_DESCRIPTION))
+    except ValueError as err:  # no validation data anywhere: the table still stands
+        warnings.warn(f"no overlay figure: {err}", RuntimeWarning, stacklevel=2)
+    pages = render_small_multiples(results, metric)
+    if pages:
+        values.append(
+            summaries.image_value(metadata.TAG_SMALL_MULTIPLES, pages, SMALL_MULTIPLES_DESCRIPTION)
+        )
+    with EventFileWriter(compare_dir) as writer:
+        writer.add(step, values)
+    comparison.event_file = writer.path
+    for path in outputs:
+        _write_output(path, payload, markdown, overlay)
+        comparison.outputs.append(path)
+    return comparison
+
+
+def _next_step(compare_dir: str) -> int:
+    """One more than the last comparison's step; 0 for the first."""
+    try:
+        data = read_folder(compare_dir, tags={metadata.TAG_LEADERBOARD_JSON})
+    except (CorruptEventFile, OSError) as err:
+        warnings.warn(f"earlier comparisons unreadable ({err})", RuntimeWarning, stacklevel=3)
+        return 0
+    steps = data[metadata.TAG_LEADERBOARD_JSON].steps if data else []
+    return steps[-1] + 1 if steps else 0
+
+
+def _write_output(path: str, payload: dict, markdown: str, overlay) -> None:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".json":
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(payload, out, indent=1)
+            out.write("\n")
+    elif suffix == ".md":
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(markdown + "\n")
+    elif overlay is not None:
+        with open(path, "wb") as out:
+            out.write(overlay.png)
+    else:
+        warnings.warn(f"{path} not written: no overlay figure", RuntimeWarning, stacklevel=3)

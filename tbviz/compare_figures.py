@@ -1,0 +1,314 @@
+"""Cross-run figures for ``tbviz compare``: an overlay and small multiples.
+
+* The **overlay** puts every run's validation curve of a metric in one panel
+  (one panel per metric). The best runs get a colour, a legend entry, their
+  training curve (dashed, faint), their best epoch (dot) and their
+  overfitting onset (cross); every other run is a thin grey line behind them,
+  so the figure stays readable at 20 runs and at 1,000.
+* **Small multiples** give each run its own training-vs-validation panel of
+  the monitored metric, all on the same axes, best run first, a page of
+  ``per_page`` panels per image; pages are capped.
+
+matplotlib object API on Agg only, as in :mod:`tbviz.figures`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from tbviz.figures import (
+    ALARM_COLOR,
+    BEST_COLOR,
+    TRAIN_COLOR,
+    VALIDATION_COLOR,
+    RenderedFigure,
+    encode_png,
+    grid_shape,
+)
+from tbviz.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
+from tbviz.runs import RunResult
+
+#: Runs drawn in colour, with a legend entry, in the overlay.
+OVERLAY_TOP = 10
+#: At most this many metric panels in the overlay (the monitored one first).
+OVERLAY_PANELS = 4
+#: Small-multiple panels per page, and pages at most.
+PER_PAGE = 25
+MAX_PAGES = 4
+
+_RUN_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+]  # fmt: skip
+_OTHER_COLOR = "#c8c8c8"
+_LABEL_CHARS = 36
+
+
+def render_overlay(
+    results: Sequence[RunResult], metric: str, *, top: int = OVERLAY_TOP, dpi: int = 80
+) -> RenderedFigure:
+    """Every run's validation curves, one panel per metric; the ``top`` best in colour.
+
+    ``results`` are best first (as :func:`tbviz.runs.diagnose_runs` returns
+    them) and carry their histories.
+
+    Raises:
+        ValueError: no result has a validation series to draw.
+    """
+    names = _overlay_metrics(results, metric)
+    if not names:
+        raise ValueError("no run has validation values to draw")
+    top = max(1, min(top, len(_RUN_COLORS)))
+    rows, cols = grid_shape(len(names))
+    width_in, height_in = 4.6 * cols + 3.2, 3.4 * rows + 0.7
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    leaders = list(results[:top])
+    others = results[top:]
+    for ax, name in zip(axes, names, strict=False):
+        _style_axes(ax, VALIDATION_PREFIX + name)
+        key = VALIDATION_PREFIX + name
+        segments = [_xy(r.history[key]) for r in others if r.history and key in r.history]
+        if segments:
+            ax.add_collection(
+                LineCollection(segments, colors=_OTHER_COLOR, linewidths=0.7, zorder=1)
+            )
+        for rank, result in enumerate(leaders):
+            _draw_leader(ax, result, name, _RUN_COLORS[rank])
+        _set_limits(ax, [_xy(r.history[key]) for r in results if r.history and key in r.history])
+    handles = [
+        Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {_short(r.run)}")
+        for i, r in enumerate(leaders)
+    ]
+    if others:
+        handles.append(
+            Line2D([], [], color=_OTHER_COLOR, linewidth=1.5, label=f"{len(others)} more runs")
+        )
+    handles += [
+        Line2D([], [], color="#555555", linestyle="--", alpha=0.6, label="training"),
+        Line2D([], [], color="#555555", marker="o", linestyle="none", label="best epoch"),
+        Line2D([], [], color=ALARM_COLOR, marker="X", linestyle="none", label="overfitting onset"),
+    ]
+    figure.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1 - 3.1 / width_in, 1 - 0.6 / height_in),
+        fontsize=8,
+        frameon=False,
+    )
+    shown = f"the best {len(leaders)} in colour" if others else "best first"
+    figure.suptitle(
+        f"Validation curves of {len(results)} runs, ranked by {metric} ({shown})", fontsize=12
+    )
+    figure.subplots_adjust(
+        left=0.6 / width_in,
+        right=1 - 3.3 / width_in,
+        bottom=0.5 / height_in,
+        top=1 - 0.65 / height_in,
+        wspace=0.25,
+        hspace=0.45,
+    )
+    canvas.draw()
+    return encode_png(canvas)
+
+
+def render_small_multiples(
+    results: Sequence[RunResult],
+    metric: str,
+    *,
+    per_page: int = PER_PAGE,
+    max_pages: int = MAX_PAGES,
+    dpi: int = 70,
+) -> list[RenderedFigure]:
+    """One training-vs-validation panel of ``metric`` per run, same axes, best first.
+
+    Returns one PNG per page, all the same size (TensorBoard shows them as
+    the samples of one image). Runs after ``per_page * max_pages`` are left
+    out, and the title of the last page says how many.
+    """
+    name = base_name(metric) if is_validation(metric) else metric
+    drawable = [r for r in results if r.history and _pair_series(r.history, name)]
+    if not drawable:
+        return []
+    shown = drawable[: per_page * max_pages]
+    rows, cols = grid_shape(min(per_page, len(shown)))
+    width_in, height_in = 2.6 * cols, 2.1 * rows + 1.0
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
+    all_xy = [_xy(s) for r in shown for s in _pair_series(r.history, name)]
+    panels = [_MultiplePanel(ax) for ax in axes]
+    _set_limits(axes[0], all_xy)  # shared: one call sets every panel
+    figure.legend(
+        handles=[
+            Line2D([], [], color=TRAIN_COLOR, label="training"),
+            Line2D([], [], color=VALIDATION_COLOR, label="validation"),
+            Line2D([], [], color=BEST_COLOR, marker="*", linestyle="none", label="best epoch"),
+            Patch(color=ALARM_COLOR, alpha=0.2, label="overfitting"),
+        ],
+        loc="upper center",
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 1 - 0.4 / height_in),
+    )
+    title = figure.suptitle("", fontsize=11, y=1 - 0.08 / height_in, va="top")
+    figure.subplots_adjust(
+        left=0.5 / width_in,
+        right=1 - 0.1 / width_in,
+        bottom=0.35 / height_in,
+        top=1 - 1.05 / height_in,
+        wspace=0.08,
+        hspace=0.35,
+    )
+    pages = []
+    for start in range(0, len(shown), per_page):
+        chunk = shown[start : start + per_page]
+        for i, panel in enumerate(panels):
+            panel.update(chunk[i], name, start + i + 1) if i < len(chunk) else panel.hide()
+        left_out = len(drawable) - len(shown)
+        more = f"; {left_out} more not shown" if left_out and start + per_page >= len(shown) else ""
+        title.set_text(
+            f"{metric}, runs {start + 1}-{start + len(chunk)} of {len(drawable)}, best first{more}"
+        )
+        canvas.draw()
+        pages.append(encode_png(canvas))
+    return pages
+
+
+class _MultiplePanel:
+    """The artists of one run's small-multiple panel, reused page after page."""
+
+    def __init__(self, ax) -> None:
+        self.ax = ax
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        (self.train,) = ax.plot([], [], color=TRAIN_COLOR, linewidth=1.2)
+        (self.validation,) = ax.plot([], [], color=VALIDATION_COLOR, linewidth=1.2)
+        (self.best,) = ax.plot([], [], marker="*", markersize=8, color=BEST_COLOR, ls="none")
+        self.band = ax.axvspan(0, 1, color=ALARM_COLOR, alpha=0.15, linewidth=0)
+
+    def update(self, result: RunResult, name: str, rank: int) -> None:
+        self.ax.set_visible(True)
+        d = result.diagnosis
+        self.ax.set_title(f"{rank}. {_short(result.run, 28)}\n{d.status}", fontsize=7.5)
+        validation = result.history.get(VALIDATION_PREFIX + name)
+        self.train.set_data(*_xy_or_empty(result.history.get(name)))
+        self.validation.set_data(*_xy_or_empty(validation))
+        best = None
+        if validation is not None and d.best_epoch is not None:
+            best = validation.value_at(d.best_epoch)
+        self.best.set_visible(best is not None)
+        if best is not None:
+            self.best.set_data([d.best_epoch + 1], [best])
+        onset = d.onset_epoch
+        self.band.set_visible(onset is not None)
+        if onset is not None:
+            last = (result.history.last_epoch or onset) + 1
+            self.band.set_x(onset + 1)
+            self.band.set_width(last - onset - 1)
+
+    def hide(self) -> None:
+        self.ax.set_visible(False)
+
+
+def _overlay_metrics(results: Sequence[RunResult], metric: str) -> list[str]:
+    """Base names with validation values in some run, the monitored one first."""
+    monitored = base_name(metric) if is_validation(metric) else metric
+    names: list[str] = []
+    for result in results:
+        for key in result.history.keys() if result.history else []:
+            if is_validation(key) and base_name(key) not in names:
+                names.append(base_name(key))
+    if monitored in names:
+        names.remove(monitored)
+        names.insert(0, monitored)
+    return names[:OVERLAY_PANELS]
+
+
+def _draw_leader(ax, result: RunResult, name: str, color: str) -> None:
+    history, d = result.history, result.diagnosis
+    validation = history.get(VALIDATION_PREFIX + name)
+    train = history.get(name)
+    if train is not None:
+        ax.plot(*_xy_or_empty(train), color=color, linestyle="--", linewidth=1.0, alpha=0.45)
+    if validation is None:
+        return
+    ax.plot(*_xy_or_empty(validation), color=color, linewidth=1.8, zorder=3)
+    by_name = {m.name: m for m in d.metrics}
+    best_epoch = by_name[name].best_epoch if name in by_name else None
+    best = validation.value_at(best_epoch) if best_epoch is not None else None
+    if best is not None and math.isfinite(best):
+        ax.plot([best_epoch + 1], [best], marker="o", color=color, markersize=6, zorder=4)
+    onset = validation.value_at(d.onset_epoch) if d.onset_epoch is not None else None
+    if onset is not None and math.isfinite(onset):
+        ax.plot(
+            [d.onset_epoch + 1], [onset], marker="X", color=ALARM_COLOR, markersize=8,
+            markeredgecolor="white", zorder=5,
+        )  # fmt: skip
+
+
+def _style_axes(ax, title: str) -> None:
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("epoch", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
+def _set_limits(ax, curves: list[np.ndarray]) -> None:
+    """Axis limits that show the bulk of the curves: a diverged run may not flatten the rest.
+
+    The y range spans the 1st to 99th percentile of all finite values, plus a margin.
+    """
+    points = [c for c in curves if len(c)]
+    if not points:
+        return
+    xy = np.concatenate(points)
+    x_max = float(np.nanmax(xy[:, 0]))
+    ax.set_xlim(0.5, max(x_max, 1.0) + 0.5)
+    y = xy[:, 1][np.isfinite(xy[:, 1])]
+    if not y.size:
+        return
+    lo, hi = np.percentile(y, [1, 99])
+    pad = (hi - lo) * 0.06 or abs(hi) * 0.06 or 0.1
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def _pair_series(history: History, name: str) -> list[Series]:
+    return [s for s in (history.get(name), history.get(VALIDATION_PREFIX + name)) if s]
+
+
+def _xy(series: Series) -> np.ndarray:
+    """(epoch + 1, value) rows, non-finite values as NaN (a gap in the line)."""
+    values = np.asarray(series.values, dtype=float)
+    values[~np.isfinite(values)] = np.nan
+    return np.column_stack([np.asarray(series.epochs, dtype=float) + 1, values])
+
+
+def _xy_or_empty(series: Series | None) -> tuple[np.ndarray, np.ndarray]:
+    if series is None or not len(series):
+        return np.empty(0), np.empty(0)
+    xy = _xy(series)
+    return xy[:, 0], xy[:, 1]
+
+
+def _short(text: str, limit: int = _LABEL_CHARS) -> str:
+    """Cut long run names in the middle, where sweep names differ least."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return text[:half] + "…" + text[-(limit - 1 - half) :]

@@ -1,0 +1,215 @@
+"""``Summary.Value`` protos of everything tbviz writes, built without TensorFlow.
+
+Both writers use these: :class:`tbviz.summary_writer.RunWriter` (TensorFlow's
+writer, during training, local or remote) and
+:class:`tbviz.event_writer.EventFileWriter` (plain files, for ``tbviz compare``
+and ``tbviz annotate``, which must not import TensorFlow). Building the protos
+in one place keeps tags and metadata identical whichever wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import DecodeError
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar import summary_v2 as scalar_summary
+from tensorboard.plugins.text import metadata as text_metadata
+from tensorboard.util import tensor_util
+
+from tbviz import metadata
+
+if TYPE_CHECKING:
+    from tbviz.diagnosis import Diagnosis
+    from tbviz.figures import RenderedFigure
+    from tbviz.history import History
+
+Value = summary_pb2.Summary.Value
+
+#: The values an hparam may take, as TensorBoard's hparams plugin stores them.
+HParamValue = bool | int | float | str
+
+
+def scalar_values(values: Mapping[str, float]) -> list[Value]:
+    """Scalar-plugin values (float32 tensors, as ``tf.summary.scalar`` writes)."""
+    return [scalar_summary.scalar_pb(tag, value).value[0] for tag, value in values.items()]
+
+
+def image_value(tag: str, figures: list[RenderedFigure], description: str) -> Value:
+    """An image summary holding PNGs as they are (no decode and re-encode).
+
+    Several figures in one value are "samples" in TensorBoard's image
+    dashboard; all must have the same size, as the dashboard assumes.
+    """
+    if not figures:
+        raise ValueError("an image summary needs at least one figure")
+    first = figures[0]
+    tensor = tensor_util.make_tensor_proto(
+        [str(first.width).encode(), str(first.height).encode(), *(f.png for f in figures)]
+    )
+    meta = image_metadata.create_summary_metadata(display_name=tag, description=description)
+    return Value(tag=tag, tensor=tensor, metadata=meta)
+
+
+def text_value(tag: str, markdown: str, description: str) -> Value:
+    """A text-plugin value: TensorBoard renders ``markdown`` (sanitised) in the Text tab."""
+    return Value(
+        tag=tag,
+        tensor=tensor_util.make_tensor_proto(markdown.encode("utf-8")),
+        metadata=text_metadata.create_summary_metadata(display_name=tag, description=description),
+    )
+
+
+def json_value(tag: str, payload: object, kind: str, description: str) -> Value:
+    """A JSON string tensor under tbviz's own plugin name (diagnosis, leaderboard)."""
+    text = json.dumps(payload, sort_keys=True, allow_nan=False)
+    return Value(
+        tag=tag,
+        tensor=tensor_util.make_tensor_proto(text.encode("utf-8")),
+        metadata=metadata.create_json_metadata(kind, description),
+    )
+
+
+def diagnosis_value(diagnosis: Mapping) -> Value:
+    """The structured diagnosis of a run (see :meth:`tbviz.diagnosis.Diagnosis.to_dict`)."""
+    return json_value(
+        metadata.TAG_DIAGNOSIS,
+        diagnosis,
+        "diagnosis",
+        "Machine-readable overfitting diagnosis (JSON).",
+    )
+
+
+def detector_values(
+    epochs_since_best: int | None, generalization_loss: float | None, gaps: Mapping[str, float]
+) -> list[Value]:
+    """The detector's numbers as scalars, to chart them; missing or non-finite ones skipped."""
+    values = {
+        metadata.TAG_EPOCHS_SINCE_BEST: epochs_since_best,
+        metadata.TAG_GENERALIZATION_LOSS: generalization_loss,
+        **{metadata.gap_tag(name): gap for name, gap in gaps.items()},
+    }
+    return scalar_values(
+        {t: float(v) for t, v in values.items() if v is not None and math.isfinite(v)}
+    )
+
+
+def epoch_values(diagnosis: Diagnosis, history: History) -> list[Value]:
+    """What a run folder gets after every epoch: diagnosis, detector state, best-epoch values."""
+    values = [
+        diagnosis_value(diagnosis.to_dict()),
+        *detector_values(
+            diagnosis.epochs_since_best,
+            diagnosis.generalization_loss,
+            {m.name: m.gap for m in diagnosis.metrics if m.gap is not None},
+        ),
+    ]
+    if diagnosis.best_epoch is not None:
+        values += best_epoch_values(diagnosis.best_epoch, history.values_at(diagnosis.best_epoch))
+    return values
+
+
+def best_epoch_values(best_epoch: int | None, at_best: Mapping[str, float]) -> list[Value]:
+    """Scalars whose latest value is the run's result at its best epoch.
+
+    TensorBoard's hparams dashboard shows the *last* value of each metric tag
+    (tensorflow/tensorboard#4630); these tags are rewritten every epoch with
+    the values at the best epoch so far of the monitored metric (what
+    ``EarlyStopping(restore_best_weights=True)`` would keep), so the
+    dashboard compares runs at their best.
+    """
+    values = {metadata.best_tag(k): v for k, v in at_best.items() if math.isfinite(v)}
+    if best_epoch is not None:
+        values[metadata.TAG_BEST_STEP] = float(best_epoch)
+    return scalar_values(values)
+
+
+def hparams_values(
+    hparams: Mapping[str, HParamValue],
+    metrics: list[str],
+    start_time: float | None = None,
+) -> list[Value]:
+    """HParams-plugin values of one run: its hyperparameters and which metrics to show.
+
+    ``metrics`` are history keys (``val_loss``); the experiment lists their
+    best-epoch tags (see :func:`best_epoch_values`) and the best step.
+
+    Raises:
+        ValueError: an hparam value is not a bool, int, float or str.
+    """
+    start = plugin_data_pb2.SessionStartInfo(
+        group_name="", start_time_secs=time.time() if start_time is None else start_time
+    )
+    infos = []
+    for name in sorted(hparams):
+        value = hparams[name]
+        if isinstance(value, bool):
+            start.hparams[name].bool_value = value
+            kind = api_pb2.DATA_TYPE_BOOL
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            start.hparams[name].number_value = float(value)
+            kind = api_pb2.DATA_TYPE_FLOAT64
+        elif isinstance(value, str):
+            start.hparams[name].string_value = value
+            kind = api_pb2.DATA_TYPE_STRING
+        else:
+            raise ValueError(
+                f"hparams[{name!r}] = {value!r}: values must be bool, int, float or str"
+            )
+        infos.append(api_pb2.HParamInfo(name=name, type=kind))
+    metric_infos = [
+        api_pb2.MetricInfo(
+            name=api_pb2.MetricName(tag=metadata.best_tag(m)),
+            display_name=f"{m} at best epoch",
+            description=f"{m} at the epoch where the monitored metric was best",
+        )
+        for m in metrics
+    ]
+    metric_infos.append(
+        api_pb2.MetricInfo(
+            name=api_pb2.MetricName(tag=metadata.TAG_BEST_STEP),
+            display_name="best epoch (step)",
+            description="0-based step of the best epoch of the monitored metric",
+        )
+    )
+    experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metric_infos)
+    return [
+        _hparams_value(
+            hparams_metadata.EXPERIMENT_TAG,
+            plugin_data_pb2.HParamsPluginData(experiment=experiment),
+        ),
+        _hparams_value(
+            hparams_metadata.SESSION_START_INFO_TAG,
+            plugin_data_pb2.HParamsPluginData(session_start_info=start),
+        ),
+    ]
+
+
+def _hparams_value(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Value:
+    return Value(
+        tag=tag,
+        metadata=hparams_metadata.create_summary_metadata(data),
+        tensor=hparams_metadata.NULL_TENSOR,
+    )
+
+
+def read_hparams(content: bytes) -> dict[str, HParamValue]:
+    """The hparams of a session-start ``plugin_data.content``; {} if it holds none."""
+    try:
+        info = hparams_metadata.parse_session_start_info_plugin_data(content)
+    except (ValueError, DecodeError):  # foreign or newer content: no hparams to show
+        return {}
+    out: dict[str, HParamValue] = {}
+    for name, value in info.hparams.items():
+        kind = value.WhichOneof("kind")
+        if kind in ("number_value", "string_value", "bool_value"):
+            number = getattr(value, kind)
+            out[name] = int(number) if kind == "number_value" and number.is_integer() else number
+    return out
