@@ -119,9 +119,9 @@ def _diagnose_run(logdir: str, run: str, metric: str, keep_history: bool) -> Run
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
     """The leaderboard as an aligned plain-text table for a terminal."""
-    with_hparams = any(r.hparams for r in results)
-    header = _header(metric, with_hparams)
-    rows = [_row(i, r, with_hparams, str) for i, r in enumerate(results, 1)]
+    varying = varying_hparams(results)
+    header = _header(metric, bool(varying))
+    rows = [_row(i, r, varying, str) for i, r in enumerate(results, 1)]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -135,8 +135,8 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
     Run names and hparams come from users: they are escaped, so a ``|`` or
     ``<script>`` in a name shows as text and cannot break the table.
     """
-    with_hparams = any(r.hparams for r in results)
-    header = [md_escape(h) for h in _header(metric, with_hparams)]
+    varying = varying_hparams(results)
+    header = [md_escape(h) for h in _header(metric, bool(varying))]
     lines = [
         f"**Leaderboard** by {md_code(metric)}, best first: {plural(len(results), 'run')}."
         + (f" {note}" if note else ""),
@@ -145,8 +145,7 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
         "|" + "---|" * len(header),
     ]
     lines += [
-        "| " + " | ".join(_row(i, r, with_hparams, md_escape)) + " |"
-        for i, r in enumerate(results, 1)
+        "| " + " | ".join(_row(i, r, varying, md_escape)) + " |" for i, r in enumerate(results, 1)
     ]
     return "\n".join(lines)
 
@@ -156,7 +155,13 @@ def _header(metric: str, with_hparams: bool) -> list[str]:
     return [*header, "hparams"] if with_hparams else header
 
 
-def _row(index: int, result: RunResult, with_hparams: bool, escape: Callable) -> list[str]:
+def varying_hparams(results: list[RunResult]) -> list[str]:
+    """Hparam names whose value is not the same in every run: the ones worth a column."""
+    names = sorted({name for r in results for name in r.hparams})
+    return [name for name in names if len({repr(r.hparams.get(name)) for r in results}) > 1]
+
+
+def _row(index: int, result: RunResult, varying: list[str], escape: Callable) -> list[str]:
     d = result.diagnosis
     row = [
         str(index),
@@ -167,8 +172,9 @@ def _row(index: int, result: RunResult, with_hparams: bool, escape: Callable) ->
         d.status,
         _epoch(d.onset_epoch),
     ]
-    if with_hparams:
-        row.append(escape(hparams_text(result.hparams)))
+    if varying:
+        shown = {k: v for k, v in result.hparams.items() if k in varying}
+        row.append(escape(hparams_text(shown)))
     return row
 
 

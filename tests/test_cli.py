@@ -13,8 +13,8 @@ from tests.conftest import tiny_cnn, tiny_mnist
 from tests.test_diagnosis import TUTORIAL
 
 
-def log(logdir, name, history):
-    with RunLogger(logdir, name, figure_every=0) as run:
+def log(logdir, name, history, hparams=None):
+    with RunLogger(logdir, name, figure_every=0, hparams=hparams) as run:
         n = len(next(iter(history.values())))
         for epoch in range(n):
             run.log_epoch(epoch, {k: v[epoch] for k, v in history.items()})
@@ -26,7 +26,12 @@ def logdir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("runs")
     log(root, "overfit", TUTORIAL)
-    log(root, "sweep/better", {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
+    log(
+        root,
+        "sweep/better",
+        {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]},
+        hparams={"lr": 0.01, "optimizer": "adam"},
+    )
     x, y, xv, yv = tiny_mnist(128, 64)
     tiny_cnn().fit(
         x,

@@ -280,3 +280,16 @@ def test_non_finite_values_keep_logging_without_warnings(tmp_path):
     assert [s for s, *_ in data.images()] == [0, 1, 2, 3]
     notes = dict(data.texts(md.TAG_NOTES))
     assert notes[2].startswith("**Diverged** at epoch 3 (step 2)")
+
+
+def test_hparams_are_checked_before_anything_is_written(tmp_path):
+    import numpy as np
+
+    from tbviz.run_logger import validate_hparams
+
+    assert validate_hparams({"lr": np.float32(0.5), "n": np.int64(3)}) == {"lr": 0.5, "n": 3}
+    with pytest.raises(ValueError, match="bool, int, float or str"):
+        RunLogger(tmp_path, "r", hparams={"layers": [1, 2]})
+    with pytest.raises(ValueError, match="dict"):
+        RunLogger(tmp_path, "r", hparams=[("lr", 0.1)])
+    assert not (tmp_path / "r").exists()

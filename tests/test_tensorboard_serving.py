@@ -99,3 +99,39 @@ def test_hostile_names_render_harmlessly_in_the_text_dashboard(tmp_path, tensorb
     # Header + loss + the hostile metric, five cells a row: "|" split nothing.
     assert "<table>" in html and html.count("<tr>") == 3
     assert html.count("<td>") == 2 * 5
+
+
+def test_hparams_dashboard_compares_runs_at_their_best_epoch(tmp_path, tensorboard_server):
+    """TensorBoard's hparams plugin reads tbviz's hparams and best-epoch metrics
+    (not the last epoch's: tensorflow/tensorboard#4630)."""
+    from tbviz import RunLogger
+
+    logdir = tmp_path / "runs"
+    runs = {"lr-0.01": (0.01, [0.5, 0.3, 0.4, 0.6]), "lr-0.1": (0.1, [0.6, 0.2, 0.25, 0.3])}
+    for name, (lr, val_loss) in runs.items():
+        with RunLogger(logdir, name, figure_every=0, hparams={"lr": lr, "opt": "adam"}) as run:
+            for epoch, value in enumerate(val_loss):
+                run.log_epoch(epoch, {"loss": 1 / (epoch + 1), "val_loss": value})
+    server = tensorboard_server(logdir)
+    request = {
+        "startIndex": 0,
+        "sliceSize": 10,
+        "allowedStatuses": ["STATUS_UNKNOWN"],
+        "colParams": [{"metric": {"tag": md.best_tag("val_loss")}}, {"hparam": "lr"}],
+    }
+    body = server.wait_for(
+        "/data/plugin/hparams/session_groups?" + q(request=json.dumps(request)),
+        lambda b: len(json.loads(b).get("sessionGroups", [])) == 2,
+    )
+    groups = {g["name"]: g for g in json.loads(body)["sessionGroups"]}
+    assert groups["lr-0.01"]["hparams"] == {"lr": 0.01, "opt": "adam"}
+
+    def metric(group, tag):
+        return next(m["value"] for m in group["metricValues"] if m["name"]["tag"] == tag)
+
+    assert metric(groups["lr-0.01"], md.best_tag("val_loss")) == pytest.approx(0.3)
+    assert metric(groups["lr-0.1"], md.best_tag("val_loss")) == pytest.approx(0.2)
+    assert metric(groups["lr-0.1"], md.TAG_BEST_STEP) == 1
+    experiment = json.loads(server.get("/data/plugin/hparams/experiment?" + q(request="{}")))
+    tags = [m["name"]["tag"] for m in experiment["metricInfos"]]
+    assert md.best_tag("val_loss") in tags and md.TAG_BEST_STEP in tags

@@ -261,6 +261,45 @@ def test_train_script_on_an_npz_file(tmp_path):
     assert [s for s, *_ in data.images()] == [0, 1]
 
 
+def test_sweep_runs_are_the_cartesian_product_in_flag_order():
+    from tbviz.trainer.cli import sweep_runs
+
+    assert sweep_runs({"lr": [0.001, 0.01], "filters": [8, 16]}) == [
+        ("lr=0.001,filters=8", {"learning_rate": 0.001, "filters": 8}),
+        ("lr=0.001,filters=16", {"learning_rate": 0.001, "filters": 16}),
+        ("lr=0.01,filters=8", {"learning_rate": 0.01, "filters": 8}),
+        ("lr=0.01,filters=16", {"learning_rate": 0.01, "filters": 16}),
+    ]
+
+
+@pytest.mark.slow
+def test_sweep_trains_each_combination_with_hparams_and_compares(tmp_path):
+    result = run_script(
+        *("--dataset", "mnist-5k", "--epochs", "2", "--train-size", "200", "--val-size", "64"),
+        *("--run-name", "sw", "--figure-every", "0"),
+        *("--sweep", "lr=1e-3,1e-2", "--sweep", "optimizer=adam,sgd", "--dropout", "0.25"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = tmp_path / "runs"
+    names = sorted(p.name for p in (runs / "sw").iterdir())
+    assert names == [
+        "lr=0.001,optimizer=adam",
+        "lr=0.001,optimizer=sgd",
+        "lr=0.01,optimizer=adam",
+        "lr=0.01,optimizer=sgd",
+    ]
+    hparams = read_run(str(runs / "sw" / "lr=0.01,optimizer=sgd")).hparams()
+    assert hparams["lr"] == 0.01 and hparams["optimizer"] == "sgd"
+    assert hparams["dropout"] == 0.25 and hparams["dataset"] == "mnist-5k"
+    board = read_run(str(runs / "_compare")).json_values("tbviz/leaderboard_json")
+    rows = board[-1][1]["runs"]
+    assert sorted(r["run"] for r in rows) == [f"sw/{n}" for n in names]
+    best = [r["best_value"] for r in rows]
+    assert best == sorted(best)
+    assert "_compare" in result.stdout and "lr=0.01" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -270,6 +309,10 @@ def test_train_script_on_an_npz_file(tmp_path):
         (["--dataset", "cifar"], "train.py: error: argument --dataset: invalid choice"),
         (["--figure-budget", "2"], "argument --figure-budget: expected a share in (0, 1]"),
         (["--metrics", "val_accuracy", "--dataset", "mnist-5k"], "name the training metric"),
+        (["--sweep", "lr=abc"], "argument --sweep: lr: expected a number such as 1e-3"),
+        (["--sweep", "depth=1,2"], "KNOB one of lr, filters, optimizer"),
+        (["--sweep", "optimizer=adamw"], "optimizer: expected one of adam, sgd, rmsprop"),
+        (["--dropout", "1"], "expected a dropout rate in [0, 1)"),
     ],
 )
 def test_bad_flags_get_one_line_errors(tmp_path, args, message):

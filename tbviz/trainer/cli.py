@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -46,6 +49,67 @@ def _budget(text: str) -> float | None:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
     return value
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 1e-3, got {text!r}") from None
+    if not 0 < value < 10:
+        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, 10), got {value}")
+    return value
+
+
+def _dropout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.25, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a dropout rate in [0, 1), got {value}")
+    return value
+
+
+_OPTIMIZER_NAMES = ("adam", "sgd", "rmsprop")
+
+#: What ``--sweep`` may vary: the TrainConfig field and how to parse one value.
+SWEEPABLE = {
+    "lr": ("learning_rate", _learning_rate),
+    "filters": ("filters", _int_at_least(1)),
+    "optimizer": ("optimizer", str),
+    "dropout": ("dropout", _dropout),
+    "batch_size": ("batch_size", _int_at_least(1)),
+    "seed": ("seed", int),
+}
+
+
+def _sweep(text: str) -> tuple[str, list]:
+    """``lr=1e-3,1e-2`` -> ``("lr", [0.001, 0.01])``, each value checked like its flag."""
+    key, sep, values = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or key not in SWEEPABLE:
+        raise argparse.ArgumentTypeError(
+            f"expected KNOB=V1,V2,... with KNOB one of {', '.join(SWEEPABLE)}; got {text!r}"
+        )
+    parse = SWEEPABLE[key][1]
+    parsed = []
+    for raw in (v.strip() for v in values.split(",")):
+        if not raw:
+            continue
+        if key == "optimizer" and raw not in _OPTIMIZER_NAMES:
+            raise argparse.ArgumentTypeError(
+                f"{key}: expected one of {', '.join(_OPTIMIZER_NAMES)}, got {raw!r}"
+            )
+        try:
+            value = parse(raw)
+        except (argparse.ArgumentTypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(f"{key}: {err}") from None
+        if value not in parsed:
+            parsed.append(value)
+    if not parsed:
+        raise argparse.ArgumentTypeError(f"{key}: no values given in {text!r}")
+    return key, parsed
 
 
 def _metric_list(text: str) -> list[str]:
@@ -103,6 +167,32 @@ def build_parser() -> argparse.ArgumentParser:
         "to the newest epoch; 'none' draws every requested epoch (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    model = parser.add_argument_group("model knobs (each can be swept)")
+    model.add_argument(
+        "--lr", type=_learning_rate, default=1e-3, help="learning rate (default: %(default)s)"
+    )
+    model.add_argument(
+        "--filters", type=_positive_int, default=16, help="Conv2D filters (default: %(default)s)"
+    )
+    model.add_argument(
+        "--optimizer", choices=_OPTIMIZER_NAMES, default="adam", help="(default: %(default)s)"
+    )
+    model.add_argument(
+        "--dropout",
+        type=_dropout,
+        default=0.0,
+        help="dropout before the dense layer, 0 for none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=_sweep,
+        action="append",
+        default=[],
+        metavar="KNOB=V1,V2",
+        help="train every combination of the values given (repeatable: --sweep lr=1e-3,1e-2 "
+        f"--sweep filters=8,16); KNOB is one of {', '.join(SWEEPABLE)}. Runs are named "
+        "<run-name>/<knob>=<value>,... and compared with `tbviz compare` at the end",
+    )
     parser.add_argument(
         "--train-size", type=_positive_int, help="use only the first N training images"
     )
@@ -150,23 +240,74 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         metrics=args.metrics,
         logdir=args.logdir,
-        run_name=args.run_name or f"cnn-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        run_name=args.run_name,
         figure_every=args.figure_every,
         figure_budget=args.figure_budget,
         seed=args.seed,
         train_size=args.train_size,
         val_size=args.val_size,
+        filters=args.filters,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+        dropout=args.dropout,
     )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if args.sweep:
+        return _run_sweep(dataset, config, dict(args.sweep), args.run_name or f"sweep-{stamp}")
+    config = dataclasses.replace(config, run_name=args.run_name or f"cnn-{dataset.name}-{stamp}")
     result = train(dataset, config, on_note=lambda note: print(f"note: {note}"))
     print()
     print(f"Logged run {result.run_name!r} to {result.run_dir}")
     if result.diagnosis is not None:
         print(f"Diagnosis: {result.diagnosis.plain_headline()}")
+    _print_open_hint(args)
+    return 0
+
+
+def sweep_runs(sweep: dict[str, list]) -> list[tuple[str, dict]]:
+    """(run-name suffix, TrainConfig changes) for every combination, in flag order.
+
+    ``{"lr": [0.001, 0.01], "filters": [8]}`` gives ``lr=0.001,filters=8`` and
+    ``lr=0.01,filters=8``.
+    """
+    combos = []
+    for values in itertools.product(*sweep.values()):
+        chosen = dict(zip(sweep, values, strict=True))
+        name = ",".join(f"{knob}={value}" for knob, value in chosen.items())
+        changes = {SWEEPABLE[knob][0]: value for knob, value in chosen.items()}
+        combos.append((name, changes))
+    return combos
+
+
+def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
+    from tbviz.compare import compare
+    from tbviz.runs import leaderboard_text
+    from tbviz.trainer.training import train
+
+    combos = sweep_runs(sweep)
+    print(f"sweep: {len(combos)} runs under {config.logdir}/{prefix}/")
+    notes_shown = False
+    for i, (name, changes) in enumerate(combos, 1):
+        run_config = dataclasses.replace(config, run_name=f"{prefix}/{name}", **changes)
+        print(f"\n[{i}/{len(combos)}] {run_config.run_name}")
+        show = (lambda note: print(f"note: {note}")) if not notes_shown else (lambda _: None)
+        result = train(dataset, run_config, on_note=show)
+        notes_shown = True
+        if result.diagnosis is not None:
+            print(f"  {result.diagnosis.plain_headline()}")
+    comparison = compare(config.logdir, runs=f"^{re.escape(prefix)}/")
+    print()
+    print(leaderboard_text(comparison.results, "val_loss"))
+    print(f"\nCross-run figures and the leaderboard are in {config.logdir}/_compare.")
+    _print_open_hint(config)
+    return 0
+
+
+def _print_open_hint(args) -> None:
     print("Open it in TensorBoard:")
     print(f"  {_tensorboard_command()} --logdir {shlex.quote(args.logdir)}")
     if args.figure_every and args.epochs // args.figure_every > 10:
         print("  (add --samples_per_plugin images=100 to see every figure, not only 10)")
-    return 0
 
 
 def _tensorboard_command() -> str:

@@ -47,6 +47,14 @@ def build_metrics(plans: Sequence[MetricPlan], num_classes: int) -> list[keras.m
     return metrics
 
 
+#: Optimizers the trainer offers, by the name ``--optimizer`` takes.
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
 def build_cnn(
     input_shape: tuple[int, int, int],
     num_classes: int,
@@ -54,23 +62,32 @@ def build_cnn(
     *,
     filters: int = 16,
     learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    dropout: float = 0.0,
 ) -> keras.Model:
     """The tutorial's CNN: Conv2D(16, 3x3, relu) -> MaxPool(2x2) -> Flatten -> Dense softmax.
 
     Compiled with Adam and sparse categorical cross-entropy (integer labels).
+    The knobs a sweep turns: ``filters``, ``learning_rate``, ``optimizer``
+    (adam, sgd, rmsprop) and ``dropout`` (a Dropout layer before the dense
+    layer when above 0).
     """
-    model = keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            keras.layers.Conv2D(filters, (3, 3), activation="relu"),
-            keras.layers.MaxPooling2D((2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ],
-        name="tutorial_cnn",
-    )
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    layers = [
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(filters, (3, 3), activation="relu"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+    ]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(num_classes, activation="softmax"))
+    model = keras.Sequential(layers, name="tutorial_cnn")
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=list(metrics),
     )

@@ -26,7 +26,21 @@ class TrainConfig:
     val_size: int | None = None
     filters: int = 16
     learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    dropout: float = 0.0
     verbose: int | str = "auto"
+
+    def hparams(self, dataset: str) -> dict[str, bool | int | float | str]:
+        """What TensorBoard's HParams dashboard shows for this run."""
+        return {
+            "dataset": dataset,
+            "lr": self.learning_rate,
+            "filters": self.filters,
+            "optimizer": self.optimizer,
+            "dropout": self.dropout,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
 
 
 @dataclass
@@ -62,12 +76,15 @@ def train(
         metrics,
         filters=config.filters,
         learning_rate=config.learning_rate,
+        optimizer=config.optimizer,
+        dropout=config.dropout,
     )
     callback = TBVizCallback(
         log_dir=config.logdir,
         run_name=config.run_name,
         figure_every=config.figure_every,
         figure_budget=config.figure_budget,
+        hparams=config.hparams(dataset.name),
     )
     history = model.fit(
         x_train,

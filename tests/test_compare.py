@@ -1,0 +1,147 @@
+"""``tbviz compare`` and ``tbviz annotate`` on a real log directory: tbviz runs, a
+Keras TensorBoard run, an empty run, an unrelated folder and a corrupt file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+
+import pytest
+from PIL import Image
+
+from tbviz import metadata
+from tbviz.cli import main
+from tbviz.event_reader import read_run
+from tests.test_cli import logdir  # noqa: F401 - the shared log directory fixture
+
+
+@pytest.fixture
+def work(logdir, tmp_path):  # noqa: F811
+    """A private copy: compare and annotate write into it."""
+    copy = tmp_path / "runs"
+    shutil.copytree(logdir, copy)
+    return copy
+
+
+def png(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def test_compare_writes_figures_and_leaderboard_into_compare_run(work, capsys):
+    assert main(["compare", str(work), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "skipping run 'corrupt'" in captured.err and "events.out.tfevents.1.host" in captured.err
+    lines = captured.out.splitlines()
+    assert "sweep/better" in lines[1] and "overfit" in lines[2]
+
+    compare = read_run(str(work / "_compare"))
+    ((step, payload),) = compare.json_values(metadata.TAG_LEADERBOARD_JSON)
+    assert step == 0 and payload["metric"] == "val_loss"
+    rows = payload["runs"]
+    assert [r["run"] for r in rows] == ["sweep/better", "overfit", "plain-keras"]
+    assert rows[0]["hparams"] == {"lr": 0.01, "optimizer": "adam"}
+    assert rows[1]["status"] == "overfitting" and rows[1]["onset_epoch"] == 3
+
+    ((_, markdown),) = compare.texts(metadata.TAG_LEADERBOARD)
+    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert "hparams" in table[0]
+    assert [row.split("|")[2].strip() for row in table[1:]] == [
+        "sweep/better",
+        "overfit",
+        "plain\\-keras",
+    ]
+    assert "lr=0\\.01" in table[1]
+
+    ((_, width, height, overlay),) = compare.images(metadata.TAG_OVERLAY)
+    image = png(overlay)
+    assert image.size == (width, height) and width > 600
+    # The best run is drawn in the first run colour (matplotlib's C0 blue).
+    rgb = image.convert("RGB")
+    assert any(
+        rgb.getpixel((x, y)) == (31, 119, 180)
+        for x in range(0, width, 2)
+        for y in range(0, height, 2)
+    )
+    pages = compare.root[metadata.TAG_SMALL_MULTIPLES].values[0]
+    assert len(pages) == 3  # width, height, one page
+    assert png(pages[2]).size == (int(pages[0]), int(pages[1]))
+
+
+def test_compare_again_adds_a_step_and_runs_filter(work, capsys):
+    assert main(["compare", str(work), "--no-progress"]) == 0
+    assert main(["compare", str(work), "--runs", "^sweep/", "--no-progress"]) == 0
+    assert "_compare (step 1)" in capsys.readouterr().out
+    history = read_run(str(work / "_compare")).json_values(metadata.TAG_LEADERBOARD_JSON)
+    assert [step for step, _ in history] == [0, 1]
+    assert [r["run"] for r in history[1][1]["runs"]] == ["sweep/better"]
+    assert history[1][1]["runs_filter"] == "^sweep/"
+    # _compare itself is never a run to rank.
+    assert main(["leaderboard", str(work), "--json"]) == 0
+    assert "_compare" not in capsys.readouterr().out
+
+
+def test_compare_out_files(work, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["compare", str(work), "--no-progress"]
+    for name in ("board.json", "board.md", "overlay.png"):
+        args += ["--out", str(out / name)]
+    assert main(args) == 0
+    rows = json.loads((out / "board.json").read_text())["runs"]
+    assert rows[0]["run"] == "sweep/better"
+    assert (out / "board.md").read_text().startswith("**Leaderboard**")
+    assert png((out / "overlay.png").read_bytes()).size[0] > 600
+
+
+def test_compare_bad_out_fails_before_writing(work, tmp_path, capsys):
+    assert main(["compare", str(work), "--out", str(tmp_path / "x.pdf")]) == 2
+    assert ".json" in capsys.readouterr().err
+    assert main(["compare", str(work), "--out", str(tmp_path / "nope" / "x.md")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (work / "_compare").exists()
+
+
+def test_annotate_fills_in_plain_keras_runs_once(work, capsys):
+    before = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()}
+    assert main(["annotate", str(work), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "annotated plain-keras" in captured.out
+    assert "1 annotated, 2 already had tbviz output, 1 skipped" in captured.out
+    assert "corrupt" in captured.err
+    # Nothing that existed was touched; only new files appeared.
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+
+    run = read_run(str(work / "plain-keras"))
+    diagnoses = run.diagnoses()
+    assert [step for step, _ in diagnoses] == [0, 1]
+    assert diagnoses[-1][1]["epochs"] == 2
+    notes = run.texts(metadata.TAG_NOTES)
+    assert notes and "tbviz annotate" in notes[0][1]
+    ((step, width, height, figure),) = run.images(metadata.TAG_FIGURE)
+    assert step == 1 and png(figure).size == (width, height)
+    assert run.texts(metadata.TAG_SUMMARY)[0][0] == 1
+
+    files = sorted(str(p) for p in work.rglob("*") if p.is_file())
+    assert main(["annotate", str(work), "--no-progress"]) == 0
+    assert "0 annotated, 3 already" in capsys.readouterr().out
+    assert sorted(str(p) for p in work.rglob("*") if p.is_file()) == files
+
+
+def test_an_interrupted_annotation_leaves_nothing(work, monkeypatch):
+    import tbviz.annotate as annotate_module
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(annotate_module.ComparisonPlotter, "render", explode)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_module.annotate(str(work), runs="plain")
+    leftovers = [
+        n for n in os.listdir(work / "plain-keras") if not os.path.isdir(work / "plain-keras" / n)
+    ]
+    assert leftovers == []
+    assert read_run(str(work / "plain-keras")).diagnoses() == []
