@@ -84,8 +84,15 @@ class TBVizCallback(keras.callbacks.Callback):
         self.monitor = monitor
         self.patience = patience
         self.logger: RunLogger | None = None
+        self._writes = True
 
     def on_train_begin(self, logs=None) -> None:
+        # Under MultiWorkerMirroredStrategy every worker runs this callback with
+        # the same (all-reduced) logs; only the chief writes, so the log
+        # directory looks exactly like a single-worker run's.
+        self._writes = is_chief(self.model)
+        if not self._writes:
+            return
         # A log directory that cannot be used fails here, before any training.
         from tbviz.summary_writer import prepare_run_dir
 
@@ -99,7 +106,7 @@ class TBVizCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None) -> None:
         # The run is opened at the first epoch, whose number tells a resumed
         # fit(initial_epoch=k) from a fresh one reusing the name.
-        if self.logger is None:
+        if self.logger is None and self._writes:
             self.logger = RunLogger(
                 self.log_dir,
                 self.run_name,
@@ -124,3 +131,17 @@ class TBVizCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None) -> None:
         if self.logger is not None:
             self.logger.close()
+
+
+def is_chief(model) -> bool:
+    """False on the workers of a multi-worker strategy that must not write logs.
+
+    ``tf.distribute`` strategies say whether this process should save
+    (``extended.should_checkpoint``): always true on one machine, true only
+    on the chief (worker 0 when no "chief" task is defined) in
+    ``MultiWorkerMirroredStrategy``. Without a strategy (other Keras
+    backends), every process writes.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    extended = getattr(strategy, "extended", None)
+    return bool(getattr(extended, "should_checkpoint", True))

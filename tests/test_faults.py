@@ -2,6 +2,7 @@
 distribution, arbitrary bytes. Each provokes the fault for real."""
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -180,6 +181,94 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert {"train", "validation"} <= set(entries)
     assert len([n for n in entries if "tfevents" in n]) == 1 and len(entries) == 3
     assert data.texts(md.TAG_SUMMARY) and data.images()
+
+
+MULTI_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import tensorflow as tf
+    sys.path.insert(0, sys.argv[2])
+    from tests.conftest import tiny_cnn, tiny_mnist
+    from tbviz import TBVizCallback
+
+    if os.environ.get("TF_CONFIG"):
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        assert strategy.num_replicas_in_sync == 2
+    else:
+        strategy = tf.distribute.get_strategy()
+    x, y, xv, yv = tiny_mnist(128, 64)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).with_options(options)
+    val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32).with_options(options)
+    with strategy.scope():
+        model = tiny_cnn()
+    history = model.fit(train, validation_data=val, epochs=2, verbose=0,
+                        callbacks=[TBVizCallback(log_dir=sys.argv[1], run_name="mw")])
+    print(json.dumps(history.history["val_loss"]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_multi_worker_mirrored_strategy_only_the_chief_writes(tmp_path):
+    """Two real worker processes on 127.0.0.1; the log dir must look like one worker's."""
+    from tests.conftest import free_port
+
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", MULTI_WORKER_SCRIPT, str(tmp_path / "multi"), str(ROOT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **env,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                ),
+            },
+        )
+        for i in range(2)
+    ]
+    outputs = []
+    try:
+        for worker in workers:
+            out, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err[-2000:]
+            outputs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    single = subprocess.run(
+        [sys.executable, "-c", MULTI_WORKER_SCRIPT, str(tmp_path / "single"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+
+    assert outputs[0] == pytest.approx(outputs[1])  # both workers saw the same logs
+    # One run, written once: no "mw-2" from the second worker, no temp folders.
+    assert os.listdir(tmp_path / "multi") == ["mw"]
+
+    def layout(run_dir):
+        return sorted(
+            (os.path.relpath(folder, run_dir), len([f for f in files if "tfevents" in f]))
+            for folder, _, files in os.walk(run_dir)
+        )
+
+    assert layout(tmp_path / "multi" / "mw") == layout(tmp_path / "single" / "mw")
+    multi = read_run(str(tmp_path / "multi" / "mw"))
+    single_run = read_run(str(tmp_path / "single" / "mw"))
+    assert multi.history["val_loss"].values == pytest.approx(outputs[0], rel=1e-6)
+    assert set(multi.root) == set(single_run.root)
+    assert [s for s, _ in multi.diagnoses()] == [0, 1]
 
 
 @settings(max_examples=300, deadline=None)
