@@ -145,3 +145,33 @@ def test_an_interrupted_annotation_leaves_nothing(work, monkeypatch):
     ]
     assert leftovers == []
     assert read_run(str(work / "plain-keras")).diagnoses() == []
+
+
+def test_truncated_files_and_a_damaged_compare_run_do_not_stop_compare(work, capsys):
+    # A writer killed mid-record leaves a truncated file: the records before it count.
+    [events] = (work / "overfit" / "validation").iterdir()
+    data = events.read_bytes()
+    events.write_bytes(data[: len(data) - 7])
+    # Garbage where earlier comparisons were kept.
+    (work / "_compare").mkdir()
+    (work / "_compare" / "events.out.tfevents.0.junk").write_bytes(b"\xff" * 40)
+    assert main(["compare", str(work), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "earlier comparisons unreadable" in captured.err
+    assert "events.out.tfevents.0.junk" in captured.err
+    rows = {r["run"]: r for r in _leaderboard_rows(work)}
+    # The last validation record was cut off: the final value is epoch 9's.
+    assert rows["overfit"]["final_value"] == pytest.approx(0.090)
+    assert rows["overfit"]["status"] == "overfitting"
+
+
+def _leaderboard_rows(work):
+    """The newest leaderboard, read from tbviz's own file (read_run would stop at the junk)."""
+    from tbviz.event_reader import iter_events
+
+    newest = sorted(p for p in (work / "_compare").iterdir() if p.name.endswith(".tbviz"))[-1]
+    for event in iter_events(str(newest)):
+        for value in event.summary.value:
+            if value.tag == metadata.TAG_LEADERBOARD_JSON:
+                return json.loads(value.tensor.string_val[0])["runs"]
+    raise AssertionError("no leaderboard in the newest comparison")

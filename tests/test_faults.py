@@ -183,30 +183,53 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert data.texts(md.TAG_SUMMARY) and data.images()
 
 
+# Keras 3's fit() cannot train under MultiWorkerMirroredStrategy at all (it fails
+# on PerReplica inputs: keras-team/keras#20585, tensorflow/tensorflow#72388), so
+# the workers train with a custom distributed loop and drive TBVizCallback
+# exactly as fit() would: set_model, on_train_begin, on_epoch_begin/end, on_train_end.
 MULTI_WORKER_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
+    import numpy as np
     import tensorflow as tf
+    import keras
     sys.path.insert(0, sys.argv[2])
     from tests.conftest import tiny_cnn, tiny_mnist
     from tbviz import TBVizCallback
 
-    if os.environ.get("TF_CONFIG"):
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        assert strategy.num_replicas_in_sync == 2
-    else:
-        strategy = tf.distribute.get_strategy()
+    strategy = (tf.distribute.MultiWorkerMirroredStrategy() if os.environ.get("TF_CONFIG")
+                else tf.distribute.get_strategy())
     x, y, xv, yv = tiny_mnist(128, 64)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
-    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).with_options(options)
-    val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32).with_options(options)
     with strategy.scope():
         model = tiny_cnn()
-    history = model.fit(train, validation_data=val, epochs=2, verbose=0,
-                        callbacks=[TBVizCallback(log_dir=sys.argv[1], run_name="mw")])
-    print(json.dumps(history.history["val_loss"]))
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="none")
+    replicas = strategy.num_replicas_in_sync
+    train = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(32 * replicas))
+
+    @tf.function
+    def step(batch):
+        def replica(xb, yb):
+            with tf.GradientTape() as tape:
+                loss = tf.nn.compute_average_loss(loss_fn(yb, model(xb, training=True)),
+                                                  global_batch_size=32 * replicas)
+            grads = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+        return strategy.reduce("SUM", strategy.run(replica, args=batch), axis=None)
+
+    callback = TBVizCallback(log_dir=sys.argv[1], run_name="mw", figure_budget=None)
+    callback.set_model(model)
+    callback.on_train_begin()
+    val_losses = []
+    for epoch in range(2):
+        callback.on_epoch_begin(epoch)
+        losses = [float(step(b)) for b in train]
+        val = float(np.mean(loss_fn(yv, model(xv, training=False))))
+        val_losses.append(val)
+        callback.on_epoch_end(epoch, {"loss": float(np.mean(losses)), "val_loss": val})
+    callback.on_train_end()
+    print(json.dumps(val_losses))
     """
 )
 
