@@ -1,0 +1,285 @@
+"""The tbviz dashboard: a TensorBoard dynamic plugin with its own tab.
+
+One tab that answers "which runs overfit, when, and how badly?": a table of
+every run's diagnosis, each run's comparison figure and notes, and an overlay
+of the monitored metric across runs with the overfitting onsets marked.
+
+Registered through the ``tensorboard_plugins`` entry point. Every byte comes
+through ``context.data_provider`` (so it works with TensorBoard's default
+Rust data server) and every answer through ``http_util.Respond``. This module
+imports only TensorBoard's plugin API at start-up; the diagnosis core (numpy)
+is imported when a run without a stored diagnosis has to be diagnosed.
+
+Routes, under ``/data/plugin/tbviz``:
+
+    /index.js            the ES module TensorBoard's iframe imports
+    /runs                every run: status, best epoch and value, onset, gap
+    /notes?run=R         the run's notes and final summary (markdown source)
+    /figure?run=R        the run's latest comparison figure (PNG)
+    /overlay?runs=A,B    the monitored metric of those runs, with onsets
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+from tensorboard import errors
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tbviz import metadata
+
+_SCALARS = "scalars"
+_TEXT = "text"
+_IMAGES = "images"
+#: Ask the data provider for everything it kept (its own sampling still applies).
+_ALL = 100_000
+
+
+class TbvizPlugin(base_plugin.TBPlugin):
+    """TensorBoard's tbviz tab: which runs overfit, when, and how badly."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext) -> None:
+        self._provider = context.data_provider
+
+    def get_plugin_apps(self) -> dict:
+        return {
+            "/index.js": self._serve_js,
+            "/runs": self._serve_runs,
+            "/notes": self._serve_notes,
+            "/figure": self._serve_figure,
+            "/overlay": self._serve_overlay,
+        }
+
+    def is_active(self) -> bool:
+        # Only a fallback: TensorBoard decides from data_plugin_names() and
+        # the data it holds, without calling this.
+        return False
+
+    def data_plugin_names(self) -> tuple[str, ...]:
+        # Active with tbviz data, and with the scalars of plain Keras runs,
+        # which the tab diagnoses itself.
+        return (metadata.PLUGIN_NAME, _SCALARS)
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="tbviz")
+
+    # -- routes ------------------------------------------------------------
+
+    @wrappers.Request.application
+    def _serve_js(self, request):
+        source = resources.files("tbviz").joinpath("static", "index.js").read_bytes()
+        return http_util.Respond(request, source, "text/javascript")
+
+    @wrappers.Request.application
+    def _serve_runs(self, request):
+        ctx, eid = _context(request)
+        rows, _ = self.runs(ctx, eid)
+        return _json(request, {"runs": rows})
+
+    @wrappers.Request.application
+    def _serve_notes(self, request):
+        ctx, eid = _context(request)
+        run = _required(request, "run")
+        found = self._provider.read_tensors(
+            ctx,
+            experiment_id=eid,
+            plugin_name=_TEXT,
+            downsample=_ALL,
+            run_tag_filter=provider.RunTagFilter(
+                runs=[run], tags=[metadata.TAG_NOTES, metadata.TAG_SUMMARY]
+            ),
+        ).get(run, {})
+        notes = [
+            {"step": datum.step, "kind": kind, "markdown": _text(datum.numpy)}
+            for tag, kind in ((metadata.TAG_NOTES, "note"), (metadata.TAG_SUMMARY, "summary"))
+            for datum in found.get(tag, [])
+        ]
+        return _json(request, {"run": run, "notes": notes})
+
+    @wrappers.Request.application
+    def _serve_figure(self, request):
+        ctx, eid = _context(request)
+        run = _required(request, "run")
+        series = (
+            self._provider.read_blob_sequences(
+                ctx,
+                experiment_id=eid,
+                plugin_name=_IMAGES,
+                downsample=_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=[run], tags=[metadata.TAG_FIGURE]),
+            )
+            .get(run, {})
+            .get(metadata.TAG_FIGURE, [])
+        )
+        if not series or len(series[-1].values) < 3:
+            raise errors.NotFoundError(f"run {run!r} has no comparison figure")
+        png = self._provider.read_blob(ctx, blob_key=series[-1].values[2].blob_key)
+        return http_util.Respond(request, png, "image/png")
+
+    @wrappers.Request.application
+    def _serve_overlay(self, request):
+        ctx, eid = _context(request)
+        wanted = [r for r in request.args.get("runs", "").split(",") if r]
+        rows, curves = self.runs(ctx, eid)
+        by_run = {row["run"]: row for row in rows}
+        series = []
+        for run in wanted:
+            row = by_run.get(run)
+            if row is None:
+                continue
+            values = curves[run]
+            series.append(
+                {
+                    "run": run,
+                    "monitor": row["monitor"],
+                    "steps": values[0],
+                    "values": values[1],
+                    "best_epoch": row["best_epoch"],
+                    "onset_epoch": row["onset_epoch"],
+                    "status": row["status"],
+                }
+            )
+        return _json(request, {"series": series})
+
+    # -- data --------------------------------------------------------------
+
+    def runs(self, ctx, eid: str) -> tuple[list[dict], dict[str, tuple[list, list]]]:
+        """One row per run (its latest stored diagnosis, or one made from its
+        scalars), and each run's monitored metric as (steps, values)."""
+        histories = self._histories(ctx, eid)
+        stored = self._provider.read_tensors(
+            ctx,
+            experiment_id=eid,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=_ALL,
+            run_tag_filter=provider.RunTagFilter(tags=[metadata.TAG_DIAGNOSIS]),
+        )
+        figures = self._provider.list_blob_sequences(
+            ctx,
+            experiment_id=eid,
+            plugin_name=_IMAGES,
+            run_tag_filter=provider.RunTagFilter(tags=[metadata.TAG_FIGURE]),
+        )
+        rows, curves = [], {}
+        for run in sorted(set(histories) | set(stored)):
+            data = stored.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
+            if data:
+                diagnosis, source = json.loads(_text(data[-1].numpy)), "tbviz"
+            else:
+                diagnosis, source = _diagnose(histories[run]), "scalars"
+                if diagnosis is None:
+                    continue
+            monitor = diagnosis.get("monitor", "val_loss")
+            rows.append(
+                {
+                    "run": run,
+                    "source": source,
+                    "status": diagnosis.get("status"),
+                    "monitor": monitor,
+                    "direction": diagnosis.get("direction"),
+                    "epochs": diagnosis.get("epochs"),
+                    "best_epoch": diagnosis.get("best_epoch"),
+                    "best_value": _finite(diagnosis.get("best_value")),
+                    "last_value": _finite(diagnosis.get("last_value")),
+                    "onset_epoch": diagnosis.get("onset_epoch"),
+                    "diverged_at": diagnosis.get("diverged_at"),
+                    "gap": _finite(diagnosis.get("gap")),
+                    "generalization_loss": _finite(diagnosis.get("generalization_loss")),
+                    "reason": diagnosis.get("reason", ""),
+                    "has_figure": run in figures,
+                }
+            )
+            curves[run] = _series(histories.get(run, {}), monitor)
+        return rows, curves
+
+    def _histories(self, ctx, eid: str) -> dict[str, dict[str, tuple[list, list]]]:
+        """Per run, Keras-style key -> (steps, values) of its ``epoch_*`` scalars.
+
+        TensorBoard sees ``<run>/train`` and ``<run>/validation`` as runs of
+        their own; they are put back together here.
+        """
+        listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
+        wanted = {
+            tb_run: [t for t in tags if metadata.metric_from_tag(t)]
+            for tb_run, tags in listing.items()
+            if _split(tb_run) is not None
+        }
+        tags = sorted({t for ts in wanted.values() for t in ts})
+        if not wanted or not tags:
+            return {}
+        read = self._provider.read_scalars(
+            ctx,
+            experiment_id=eid,
+            plugin_name=_SCALARS,
+            downsample=_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=list(wanted), tags=tags),
+        )
+        histories: dict[str, dict[str, tuple[list, list]]] = {}
+        for tb_run, by_tag in read.items():
+            run, prefix = _split(tb_run)
+            for tag, points in by_tag.items():
+                key = prefix + metadata.metric_from_tag(tag)
+                histories.setdefault(run, {})[key] = (
+                    [p.step for p in points],
+                    [p.value for p in points],
+                )
+        return histories
+
+
+def _split(tb_run: str) -> tuple[str, str] | None:
+    """``"cnn/validation"`` -> ``("cnn", "val_")``; None for a run that is not a split."""
+    head, _, last = tb_run.rpartition("/")
+    prefix = {metadata.TRAIN_DIR: "", metadata.VALIDATION_DIR: "val_"}.get(last)
+    if prefix is None:
+        return None
+    return (head or ".", prefix)
+
+
+def _diagnose(history: dict[str, tuple[list, list]]) -> dict | None:
+    from tbviz.diagnosis import diagnose
+    from tbviz.history import History, Series
+
+    built = History()
+    for key, (steps, values) in history.items():
+        built.record_series(key, Series(list(steps), [float(v) for v in values]))
+    if built.last_epoch is None:
+        return None
+    return diagnose(built, "val_loss").to_dict()
+
+
+def _series(history: dict[str, tuple[list, list]], monitor: str) -> tuple[list, list]:
+    steps, values = history.get(monitor, ([], []))
+    return list(steps), [_finite(float(v)) for v in values]
+
+
+def _finite(value):
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _text(array) -> str:
+    item = array.item() if hasattr(array, "item") else array
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+def _context(request):
+    from tensorboard import plugin_util
+
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _required(request, name: str) -> str:
+    value = request.args.get(name)
+    if not value:
+        raise errors.InvalidArgumentError(f"missing query parameter {name!r}")
+    return value
+
+
+def _json(request, payload: dict):
+    return http_util.Respond(request, json.dumps(payload, allow_nan=False), "application/json")

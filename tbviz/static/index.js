@@ -1,0 +1,360 @@
+// tbviz's TensorBoard tab: which runs overfit, when, and how badly?
+//
+// Served by tbviz/plugin.py and imported by TensorBoard's plugin iframe, which
+// calls render(). No external assets (the iframe's CSP forbids them), and every
+// string that comes from the logs (run names, notes, reasons) is inserted with
+// textContent or as an SVG text node: never as HTML.
+
+const ROUTE = (name) => new URL(`./${name}`, import.meta.url);
+const REFRESH_MS = 30000; // TensorBoard's own reload interval
+const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+  "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
+const STATUS_COLORS = {
+  overfitting: "#d62728", diverged: "#8b0000", "not-learning": "#9467bd",
+  plateau: "#b8860b", improving: "#2ca02c", "no-validation": "#7f7f7f",
+};
+// Worst first when sorting by status.
+const SEVERITY = [
+  "diverged", "overfitting", "not-learning", "plateau", "improving", "no-validation",
+];
+const severity = (status) => (SEVERITY.includes(status) ? SEVERITY.indexOf(status) : SEVERITY.length);
+const COLUMNS = [
+  ["run", "run", (r) => r.run],
+  ["status", "status", (r) => severity(r.status)],
+  ["monitor", "metric", (r) => r.monitor],
+  ["best_value", "best value", (r) => r.best_value],
+  ["best_epoch", "best epoch", (r) => r.best_epoch],
+  ["onset_epoch", "onset", (r) => r.onset_epoch],
+  ["gap", "gap (val − train)", (r) => r.gap],
+  ["generalization_loss", "worse than best", (r) => r.generalization_loss],
+  ["epochs", "epochs", (r) => r.epochs],
+];
+
+const state = {
+  runs: [], filter: "", sortKey: "status", sortAscending: true,
+  selected: null, overlay: new Set(), error: "",
+};
+let root = null;
+
+export async function render() {
+  root = el("div", { id: "tbviz-root" });
+  document.body.appendChild(styles());
+  document.body.appendChild(root);
+  await refresh();
+  setInterval(refresh, REFRESH_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refresh();
+  });
+}
+
+async function refresh() {
+  try {
+    const response = await fetch(ROUTE("runs"));
+    if (!response.ok) throw new Error(`runs: HTTP ${response.status}`);
+    state.runs = (await response.json()).runs;
+    state.error = "";
+    if (state.overlay.size === 0) {
+      // Start with the five best runs in the overlay...
+      rankedRuns().slice(0, 5).forEach((r) => state.overlay.add(r.run));
+    }
+    if (!state.runs.some((r) => r.run === state.selected)) {
+      // ...and the first overfitting run (else the most worrying one) open.
+      const first = state.runs.find((r) => r.status === "overfitting")
+        || [...state.runs].sort((a, b) => severity(a.status) - severity(b.status))[0];
+      state.selected = first ? first.run : null;
+    }
+  } catch (err) {
+    state.error = `Could not load runs: ${err.message}`;
+  }
+  draw();
+}
+
+function draw() {
+  root.replaceChildren(
+    header(), filterBar(), table(), el("div", { class: "panes" }, [detailPane(), overlayPane()]),
+  );
+  loadDetail();
+  loadOverlay();
+}
+
+// -- pieces ------------------------------------------------------------------
+
+function header() {
+  const counts = {};
+  for (const r of state.runs) counts[r.status] = (counts[r.status] || 0) + 1;
+  const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ");
+  return el("div", { class: "header" }, [
+    el("h2", {}, ["Which runs overfit, when, and how badly?"]),
+    el("p", { class: "muted" }, [
+      state.error || `${state.runs.length} runs${summary ? ": " + summary : ""}.`,
+    ]),
+  ]);
+}
+
+function filterBar() {
+  const input = el("input", {
+    type: "text", id: "run-filter", placeholder: "Filter runs (regex)", value: state.filter,
+  });
+  input.addEventListener("input", () => {
+    state.filter = input.value;
+    const caret = input.selectionStart;
+    draw();
+    const again = document.getElementById("run-filter");
+    again.focus();
+    again.setSelectionRange(caret, caret);
+  });
+  const refreshButton = el("button", { type: "button" }, ["Refresh"]);
+  refreshButton.addEventListener("click", refresh);
+  return el("div", { class: "filter" }, [input, refreshButton]);
+}
+
+function filteredRuns() {
+  let pattern = null;
+  try {
+    pattern = state.filter ? new RegExp(state.filter) : null;
+  } catch {
+    return state.runs; // an unfinished regex filters nothing, like TensorBoard's
+  }
+  return state.runs.filter((r) => !pattern || pattern.test(r.run));
+}
+
+function rankedRuns() {
+  return [...state.runs]
+    .filter((r) => r.best_value !== null)
+    .sort((a, b) => (a.direction === "max" ? b.best_value - a.best_value
+      : a.best_value - b.best_value));
+}
+
+function table() {
+  const column = COLUMNS.find(([key]) => key === state.sortKey) || COLUMNS[1];
+  const rows = filteredRuns().sort((a, b) => compare(column[2](a), column[2](b)));
+  if (!state.sortAscending) rows.reverse();
+  const head = el("tr", {}, [el("th", {}, ["overlay"]), ...COLUMNS.map(([key, label]) => {
+    const arrow = key === state.sortKey ? (state.sortAscending ? " ▲" : " ▼") : "";
+    const th = el("th", { class: "sortable", "data-key": key }, [label + arrow]);
+    th.addEventListener("click", () => {
+      state.sortAscending = key === state.sortKey ? !state.sortAscending : true;
+      state.sortKey = key;
+      draw();
+    });
+    return th;
+  })]);
+  const body = rows.map((r) => {
+    const box = el("input", { type: "checkbox" });
+    box.checked = state.overlay.has(r.run);
+    box.addEventListener("click", (event) => event.stopPropagation());
+    box.addEventListener("change", () => {
+      if (box.checked) state.overlay.add(r.run); else state.overlay.delete(r.run);
+      loadOverlay();
+    });
+    const tr = el("tr", {
+      class: "run" + (r.run === state.selected ? " selected" : ""), "data-run": r.run,
+    }, [
+      el("td", {}, [box]),
+      el("td", { class: "name" }, [r.run]),
+      el("td", {}, [statusBadge(r.status)]),
+      el("td", {}, [r.monitor]),
+      el("td", { class: "num" }, [fmt(r.best_value)]),
+      el("td", { class: "num" }, [epochLabel(r.best_epoch)]),
+      el("td", { class: "num" }, [epochLabel(r.onset_epoch)]),
+      el("td", { class: "num" }, [fmt(r.gap)]),
+      el("td", { class: "num" }, [r.generalization_loss === null ? "–"
+        : `${fmt(r.generalization_loss)}%`]),
+      el("td", { class: "num" }, [String(r.epochs ?? "–")]),
+    ]);
+    tr.title = r.reason || "";
+    tr.addEventListener("click", () => {
+      state.selected = r.run;
+      draw();
+    });
+    return tr;
+  });
+  if (!body.length) {
+    body.push(el("tr", {}, [el("td", { colspan: String(COLUMNS.length + 1), class: "muted" },
+      [state.runs.length ? "No run matches the filter." : "No runs with epoch scalars yet."])]));
+  }
+  return el("table", { id: "runs" }, [el("thead", {}, [head]), el("tbody", {}, body)]);
+}
+
+function statusBadge(status) {
+  const badge = el("span", { class: "status" }, [status || "?"]);
+  badge.style.background = STATUS_COLORS[status] || "#555";
+  return badge;
+}
+
+function detailPane() {
+  const pane = el("div", { class: "pane", id: "detail" });
+  if (!state.selected) {
+    pane.appendChild(el("p", { class: "muted" }, ["Click a run to see its figure and notes."]));
+  }
+  return pane;
+}
+
+async function loadDetail() {
+  const run = state.runs.find((r) => r.run === state.selected);
+  const pane = document.getElementById("detail");
+  if (!run || !pane) return;
+  pane.replaceChildren(el("h3", {}, [run.run]), el("p", { class: "reason" }, [run.reason]));
+  if (run.has_figure) {
+    const url = ROUTE("figure");
+    url.searchParams.set("run", run.run);
+    url.searchParams.set("t", String(Date.now())); // the newest figure after a refresh
+    pane.appendChild(el("img", { class: "figure", src: url.href, alt: `figure of ${run.run}` }));
+  } else {
+    pane.appendChild(el("p", { class: "muted" }, [
+      "No comparison figure: this run was logged without tbviz (`tbviz annotate` adds one).",
+    ]));
+  }
+  const url = ROUTE("notes");
+  url.searchParams.set("run", run.run);
+  const response = await fetch(url);
+  if (!response.ok || state.selected !== run.run) return;
+  const { notes } = await response.json();
+  for (const note of [...notes].reverse()) { // the final summary, then the newest note
+    pane.appendChild(el("div", { class: "note" }, [
+      el("div", { class: "muted" }, [`${note.kind} at ${epochLabel(note.step)}`]),
+      el("pre", {}, [note.markdown]), // markdown source, shown as text
+    ]));
+  }
+}
+
+function overlayPane() {
+  return el("div", { class: "pane", id: "overlay" }, [
+    el("p", { class: "muted" }, ["Loading the overlay…"]),
+  ]);
+}
+
+async function loadOverlay() {
+  const pane = document.getElementById("overlay");
+  if (!pane) return;
+  const url = ROUTE("overlay");
+  url.searchParams.set("runs", [...state.overlay].join(","));
+  let series = [];
+  if (state.overlay.size) {
+    const response = await fetch(url);
+    if (response.ok) series = (await response.json()).series;
+  }
+  const current = document.getElementById("overlay");
+  if (!current) return;
+  current.replaceChildren(el("h3", {}, ["Monitored metric across runs"]),
+    series.length ? chart(series)
+      : el("p", { class: "muted" }, ["Tick runs in the table to overlay them."]));
+}
+
+// -- the overlay chart: plain SVG ---------------------------------------------
+
+function chart(series) {
+  const W = 560, H = 320, L = 56, R = 12, T = 12, B = 36;
+  const points = series.flatMap((s) => s.steps.map((x, i) => [x, s.values[i]]))
+    .filter(([, y]) => y !== null);
+  const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "overlay-chart" });
+  if (!points.length) return svg;
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)];
+  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+  const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+  const py = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  svg.appendChild(svgEl("rect", { x: L, y: T, width: W - L - R, height: H - T - B,
+    fill: "none", stroke: "#bbb" }));
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    svg.appendChild(svgText(L - 6, py(y) + 4, fmt(y), "end"));
+    const x = x0 + ((x1 - x0) * i) / 4;
+    svg.appendChild(svgText(px(x), H - B + 16, String(Math.round(x) + 1), "middle"));
+  }
+  svg.appendChild(svgText(L + (W - L - R) / 2, H - 4, "epoch", "middle"));
+  series.forEach((s, index) => {
+    const color = COLORS[index % COLORS.length];
+    const path = s.steps.map((x, i) => [x, s.values[i]]).filter(([, y]) => y !== null)
+      .map(([x, y], i) => `${i ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join("");
+    svg.appendChild(svgEl("path", { d: path, fill: "none", stroke: color, "stroke-width": 2,
+      "data-run": s.run }));
+    const mark = (epoch, shape) => {
+      const i = s.steps.indexOf(epoch);
+      if (epoch === null || i < 0 || s.values[i] === null) return;
+      const [cx, cy] = [px(epoch), py(s.values[i])];
+      if (shape === "best") {
+        svg.appendChild(svgEl("circle", { cx, cy, r: 4, fill: color }));
+      } else {
+        svg.appendChild(svgEl("path", { class: "onset", d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx - 5},${cy + 5}L${cx + 5},${cy - 5}`,
+          stroke: "#d62728", "stroke-width": 2.5 }));
+      }
+    };
+    mark(s.best_epoch, "best");
+    mark(s.onset_epoch, "onset");
+  });
+  const legend = el("div", { class: "legend" }, series.map((s, index) => {
+    const swatch = el("span", { class: "swatch" });
+    swatch.style.background = COLORS[index % COLORS.length];
+    return el("span", { class: "item" }, [swatch, `${s.run} (${s.monitor}, ${s.status})`]);
+  }));
+  legend.appendChild(el("span", { class: "item muted" }, ["● best epoch   ✕ overfitting onset"]));
+  return el("div", {}, [svg, legend]);
+}
+
+// -- helpers -------------------------------------------------------------------
+
+function el(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  }
+  return node;
+}
+
+function svgEl(tag, attrs) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  return node;
+}
+
+function svgText(x, y, text, anchor) {
+  const node = svgEl("text", { x, y, "text-anchor": anchor, "font-size": 11, fill: "#444" });
+  node.textContent = text;
+  return node;
+}
+
+function compare(a, b) {
+  if (a === null || a === undefined) return 1;
+  if (b === null || b === undefined) return -1;
+  return typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+}
+
+function fmt(value) {
+  if (value === null || value === undefined) return "–";
+  return Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3)
+    ? value.toExponential(2) : Number(value.toPrecision(4)).toString();
+}
+
+function epochLabel(epoch) {
+  return epoch === null || epoch === undefined ? "–" : `epoch ${epoch + 1} (step ${epoch})`;
+}
+
+function styles() {
+  const style = document.createElement("style");
+  style.textContent = `
+    body { font-family: Roboto, sans-serif; font-size: 13px; color: #212121; margin: 16px; }
+    h2 { font-size: 18px; margin: 0 0 4px; } h3 { font-size: 15px; margin: 8px 0; }
+    .muted { color: #757575; }
+    .filter { margin: 12px 0; display: flex; gap: 8px; }
+    .filter input { width: 320px; padding: 4px 6px; }
+    table { border-collapse: collapse; width: 100%; }
+    th, td { padding: 4px 8px; border-bottom: 1px solid #e0e0e0; text-align: left; }
+    th.sortable { cursor: pointer; user-select: none; white-space: nowrap; }
+    td.num { text-align: right; white-space: nowrap; }
+    td.name { font-family: monospace; word-break: break-all; }
+    tr.run { cursor: pointer; } tr.run:hover { background: #f5f5f5; }
+    tr.selected { background: #fff3e0; }
+    .status { color: white; border-radius: 8px; padding: 1px 8px; font-size: 12px; }
+    .panes { display: flex; flex-wrap: wrap; gap: 24px; margin-top: 16px; }
+    .pane { flex: 1 1 520px; min-width: 0; }
+    .figure { max-width: 100%; border: 1px solid #e0e0e0; }
+    .note pre { white-space: pre-wrap; background: #fafafa; padding: 8px; margin: 4px 0 12px; }
+    .legend { display: flex; flex-wrap: wrap; gap: 12px; font-size: 12px; }
+    .swatch { display: inline-block; width: 12px; height: 3px; margin-right: 4px;
+      vertical-align: middle; }
+  `;
+  return style;
+}

@@ -1,0 +1,200 @@
+"""The tbviz TensorBoard tab: routes through werkzeug over a real log directory
+(TensorBoard's own plugin-test pattern), then a real TensorBoard process and a
+real headless chromium rendering the tab."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import urllib.request
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_provider as tb_data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+from tensorboard.plugins import base_plugin
+from werkzeug import test as werkzeug_test
+from werkzeug import wrappers
+
+from tbviz import RunLogger
+from tbviz.plugin import TbvizPlugin
+from tests.conftest import tiny_cnn, tiny_mnist
+from tests.test_diagnosis import TUTORIAL
+
+HOSTILE = "<img src=x onerror=alert(1)>|`x`"
+
+
+def _log(logdir, name, history, **options):
+    with RunLogger(logdir, name, figure_budget=None, **options) as run:
+        for epoch in range(len(history["loss"])):
+            run.log_epoch(epoch, {k: v[epoch] for k, v in history.items()})
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    import keras
+
+    root = tmp_path_factory.mktemp("plugin") / "runs"
+    _log(root, "overfit", TUTORIAL, figure_every=3)
+    _log(root, "sweep/better", {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
+    _log(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
+    x, y, xv, yv = tiny_mnist(128, 64)
+    tiny_cnn().fit(
+        x,
+        y,
+        validation_data=(xv, yv),
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=str(root / "plain-keras"))],
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(logdir):
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    context = base_plugin.TBContext(logdir=str(logdir), data_provider=provider)
+    plugin = TbvizPlugin(context)
+    app = application.TensorBoardWSGI([plugin])
+    return werkzeug_test.Client(app, wrappers.Response)
+
+
+def get_json(client, path):
+    response = client.get("/data/plugin/tbviz" + path)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.get_data())
+
+
+def test_runs_route_lists_every_run_with_its_diagnosis(client):
+    rows = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
+    assert set(rows) == {"overfit", "sweep/better", HOSTILE, "plain-keras"}
+    overfit = rows["overfit"]
+    assert overfit["source"] == "tbviz" and overfit["status"] == "overfitting"
+    assert overfit["best_epoch"] == 3 and overfit["onset_epoch"] == 3
+    assert overfit["best_value"] == pytest.approx(0.068)
+    assert overfit["gap"] == pytest.approx(0.088) and overfit["has_figure"]
+    assert rows["sweep/better"]["status"] == "improving"
+    # Plain Keras scalars are diagnosed by the tab itself.
+    keras_row = rows["plain-keras"]
+    assert keras_row["source"] == "scalars" and keras_row["epochs"] == 2
+    assert not keras_row["has_figure"] and not rows[HOSTILE]["has_figure"]
+
+
+def test_notes_route_returns_the_notes_and_summary(client):
+    notes = get_json(client, "/notes?run=overfit")["notes"]
+    kinds = [n["kind"] for n in notes]
+    assert kinds.count("summary") == 1 and kinds.count("note") >= 2
+    assert any("overfitting" in n["markdown"].lower() for n in notes)
+
+
+def test_figure_route_serves_the_latest_png(client):
+    response = client.get("/data/plugin/tbviz/figure?run=overfit")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/png"
+    image = Image.open(io.BytesIO(response.get_data()))
+    assert image.size[0] > 300
+    missing = client.get("/data/plugin/tbviz/figure?run=plain-keras")
+    assert missing.status_code == 404
+    assert client.get("/data/plugin/tbviz/figure").status_code == 400
+
+
+def test_overlay_route_gives_the_monitored_metric_with_onsets(client):
+    series = get_json(client, "/overlay?runs=overfit,plain-keras,nope")["series"]
+    assert [s["run"] for s in series] == ["overfit", "plain-keras"]
+    overfit = series[0]
+    assert overfit["monitor"] == "val_loss" and overfit["steps"] == list(range(10))
+    assert overfit["values"] == pytest.approx(TUTORIAL["val_loss"], rel=1e-6)
+    assert overfit["onset_epoch"] == 3
+    assert len(series[1]["values"]) == 2
+
+
+def test_the_module_is_served_as_javascript(client):
+    response = client.get("/data/plugin/tbviz/index.js")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    source = response.get_data(as_text=True)
+    assert "export async function render()" in source
+    assert "innerHTML" not in source  # strings from the logs go in as text only
+
+
+class _Elements(HTMLParser):
+    """Every element of a page: (tag, attributes), and its text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+    return subprocess.run(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=20000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_server, tmp_path):
+    server = tensorboard_server(logdir)
+    body = server.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
+    entry = json.loads(body)["tbviz"]
+    assert entry["enabled"] is True and entry["tab_name"] == "tbviz"
+    mechanism = entry["loading_mechanism"]
+    assert mechanism["type"] == "IFRAME"
+    assert mechanism["module_path"] == "/data/plugin/tbviz/index.js"
+    with urllib.request.urlopen(server.base + mechanism["module_path"], timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/javascript")
+        assert b"export async function render()" in response.read()
+
+    page = server.base + "/data/plugin_entry.html?name=tbviz"
+    dom = chromium("--dump-dom", page)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parsed = _Elements()
+    parsed.feed(dom.stdout)
+    rows = {a["data-run"] for tag, a in parsed.elements if tag == "tr" and "data-run" in a}
+    assert rows == {"overfit", "sweep/better", HOSTILE, "plain-keras"}
+    text = "".join(parsed.text)
+    assert "overfitting" in text and "improving" in text
+    assert "epoch 4 (step 3)" in text  # overfit's best epoch and onset
+    # The hostile run name is text in a cell, not an element.
+    assert HOSTILE in text
+    assert not [a for tag, a in parsed.elements if tag == "img" and a.get("src") == "x"]
+    # The overlay chart drew a line for each of the best runs it starts with.
+    paths = [a for tag, a in parsed.elements if tag == "path" and "data-run" in a]
+    assert {"overfit", "sweep/better"} <= {a["data-run"] for a in paths}
+
+    screenshot = tmp_path / "tbviz-tab.png"
+    shot = chromium("--window-size=1400,1000", f"--screenshot={screenshot}", page)
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    image = Image.open(screenshot)
+    assert image.size == (1400, 1000)
+    # Not a blank page: the status badges put colour on it.
+    colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50
