@@ -37,6 +37,21 @@ def tiny_cnn(metrics=("accuracy",)):
     return build_cnn((28, 28, 1), 10, build_metrics(plans, 10), filters=4)
 
 
+def write_keras_run(run_dir: Path, epochs: int = 2) -> None:
+    """A real ``keras.callbacks.TensorBoard`` run (no tbviz) of the tiny CNN."""
+    import keras
+
+    x, y, xv, yv = tiny_mnist(128, 64)
+    tiny_cnn().fit(
+        x,
+        y,
+        validation_data=(xv, yv),
+        epochs=epochs,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=str(run_dir))],
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import pytest
 
 from tbviz import RunLogger
 from tbviz.cli import main
-from tests.conftest import tiny_cnn, tiny_mnist
+from tests.conftest import write_keras_run
 from tests.test_diagnosis import TUTORIAL
 
 
@@ -22,8 +22,6 @@ def log(logdir, name, history, hparams=None):
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
-    import keras
-
     root = tmp_path_factory.mktemp("runs")
     log(root, "overfit", TUTORIAL)
     log(
@@ -32,15 +30,7 @@ def logdir(tmp_path_factory):
         {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]},
         hparams={"lr": 0.01, "optimizer": "adam"},
     )
-    x, y, xv, yv = tiny_mnist(128, 64)
-    tiny_cnn().fit(
-        x,
-        y,
-        validation_data=(xv, yv),
-        epochs=2,
-        verbose=0,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=str(root / "plain-keras"))],
-    )
+    write_keras_run(root / "plain-keras")
     (root / "empty" / "train").mkdir(parents=True)
     (root / "notes").mkdir()
     (root / "notes" / "readme.txt").write_text("not a run")

@@ -22,7 +22,7 @@ from werkzeug import wrappers
 
 from tbviz import RunLogger
 from tbviz.plugin import TbvizPlugin
-from tests.conftest import tiny_cnn, tiny_mnist
+from tests.conftest import write_keras_run
 from tests.test_diagnosis import TUTORIAL
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
@@ -36,21 +36,11 @@ def _log(logdir, name, history, **options):
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
-    import keras
-
     root = tmp_path_factory.mktemp("plugin") / "runs"
     _log(root, "overfit", TUTORIAL, figure_every=3)
     _log(root, "sweep/better", {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
     _log(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
-    x, y, xv, yv = tiny_mnist(128, 64)
-    tiny_cnn().fit(
-        x,
-        y,
-        validation_data=(xv, yv),
-        epochs=2,
-        verbose=0,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=str(root / "plain-keras"))],
-    )
+    write_keras_run(root / "plain-keras")
     return root
 
 

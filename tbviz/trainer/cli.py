@@ -37,38 +37,37 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
+def _float_in(low: float, high: float, *, example: str, what: str, closed: str = "()"):
+    """An argparse type: a float inside an interval, with one-line errors.
+
+    ``closed`` says which ends belong to the interval: ``"()"``, ``"[)"``, ``"(]"``.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number such as {example}, got {text!r}"
+            ) from None
+        above = value >= low if closed[0] == "[" else value > low
+        below = value <= high if closed[1] == "]" else value < high
+        if not (above and below):
+            raise argparse.ArgumentTypeError(
+                f"expected {what} in {closed[0]}{low:g}, {high:g}{closed[1]}, got {value}"
+            )
+        return value
+
+    return parse
+
+
+_share = _float_in(0, 1, example="0.03 (or none)", what="a share", closed="(]")
+_learning_rate = _float_in(0, 10, example="1e-3", what="a learning rate")
+_dropout = _float_in(0, 1, example="0.25", what="a dropout rate", closed="[)")
+
+
 def _budget(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a share such as 0.03, or none; got {text!r}"
-        ) from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
-    return value
-
-
-def _learning_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 1e-3, got {text!r}") from None
-    if not 0 < value < 10:
-        raise argparse.ArgumentTypeError(f"expected a learning rate in (0, 10), got {value}")
-    return value
-
-
-def _dropout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 0.25, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a dropout rate in [0, 1), got {value}")
-    return value
+    return None if text.lower() == "none" else _share(text)
 
 
 _OPTIMIZER_NAMES = ("adam", "sgd", "rmsprop")
