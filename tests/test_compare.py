@@ -175,3 +175,25 @@ def _leaderboard_rows(work):
             if value.tag == metadata.TAG_LEADERBOARD_JSON:
                 return json.loads(value.tensor.string_val[0])["runs"]
     raise AssertionError("no leaderboard in the newest comparison")
+
+
+def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
+    from tbviz.cli import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    with ProgressBar("reading runs") as bar:
+        for done in range(1, 201):
+            bar.update(done, 200)
+    lines = screen.getvalue().split("\r")
+    assert lines[-1] == "reading runs [" + "#" * 30 + "] 200/200\n"
+    assert len(lines) <= 102  # redrawn per percent, not per run
+    quiet = io.StringIO()  # not a terminal: piped output stays clean
+    monkeypatch.setattr("sys.stderr", quiet)
+    with ProgressBar("reading runs") as bar:
+        bar.update(200, 200)
+    assert quiet.getvalue() == ""

@@ -176,6 +176,11 @@ def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_s
     # The hostile run name is text in a cell, not an element.
     assert HOSTILE in text
     assert not [a for tag, a in parsed.elements if tag == "img" and a.get("src") == "x"]
+    # The first overfitting run is open: its notes are built as elements
+    # (bold, tables), not shown as markdown source.
+    assert any(tag == "strong" for tag, _ in parsed.elements)
+    assert any(tag == "table" and a.get("class") == "md" for tag, a in parsed.elements)
+    assert not [t for t in parsed.text if "**" in t]
     # The overlay chart drew a line for each of the best runs it starts with.
     paths = [a for tag, a in parsed.elements if tag == "path" and "data-run" in a]
     assert {"overfit", "sweep/better"} <= {a["data-run"] for a in paths}

@@ -213,7 +213,7 @@ async function loadDetail() {
   for (const note of [...notes].reverse()) { // the final summary, then the newest note
     pane.appendChild(el("div", { class: "note" }, [
       el("div", { class: "muted" }, [`${note.kind} at ${epochLabel(note.step)}`]),
-      el("pre", {}, [note.markdown]), // markdown source, shown as text
+      markdownToDom(note.markdown),
     ]));
   }
 }
@@ -293,6 +293,63 @@ function chart(series) {
   return el("div", {}, [svg, legend]);
 }
 
+// -- notes: the small markdown tbviz writes, built as DOM nodes ---------------
+//
+// Paragraphs, "- " lists, pipe tables, **bold** and `code`; backslash escapes
+// undone. Everything else stays literal text: nothing is ever parsed as HTML.
+
+function markdownToDom(markdown) {
+  const box = el("div", { class: "markdown" });
+  const lines = markdown.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.startsWith("|")) {
+      const rows = [];
+      while (i < lines.length && lines[i].startsWith("|")) rows.push(lines[i++]);
+      i--;
+      box.appendChild(markdownTable(rows));
+    } else if (line.startsWith("- ")) {
+      const items = [];
+      while (i < lines.length && lines[i].startsWith("- ")) items.push(lines[i++].slice(2));
+      i--;
+      box.appendChild(el("ul", {}, items.map((item) => el("li", {}, inline(item)))));
+    } else if (line.trim()) {
+      box.appendChild(el("p", {}, inline(line)));
+    }
+  }
+  return box;
+}
+
+function markdownTable(rows) {
+  const cells = (row) => row.replace(/^\||\|$/g, "").split(/(?<!\\)\|/).map((c) => c.trim());
+  const body = rows.filter((row) => !/^\|[\s|:-]+\|$/.test(row));
+  const [head, ...rest] = body;
+  return el("table", { class: "md" }, [
+    el("thead", {}, [el("tr", {}, cells(head).map((c) => el("th", {}, inline(c))))]),
+    el("tbody", {}, rest.map((r) => el("tr", {}, cells(r).map((c) => el("td", {}, inline(c)))))),
+  ]);
+}
+
+function inline(text) {
+  // Code spans first (their content is literal), then bold, then escapes.
+  const nodes = [];
+  const pattern = /(`+)(.+?)\1|\*\*(.+?)\*\*/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    nodes.push(unescapeMarkdown(text.slice(last, match.index)));
+    nodes.push(match[2] !== undefined ? el("code", {}, [match[2].trim()])
+      : el("strong", {}, [unescapeMarkdown(match[3])]));
+    last = match.index + match[0].length;
+  }
+  nodes.push(unescapeMarkdown(text.slice(last)));
+  return nodes;
+}
+
+function unescapeMarkdown(text) {
+  return text.replace(/\\([\\`*_{}\[\]()#+\-.!|~])/g, "$1")
+    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+}
+
 // -- helpers -------------------------------------------------------------------
 
 function el(tag, attrs = {}, children = []) {
@@ -351,7 +408,9 @@ function styles() {
     .panes { display: flex; flex-wrap: wrap; gap: 24px; margin-top: 16px; }
     .pane { flex: 1 1 520px; min-width: 0; }
     .figure { max-width: 100%; border: 1px solid #e0e0e0; }
-    .note pre { white-space: pre-wrap; background: #fafafa; padding: 8px; margin: 4px 0 12px; }
+    .markdown { background: #fafafa; padding: 4px 10px; margin: 4px 0 12px; }
+    .markdown p, .markdown ul { margin: 6px 0; }
+    table.md { width: auto; font-size: 12px; } table.md th, table.md td { padding: 2px 8px; }
     .legend { display: flex; flex-wrap: wrap; gap: 12px; font-size: 12px; }
     .swatch { display: inline-block; width: 12px; height: 3px; margin-right: 4px;
       vertical-align: middle; }
