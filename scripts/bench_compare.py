@@ -125,8 +125,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{EPOCHS} epochs x {len(METRICS)} metrics x train+validation per run")
     print(
-        f"{'runs':>5} {'tool':<12} {'median s':>9} {'x tbparse':>10} "
-        f"{'ms/run':>7} {'peak MiB':>9}"
+        f"{'runs':>5} {'tool':<12} {'median s':>9} {'x tbparse':>10} {'ms/run':>7} {'peak MiB':>9}"
     )
     for size in sizes:
         started = time.perf_counter()
