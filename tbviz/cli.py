@@ -4,9 +4,9 @@
     tbviz compare LOGDIR [--runs REGEX] [--metric val_loss] [--out FILE ...]
     tbviz annotate LOGDIR [--runs REGEX] [--metric val_loss]
 
-Only ``argparse`` is imported up front, so ``tbviz --help`` answers at once;
-each command imports what it needs (TensorBoard's protobuf classes, numpy),
-never TensorFlow.
+Only the standard library is imported up front, so ``tbviz --help`` answers at
+once; each command imports what it needs (TensorBoard's protobuf classes,
+numpy, matplotlib for ``compare`` and ``annotate``), never TensorFlow.
 """
 
 from __future__ import annotations
@@ -104,6 +104,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _workers() -> int:
+    """Processes to read runs with: ``TBVIZ_WORKERS``, else the cores this process may use."""
+    import os
+
+    if os.environ.get("TBVIZ_WORKERS", "").isdigit():
+        return max(1, int(os.environ["TBVIZ_WORKERS"]))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _error(message: str) -> int:
     print(f"tbviz: error: {message}", file=sys.stderr)
     return 2
@@ -112,7 +124,7 @@ def _error(message: str) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from tbviz.runs import diagnose_runs
 
-    results = diagnose_runs(args.logdir, args.runs, args.metric)
+    results = diagnose_runs(args.logdir, args.runs, args.metric, workers=_workers())
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
@@ -126,7 +138,12 @@ def _compare(args: argparse.Namespace) -> int:
     check_outputs(args.out)
     with ProgressBar("reading runs", enabled=not args.no_progress) as bar:
         comparison = compare(
-            args.logdir, args.runs, args.metric, outputs=args.out, progress=bar.update
+            args.logdir,
+            args.runs,
+            args.metric,
+            outputs=args.out,
+            progress=bar.update,
+            workers=_workers(),
         )
     _print_board(comparison.results, args)
     if comparison.event_file:

@@ -65,18 +65,22 @@ def compare(
     *,
     outputs: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> Comparison:
     """Read, diagnose and rank every run; write ``LOGDIR/_compare`` and ``outputs``.
 
     Runs that cannot be read are skipped with a warning naming the file (see
-    :func:`tbviz.runs.diagnose_runs`). With no readable run, nothing is written.
+    :func:`tbviz.runs.diagnose_runs`, also for ``workers``). With no readable
+    run, nothing is written.
 
     Raises:
         FileNotFoundError: ``logdir`` does not exist.
         ValueError: an ``outputs`` path has an unknown suffix or no folder.
     """
     check_outputs(outputs)
-    results = diagnose_runs(logdir, runs, metric, keep_history=True, progress=progress)
+    results = diagnose_runs(
+        logdir, runs, metric, keep_history=True, progress=progress, workers=workers
+    )
     compare_dir = os.path.join(logdir, metadata.COMPARE_RUN)
     step = _next_step(compare_dir)
     comparison = Comparison(results, step)

@@ -7,6 +7,8 @@ Folders whose name starts with ``_`` (tbviz's own ``_compare``) are skipped.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 import re
@@ -71,6 +73,10 @@ def find_runs(logdir: str) -> Iterator[str]:
     yield from sorted(found)
 
 
+#: Below this many runs, worker processes cost more than they save.
+PARALLEL_MIN_RUNS = 64
+
+
 def diagnose_runs(
     logdir: str,
     runs: str | None = None,
@@ -78,6 +84,7 @@ def diagnose_runs(
     *,
     keep_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> list[RunResult]:
     """Read and diagnose every run (matching the ``runs`` regex), best first.
 
@@ -86,35 +93,64 @@ def diagnose_runs(
     are corrupt or which never logged a value is skipped with a warning that
     names it and the file; the others are still read. ``progress(done,
     total)`` is called after each run.
+
+    ``workers > 1`` reads big log directories (``PARALLEL_MIN_RUNS`` runs or
+    more) in that many forked processes, each holding one run at a time.
+    Only for single-threaded programs such as the ``tbviz`` command: forking
+    a process that runs TensorFlow's threads is not safe.
     """
     pattern = re.compile(runs) if runs else None
     names = [r for r in find_runs(logdir) if pattern is None or pattern.search(r)]
+    read = functools.partial(_diagnose_run, logdir, metric=metric, keep_history=keep_history)
     results = []
-    for done, run in enumerate(names, 1):
-        result = _diagnose_run(logdir, run, metric, keep_history)
-        if result is not None:
-            results.append(result)
-        if progress is not None:
-            progress(done, len(names))
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(names) >= PARALLEL_MIN_RUNS and "fork" in _start_methods():
+            import concurrent.futures
+            import multiprocessing
+
+            pool = stack.enter_context(
+                concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=multiprocessing.get_context("fork")
+                )
+            )
+            outcomes = pool.map(read, names, chunksize=max(1, len(names) // (workers * 16)))
+        else:
+            outcomes = map(read, names)
+        for done, (result, problem) in enumerate(outcomes, 1):
+            if problem:
+                warnings.warn(problem, RuntimeWarning, stacklevel=2)
+            if result is not None:
+                results.append(result)
+            if progress is not None:
+                progress(done, len(names))
     return sorted(results, key=lambda r: r.sort_key)
 
 
-def _diagnose_run(logdir: str, run: str, metric: str, keep_history: bool) -> RunResult | None:
+def _start_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
+def _diagnose_run(
+    logdir: str, run: str, *, metric: str, keep_history: bool
+) -> tuple[RunResult | None, str]:
+    """One run's result, or None and why it was skipped (a message, not a warning:
+    this may run in a worker process, whose warnings nobody would see)."""
     run_dir = os.path.join(logdir, *run.split("/"))
     try:
         data = read_run(run_dir, tags={metadata.HPARAMS_SESSION_TAG})
     except (CorruptEventFile, OSError) as err:
-        warnings.warn(f"skipping run {run!r}: {err}", RuntimeWarning, stacklevel=3)
-        return None
+        return None, f"skipping run {run!r}: {err}"
     if data.history.last_epoch is None:
-        warnings.warn(f"skipping run {run!r}: no epoch_* scalars", RuntimeWarning, stacklevel=3)
-        return None
-    return RunResult(
+        return None, f"skipping run {run!r}: no epoch_* scalars"
+    result = RunResult(
         run,
         diagnose(data.history, metric),
         hparams=data.hparams(),
         history=data.history if keep_history else None,
     )
+    return result, ""
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:

@@ -7,6 +7,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -197,3 +199,34 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     with ProgressBar("reading runs") as bar:
         bar.update(200, 200)
     assert quiet.getvalue() == ""
+
+
+def test_worker_processes_give_the_same_ranking_and_warnings(tmp_path):
+    """Big log directories are read by forked workers: same rows, same order, and a
+    corrupt run's warning still reaches the caller."""
+    from tbviz import summaries
+    from tbviz.event_writer import EventFileWriter
+    from tbviz.runs import PARALLEL_MIN_RUNS, diagnose_runs
+
+    for i in range(PARALLEL_MIN_RUNS + 6):
+        for split, offset in (("train", 0.0), ("validation", 0.05 + i / 1000)):
+            with EventFileWriter(str(tmp_path / f"run{i:03d}" / split)) as writer:
+                for epoch in range(4):
+                    loss = 1 / (epoch + 1) + offset
+                    writer.add(epoch, summaries.scalar_values({"epoch_loss": loss}))
+    (tmp_path / "run007" / "validation" / "events.out.tfevents.9.bad").write_bytes(b"\x01" * 30)
+    with pytest.warns(RuntimeWarning, match="run007.*events.out.tfevents.9.bad"):
+        sequential = diagnose_runs(str(tmp_path))
+    # The command uses one worker per core; run it in a fresh process, as users do
+    # (this test process may hold TensorFlow's threads, which forking does not mix with).
+    result = subprocess.run(
+        [sys.executable, "-m", "tbviz", "leaderboard", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TBVIZ_WORKERS": "2"},
+    )
+    parallel = json.loads(result.stdout)
+    assert parallel == [r.to_dict() for r in sequential]
+    assert len(parallel) == PARALLEL_MIN_RUNS + 5 and parallel[0]["run"] == "run000"
+    assert "run007" in result.stderr and "events.out.tfevents.9.bad" in result.stderr
