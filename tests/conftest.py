@@ -61,7 +61,7 @@ def free_port() -> int:
 class TensorBoardProcess:
     """A real ``tensorboard`` serving ``logdir`` on 127.0.0.1."""
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, *extra_args: str) -> None:
         self.port = free_port()
         self.log = open(logdir.parent / "tensorboard.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -77,6 +77,7 @@ class TensorBoardProcess:
                 str(self.port),
                 "--reload_interval",
                 "1",
+                *extra_args,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -117,8 +118,8 @@ class TensorBoardProcess:
 def tensorboard_server():
     servers: list[TensorBoardProcess] = []
 
-    def start(logdir: Path) -> TensorBoardProcess:
-        server = TensorBoardProcess(logdir)
+    def start(logdir: Path, *extra_args: str) -> TensorBoardProcess:
+        server = TensorBoardProcess(logdir, *extra_args)
         servers.append(server)
         return server
 

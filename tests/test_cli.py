@@ -2,6 +2,7 @@
 an empty run, an unrelated folder and a corrupt file."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -68,16 +69,22 @@ def test_bad_input_is_a_one_line_error(logdir, capsys):
     assert "not a regular expression" in capsys.readouterr().err
 
 
-def test_the_command_does_not_import_tensorflow(logdir):
+@pytest.mark.parametrize("command", ["leaderboard", "compare", "annotate"])
+def test_the_command_does_not_import_tensorflow(logdir, tmp_path, command):
+    work = tmp_path / "runs"
+    shutil.copytree(logdir, work)  # compare and annotate write
     code = (
-        "import sys; from tbviz.cli import main; main(['leaderboard', sys.argv[1]]); "
+        "import sys; from tbviz.cli import main; main(sys.argv[1:]); "
         "print('TF' if 'tensorflow' in sys.modules else 'no TF')"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(logdir)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, command, str(work)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.strip().endswith("no TF")
-    assert "overfit" in out
+    assert "overfit" in out or "annotated plain-keras" in out
     help_text = subprocess.run(
         [sys.executable, "-m", "tbviz", "--help"], capture_output=True, text=True, check=True
     ).stdout

@@ -152,7 +152,9 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_server, tmp_path):
-    server = tensorboard_server(logdir)
+    # The Rust data server, TensorBoard's default where it is installed, forced
+    # on: the tab must work through it (context.multiplexer is None there).
+    server = tensorboard_server(logdir, "--load_fast=true")
     body = server.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
     entry = json.loads(body)["tbviz"]
     assert entry["enabled"] is True and entry["tab_name"] == "tbviz"
