@@ -33,6 +33,7 @@ from tbviz.figures import (
     RenderedFigure,
     encode_png,
     grid_shape,
+    set_margins,
 )
 from tbviz.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
 from tbviz.runs import RunResult
@@ -112,14 +113,7 @@ def render_overlay(
     figure.suptitle(
         f"Validation curves of {len(results)} runs, ranked by {metric} ({shown})", fontsize=12
     )
-    figure.subplots_adjust(
-        left=0.6 / width_in,
-        right=1 - 3.3 / width_in,
-        bottom=0.5 / height_in,
-        top=1 - 0.65 / height_in,
-        wspace=0.25,
-        hspace=0.45,
-    )
+    set_margins(figure, left=0.6, right=3.3, bottom=0.5, top=0.65, wspace=0.25, hspace=0.45)
     canvas.draw()
     return encode_png(canvas)
 
@@ -174,14 +168,7 @@ def render_small_multiples(
         bbox_to_anchor=(0.5, 1 - 0.4 / height_in),
     )
     title = figure.suptitle("", fontsize=11, y=1 - 0.08 / height_in, va="top")
-    figure.subplots_adjust(
-        left=0.5 / width_in,
-        right=1 - 0.1 / width_in,
-        bottom=0.35 / height_in,
-        top=1 - 1.05 / height_in,
-        wspace=0.08,
-        hspace=0.35,
-    )
+    set_margins(figure, left=0.5, right=0.1, bottom=0.35, top=1.05, wspace=0.08, hspace=0.35)
     pages = []
     for start in range(0, len(shown), per_page):
         chunk = shown[start : start + per_page]

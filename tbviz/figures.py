@@ -175,22 +175,39 @@ class ComparisonPlotter:
         self._title = (
             fig.suptitle("", fontsize=12, y=1 - 0.05 / height_in, va="top") if with_title else None
         )
-        # Fixed margins in inches: cheaper than tight or constrained layout, and
-        # the same for every epoch, so successive images do not jump around.
-        fig.subplots_adjust(
-            left=0.55 / width_in,
-            right=1 - 0.15 / width_in,
-            bottom=0.5 / height_in,
-            top=1 - top_in / height_in,
-            wspace=0.25,
-            hspace=0.55,
-        )
+        set_margins(fig, left=0.55, right=0.15, bottom=0.5, top=top_in, wspace=0.25, hspace=0.55)
         self._figure = fig
         self._names = names
         self._title_shown = with_title
 
     def _encode(self) -> RenderedFigure:
         return encode_png(self._canvas, self.palette)
+
+
+def set_margins(
+    figure: Figure,
+    *,
+    left: float,
+    right: float,
+    bottom: float,
+    top: float,
+    wspace: float,
+    hspace: float,
+) -> None:
+    """Fixed margins in inches (not fractions): the same room for labels at any size.
+
+    Cheaper than tight or constrained layout, and stable from one drawing to
+    the next, so successive images do not jump around.
+    """
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wspace,
+        hspace=hspace,
+    )
 
 
 def encode_png(canvas: FigureCanvasAgg, palette: int | None = PALETTE_COLORS) -> RenderedFigure:
