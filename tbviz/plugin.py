@@ -16,7 +16,7 @@ Routes, under ``/data/plugin/tbviz``:
     /runs                every run: status, best epoch and value, onset, gap
     /notes?run=R         the run's notes and final summary (markdown source)
     /figure?run=R        the run's latest comparison figure (PNG)
-    /overlay?runs=A,B    the monitored metric of those runs, with onsets
+    /overlay?run=A&run=B the monitored metric of those runs, with onsets
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class TbvizPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_overlay(self, request):
         ctx, eid = _context(request)
-        wanted = [r for r in request.args.get("runs", "").split(",") if r]
+        wanted = request.args.getlist("run")  # repeated: run names may hold commas
         rows, curves = self.runs(ctx, eid)
         by_run = {row["run"]: row for row in rows}
         series = []

@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 
@@ -26,6 +27,7 @@ from tests.conftest import write_keras_run
 from tests.test_diagnosis import TUTORIAL
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
+SWEEP = "sweep/lr=0.01,filters=8"  # the trainer's sweep names hold commas
 
 
 def _log(logdir, name, history, **options):
@@ -38,7 +40,7 @@ def _log(logdir, name, history, **options):
 def logdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin") / "runs"
     _log(root, "overfit", TUTORIAL, figure_every=3)
-    _log(root, "sweep/better", {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
+    _log(root, SWEEP, {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
     _log(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
     write_keras_run(root / "plain-keras")
     return root
@@ -65,13 +67,13 @@ def get_json(client, path):
 
 def test_runs_route_lists_every_run_with_its_diagnosis(client):
     rows = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
-    assert set(rows) == {"overfit", "sweep/better", HOSTILE, "plain-keras"}
+    assert set(rows) == {"overfit", SWEEP, HOSTILE, "plain-keras"}
     overfit = rows["overfit"]
     assert overfit["source"] == "tbviz" and overfit["status"] == "overfitting"
     assert overfit["best_epoch"] == 3 and overfit["onset_epoch"] == 3
     assert overfit["best_value"] == pytest.approx(0.068)
     assert overfit["gap"] == pytest.approx(0.088) and overfit["has_figure"]
-    assert rows["sweep/better"]["status"] == "improving"
+    assert rows[SWEEP]["status"] == "improving"
     # Plain Keras scalars are diagnosed by the tab itself.
     keras_row = rows["plain-keras"]
     assert keras_row["source"] == "scalars" and keras_row["epochs"] == 2
@@ -97,13 +99,16 @@ def test_figure_route_serves_the_latest_png(client):
 
 
 def test_overlay_route_gives_the_monitored_metric_with_onsets(client):
-    series = get_json(client, "/overlay?runs=overfit,plain-keras,nope")["series"]
+    query = "&".join(f"run={urllib.parse.quote(r)}" for r in ["overfit", "plain-keras", "nope"])
+    series = get_json(client, "/overlay?" + query)["series"]
     assert [s["run"] for s in series] == ["overfit", "plain-keras"]
     overfit = series[0]
     assert overfit["monitor"] == "val_loss" and overfit["steps"] == list(range(10))
     assert overfit["values"] == pytest.approx(TUTORIAL["val_loss"], rel=1e-6)
     assert overfit["onset_epoch"] == 3
     assert len(series[1]["values"]) == 2
+    (sweep,) = get_json(client, "/overlay?run=" + urllib.parse.quote(SWEEP))["series"]
+    assert sweep["run"] == SWEEP and sweep["values"] == pytest.approx([0.3, 0.05, 0.04])
 
 
 def test_the_module_is_served_as_javascript(client):
@@ -171,7 +176,7 @@ def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_s
     parsed = _Elements()
     parsed.feed(dom.stdout)
     rows = {a["data-run"] for tag, a in parsed.elements if tag == "tr" and "data-run" in a}
-    assert rows == {"overfit", "sweep/better", HOSTILE, "plain-keras"}
+    assert rows == {"overfit", SWEEP, HOSTILE, "plain-keras"}
     text = "".join(parsed.text)
     assert "overfitting" in text and "improving" in text
     assert "epoch 4 (step 3)" in text  # overfit's best epoch and onset
@@ -185,7 +190,7 @@ def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_s
     assert not [t for t in parsed.text if "**" in t]
     # The overlay chart drew a line for each of the best runs it starts with.
     paths = [a for tag, a in parsed.elements if tag == "path" and "data-run" in a]
-    assert {"overfit", "sweep/better"} <= {a["data-run"] for a in paths}
+    assert {"overfit", SWEEP} <= {a["data-run"] for a in paths}
 
     screenshot = tmp_path / "tbviz-tab.png"
     shot = chromium("--window-size=1400,1000", f"--screenshot={screenshot}", page)

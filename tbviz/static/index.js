@@ -228,7 +228,7 @@ async function loadOverlay() {
   const pane = document.getElementById("overlay");
   if (!pane) return;
   const url = ROUTE("overlay");
-  url.searchParams.set("runs", [...state.overlay].join(","));
+  for (const run of state.overlay) url.searchParams.append("run", run); // names may hold commas
   let series = [];
   if (state.overlay.size) {
     const response = await fetch(url);
