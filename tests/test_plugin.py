@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
@@ -192,6 +193,8 @@ def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_s
     paths = [a for tag, a in parsed.elements if tag == "path" and "data-run" in a]
     assert {"overfit", SWEEP} <= {a["data-run"] for a in paths}
 
+    check_interactions(page)
+
     screenshot = tmp_path / "tbviz-tab.png"
     shot = chromium("--window-size=1400,1000", f"--screenshot={screenshot}", page)
     assert shot.returncode == 0, shot.stderr[-2000:]
@@ -200,3 +203,112 @@ def test_tensorboard_lists_the_tab_and_chromium_renders_it(logdir, tensorboard_s
     # Not a blank page: the status badges put colour on it.
     colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50
+
+
+class DevTools:
+    """Headless chromium driven over the DevTools protocol: evaluate JavaScript in a page."""
+
+    def __init__(self, url: str) -> None:
+        import websocket
+
+        from tests.conftest import free_port
+
+        port = free_port()
+        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        self.process = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             f"--remote-debugging-port={port}", "--window-size=1400,1000", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
+                    pages = [p for p in json.loads(response.read()) if p["type"] == "page"]
+                if pages:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("chromium's DevTools endpoint did not come up")
+            time.sleep(0.2)
+        self.socket = websocket.create_connection(
+            pages[0]["webSocketDebuggerUrl"], timeout=30, suppress_origin=True
+        )
+        self._id = 0
+
+    def evaluate(self, expression: str):
+        self._id += 1
+        self.socket.send(
+            json.dumps(
+                {
+                    "id": self._id,
+                    "method": "Runtime.evaluate",
+                    "params": {"expression": expression, "returnByValue": True},
+                }
+            )
+        )
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self._id:
+                return message["result"]["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.2)
+        raise TimeoutError(f"never true in the page: {expression}")
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.kill()
+        self.process.wait()
+
+
+ROW_NAMES = "[...document.querySelectorAll('tr.run')].map(r => r.dataset.run)"
+
+
+def check_interactions(page: str) -> None:
+    """Filter, sort, select and untick as a person would, in a real browser."""
+    browser = DevTools(page)
+    try:
+        assert len(browser.wait_for(f"{ROW_NAMES}.length === 4 && {ROW_NAMES}")) == 4
+        # A regex filter, typed into the box: the input keeps its focus.
+        type_filter = (
+            "{ const f = document.getElementById('run-filter'); f.focus(); f.value = %s;"
+            " f.dispatchEvent(new Event('input')); }"
+        )
+        browser.evaluate(type_filter % json.dumps("^(sweep|plain)"))
+        assert sorted(browser.evaluate(ROW_NAMES)) == sorted([SWEEP, "plain-keras"])
+        assert browser.evaluate("document.activeElement.id") == "run-filter"
+        browser.evaluate(type_filter % json.dumps(""))
+        # Sorting by best value, both ways.
+        browser.evaluate("document.querySelector('th[data-key=best_value]').click()")
+        ascending = browser.evaluate(ROW_NAMES)
+        assert ascending[0] == SWEEP  # 0.04, the lowest best val_loss
+        browser.evaluate("document.querySelector('th[data-key=best_value]').click()")
+        assert browser.evaluate(ROW_NAMES) == ascending[::-1]
+        # Selecting a run opens its figure and notes.
+        browser.evaluate(f"document.querySelector('tr.run[data-run={json.dumps(SWEEP)}]').click()")
+        browser.wait_for(
+            f"document.querySelector('#detail h3')?.textContent === {json.dumps(SWEEP)}"
+        )
+        browser.wait_for("document.querySelector('#detail img.figure')?.complete")
+        assert browser.evaluate("document.querySelector('#detail img.figure').naturalWidth") > 300
+        browser.wait_for("document.querySelectorAll('#detail .markdown').length >= 2")
+        # Unticking a run takes its line out of the overlay.
+        drawn = (
+            "[...document.querySelectorAll('#overlay-chart path[data-run]')]"
+            ".map(p => p.dataset.run)"
+        )
+        assert SWEEP in browser.wait_for(drawn)
+        browser.evaluate(
+            f"document.querySelector('tr.run[data-run={json.dumps(SWEEP)}] input').click()"
+        )
+        browser.wait_for(f"!{drawn}.includes({json.dumps(SWEEP)})")
+    finally:
+        browser.close()

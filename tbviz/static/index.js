@@ -77,6 +77,11 @@ function draw() {
   loadOverlay();
 }
 
+function redrawTable() {
+  // Filtering, sorting and selecting touch only the table: no refetching.
+  document.getElementById("runs").replaceWith(table());
+}
+
 // -- pieces ------------------------------------------------------------------
 
 function header() {
@@ -97,11 +102,7 @@ function filterBar() {
   });
   input.addEventListener("input", () => {
     state.filter = input.value;
-    const caret = input.selectionStart;
-    draw();
-    const again = document.getElementById("run-filter");
-    again.focus();
-    again.setSelectionRange(caret, caret);
+    redrawTable(); // the input itself stays, with its focus and caret
   });
   const refreshButton = el("button", { type: "button" }, ["Refresh"]);
   refreshButton.addEventListener("click", refresh);
@@ -135,7 +136,7 @@ function table() {
     th.addEventListener("click", () => {
       state.sortAscending = key === state.sortKey ? !state.sortAscending : true;
       state.sortKey = key;
-      draw();
+      redrawTable();
     });
     return th;
   })]);
@@ -165,7 +166,8 @@ function table() {
     tr.title = r.reason || "";
     tr.addEventListener("click", () => {
       state.selected = r.run;
-      draw();
+      redrawTable();
+      loadDetail();
     });
     return tr;
   });
