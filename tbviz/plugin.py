@@ -127,7 +127,9 @@ class TbvizPlugin(base_plugin.TBPlugin):
     def _serve_overlay(self, request):
         ctx, eid = _context(request)
         wanted = request.args.getlist("run")  # repeated: run names may hold commas
-        rows, curves = self.runs(ctx, eid)
+        if not wanted:
+            return _json(request, {"series": []})
+        rows, curves = self.runs(ctx, eid, only=wanted)
         by_run = {row["run"]: row for row in rows}
         series = []
         for run in wanted:
@@ -150,22 +152,28 @@ class TbvizPlugin(base_plugin.TBPlugin):
 
     # -- data --------------------------------------------------------------
 
-    def runs(self, ctx, eid: str) -> tuple[list[dict], dict[str, tuple[list, list]]]:
+    def runs(
+        self, ctx, eid: str, only: list[str] | None = None
+    ) -> tuple[list[dict], dict[str, tuple[list, list]]]:
         """One row per run (its latest stored diagnosis, or one made from its
-        scalars), and each run's monitored metric as (steps, values)."""
-        histories = self._histories(ctx, eid)
+        scalars), and each run's monitored metric as (steps, values).
+
+        ``only`` limits the reading to those runs (the overlay's), so asking
+        for a few curves does not read and diagnose the whole log directory.
+        """
+        histories = self._histories(ctx, eid, only)
         stored = self._provider.read_tensors(
             ctx,
             experiment_id=eid,
             plugin_name=metadata.PLUGIN_NAME,
             downsample=_ALL,
-            run_tag_filter=provider.RunTagFilter(tags=[metadata.TAG_DIAGNOSIS]),
+            run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.TAG_DIAGNOSIS]),
         )
         figures = self._provider.list_blob_sequences(
             ctx,
             experiment_id=eid,
             plugin_name=_IMAGES,
-            run_tag_filter=provider.RunTagFilter(tags=[metadata.TAG_FIGURE]),
+            run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.TAG_FIGURE]),
         )
         rows, curves = [], {}
         for run in sorted(set(histories) | set(stored)):
@@ -199,7 +207,9 @@ class TbvizPlugin(base_plugin.TBPlugin):
             curves[run] = _series(histories.get(run, {}), monitor)
         return rows, curves
 
-    def _histories(self, ctx, eid: str) -> dict[str, dict[str, tuple[list, list]]]:
+    def _histories(
+        self, ctx, eid: str, only: list[str] | None = None
+    ) -> dict[str, dict[str, tuple[list, list]]]:
         """Per run, Keras-style key -> (steps, values) of its ``epoch_*`` scalars.
 
         TensorBoard sees ``<run>/train`` and ``<run>/validation`` as runs of
@@ -209,7 +219,7 @@ class TbvizPlugin(base_plugin.TBPlugin):
         wanted = {
             tb_run: [t for t in tags if metadata.metric_from_tag(t)]
             for tb_run, tags in listing.items()
-            if _split(tb_run) is not None
+            if _split(tb_run) is not None and (only is None or _split(tb_run)[0] in only)
         }
         tags = sorted({t for ts in wanted.values() for t in ts})
         if not wanted or not tags:
