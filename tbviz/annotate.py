@@ -15,17 +15,16 @@ annotation behind. No TensorFlow.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tbviz import metadata, summaries
 from tbviz.diagnosis import diagnose
-from tbviz.event_reader import CorruptEventFile, read_run
+from tbviz.event_reader import CorruptEventFile, join_path, read_run
 from tbviz.event_writer import EventFileWriter
-from tbviz.figures import ComparisonPlotter
-from tbviz.runs import find_runs
+from tbviz.figures import ComparisonPlotter, figure_title
+from tbviz.runs import select_runs
 
 ANNOTATED_NOTE = "*Written by `tbviz annotate` from the logged scalars, after training ended.*\n\n"
 
@@ -54,14 +53,11 @@ def annotate(
     Raises:
         FileNotFoundError: ``logdir`` does not exist.
     """
-    import re
-
-    pattern = re.compile(runs) if runs else None
-    names = [r for r in find_runs(logdir) if pattern is None or pattern.search(r)]
+    names = select_runs(logdir, runs)
     outcome = Annotation()
     plotter = ComparisonPlotter()
     for done, run in enumerate(names, 1):
-        run_dir = os.path.join(logdir, *run.split("/"))
+        run_dir = join_path(logdir, run)
         try:
             data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS})
         except (CorruptEventFile, OSError) as err:
@@ -102,8 +98,7 @@ def _annotate_run(run: str, run_dir: str, history, metric: str, plotter) -> None
                 last_status = diagnosis.status
             writer.add(epoch, values)
         last = history.last_epoch
-        title = f"{run} — epoch {last + 1}: {diagnosis.status}"
-        figure = plotter.render(history, diagnosis, title)
+        figure = plotter.render(history, diagnosis, figure_title(run, last, diagnosis.status))
         writer.add(
             last,
             [

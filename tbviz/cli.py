@@ -133,9 +133,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from tbviz.compare import check_outputs, compare
+    from tbviz.compare import compare
 
-    check_outputs(args.out)
     with ProgressBar("reading runs", enabled=not args.no_progress) as bar:
         comparison = compare(
             args.logdir,

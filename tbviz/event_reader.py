@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import struct
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,14 @@ def _gfile():
     import tensorflow as tf
 
     return tf.io.gfile
+
+
+def join_path(logdir: str, run_name: str) -> str:
+    """``logdir/run_name`` for local paths and URLs (``gs://bucket/x``) alike;
+    ``run_name`` is ``/``-separated."""
+    if "://" in logdir:
+        return posixpath.join(logdir, run_name)
+    return os.path.join(logdir, *run_name.split("/"))
 
 
 def event_files(folder: str) -> list[str]:
@@ -232,10 +241,7 @@ def read_history(run_dir: str) -> History:
         (metadata.TRAIN_DIR, ""),
         (metadata.VALIDATION_DIR, VALIDATION_PREFIX),
     ):
-        path = (
-            f"{run_dir.rstrip('/')}/{folder}" if "://" in run_dir else os.path.join(run_dir, folder)
-        )
-        for tag, data in read_folder(path).items():
+        for tag, data in read_folder(join_path(run_dir, folder)).items():
             name = metadata.metric_from_tag(tag)
             if name is None or not all(isinstance(v, float) for v in data.values):
                 continue

@@ -48,6 +48,11 @@ class RenderedFigure:
     height: int
 
 
+def figure_title(run: str, epoch: int, status: str) -> str:
+    """The comparison figure's title: ``"cnn — epoch 4: overfitting"`` (``epoch`` 0-based)."""
+    return f"{run} — epoch {epoch + 1}: {status}"
+
+
 def grid_shape(panels: int) -> tuple[int, int]:
     """Rows and columns for ``panels`` panels: 1x2 for two, 2x2 for four, 3x3 for nine."""
     if panels < 1:

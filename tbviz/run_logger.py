@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import posixpath
 import re
 import time
 import warnings
@@ -24,6 +23,8 @@ from collections.abc import Mapping
 
 from tbviz import metadata, summaries
 from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
+from tbviz.event_reader import join_path
+from tbviz.figures import figure_title
 from tbviz.history import History, base_name, is_validation, numeric_logs
 from tbviz.renderer import FigureRenderer
 from tbviz.summaries import HParamValue
@@ -70,13 +71,6 @@ def timestamped_run_name(logdir: str, now: float | None = None) -> str:
         counter += 1
         name = f"{stem}-{counter}"
     return name
-
-
-def join_path(logdir: str, run_name: str) -> str:
-    """``logdir/run_name`` for local paths and URLs (``gs://bucket/x``) alike."""
-    if "://" in logdir:
-        return posixpath.join(logdir, run_name)
-    return os.path.join(logdir, *run_name.split("/"))
 
 
 class RunLogger:
@@ -297,7 +291,7 @@ class RunLogger:
 
     def _request_figure(self, epoch: int) -> None:
         status = self.diagnosis.status if self.diagnosis else ""
-        title = f"{self.run_name} — epoch {epoch + 1}: {status}"
+        title = figure_title(self.run_name, epoch, status)
         self.renderer.submit(epoch, self.history, self.diagnosis, title)
         self._last_figure_epoch = epoch
 

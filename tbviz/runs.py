@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from tbviz import metadata
 from tbviz.diagnosis import Diagnosis, diagnose
-from tbviz.event_reader import CorruptEventFile, event_files, read_run
+from tbviz.event_reader import CorruptEventFile, event_files, join_path, read_run
 from tbviz.history import History
 from tbviz.text import fmt, md_code, md_escape, plural
 
@@ -73,6 +73,12 @@ def find_runs(logdir: str) -> Iterator[str]:
     yield from sorted(found)
 
 
+def select_runs(logdir: str, runs: str | None = None) -> list[str]:
+    """The runs under ``logdir`` whose name matches the ``runs`` regex (all if None)."""
+    pattern = re.compile(runs) if runs else None
+    return [r for r in find_runs(logdir) if pattern is None or pattern.search(r)]
+
+
 #: Below this many runs, worker processes cost more than they save.
 PARALLEL_MIN_RUNS = 64
 
@@ -99,8 +105,7 @@ def diagnose_runs(
     Only for single-threaded programs such as the ``tbviz`` command: forking
     a process that runs TensorFlow's threads is not safe.
     """
-    pattern = re.compile(runs) if runs else None
-    names = [r for r in find_runs(logdir) if pattern is None or pattern.search(r)]
+    names = select_runs(logdir, runs)
     read = functools.partial(_diagnose_run, logdir, metric=metric, keep_history=keep_history)
     results = []
     with contextlib.ExitStack() as stack:
@@ -137,9 +142,8 @@ def _diagnose_run(
 ) -> tuple[RunResult | None, str]:
     """One run's result, or None and why it was skipped (a message, not a warning:
     this may run in a worker process, whose warnings nobody would see)."""
-    run_dir = os.path.join(logdir, *run.split("/"))
     try:
-        data = read_run(run_dir, tags={metadata.HPARAMS_SESSION_TAG})
+        data = read_run(join_path(logdir, run), tags={metadata.HPARAMS_SESSION_TAG})
     except (CorruptEventFile, OSError) as err:
         return None, f"skipping run {run!r}: {err}"
     if data.history.last_epoch is None:
