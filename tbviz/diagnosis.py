@@ -337,9 +337,9 @@ def diagnose(
         diverged_at=diverged_at,
         metrics=metrics,
     )
-    val = _clip(hist[monitor], limit) if monitor in hist else None
+    val = hist[monitor].until(limit) if monitor in hist else None
     train_key = base_name(monitor) if monitor != base_name(monitor) else None
-    train = _clip(hist[train_key], limit) if train_key and train_key in hist else None
+    train = hist[train_key].until(limit) if train_key and train_key in hist else None
     if val is None or len(val) == 0:
         if diverged_at is not None:
             return Diagnosis(
@@ -547,8 +547,8 @@ def _patience_to_keep_best(series: Series, direction: str) -> int | None:
 def _metric_diagnosis(
     pair: MetricPair, direction: str, settings: DetectorSettings, limit: int
 ) -> MetricDiagnosis:
-    train = _clip(pair.train, limit) if pair.train is not None else None
-    val = _clip(pair.validation, limit) if pair.validation is not None else None
+    train = pair.train.until(limit) if pair.train is not None else None
+    val = pair.validation.until(limit) if pair.validation is not None else None
     last_train = train.values[-1] if train is not None and len(train) else None
     last_val = val.values[-1] if val is not None and len(val) else None
     if val is None or not _finite_points(val)[1]:
@@ -578,12 +578,6 @@ def _first_non_finite_loss(hist: History) -> int | None:
                 first = epoch if first is None else min(first, epoch)
                 break
     return first
-
-
-def _clip(series: Series, last_epoch: int) -> Series:
-    """The part of ``series`` up to and including ``last_epoch``."""
-    keep = [i for i, e in enumerate(series.epochs) if e <= last_epoch]
-    return Series([series.epochs[i] for i in keep], [series.values[i] for i in keep])
 
 
 def _finite_points(series: Series) -> tuple[list[int], list[float]]:
@@ -647,7 +641,7 @@ def _not_learning(hist: History, limit: int, settings: DetectorSettings) -> str 
     * a training accuracy stayed below 0.5 and rose less than 5 points since
       the second epoch (accuracy near chance, whatever the loss does).
     """
-    loss = _clip(hist["loss"], limit)
+    loss = hist["loss"].until(limit)
     epochs, values = _finite_points(loss)
     if len(values) < 2 or epochs[-1] - epochs[0] < settings.warmup_epochs:
         return None
@@ -662,7 +656,7 @@ def _not_learning(hist: History, limit: int, settings: DetectorSettings) -> str 
     for key in hist:
         if key.startswith("val_") or "acc" not in key.lower():
             continue
-        acc_epochs, acc = _finite_points(_clip(hist[key], limit))
+        acc_epochs, acc = _finite_points(hist[key].until(limit))
         if len(acc) >= 2 and max(acc) < 0.5 and acc[-1] - acc[1] < 0.05:
             return (
                 f"training {md_escape(key)} is {fmt(acc[-1])} after "

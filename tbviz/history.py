@@ -117,6 +117,11 @@ class Series:
     def __len__(self) -> int:
         return len(self.values)
 
+    def until(self, epoch: int) -> Series:
+        """The part of this series up to and including ``epoch``."""
+        keep = [i for i, e in enumerate(self.epochs) if e <= epoch]
+        return Series([self.epochs[i] for i in keep], [self.values[i] for i in keep])
+
     def value_at(self, epoch: int) -> float | None:
         """The value logged at ``epoch``, or None if there is none."""
         try:
@@ -185,11 +190,9 @@ class History:
         """A copy holding only the values of epochs up to and including ``epoch``."""
         result = History()
         for key, series in self._series.items():
-            keep = [i for i, e in enumerate(series.epochs) if e <= epoch]
-            if keep:
-                result._series[key] = Series(
-                    [series.epochs[i] for i in keep], [series.values[i] for i in keep]
-                )
+            part = series.until(epoch)
+            if len(part):
+                result._series[key] = part
         return result
 
     def keys(self) -> list[str]:
