@@ -261,6 +261,13 @@ def test_train_script_on_an_npz_file(tmp_path):
     assert [s for s, *_ in data.images()] == [0, 1]
 
 
+def test_the_trainer_offers_the_optimizers_the_model_builds():
+    from tbviz.trainer.cli import _OPTIMIZER_NAMES
+    from tbviz.trainer.model import OPTIMIZERS
+
+    assert set(_OPTIMIZER_NAMES) == set(OPTIMIZERS)
+
+
 def test_sweep_runs_are_the_cartesian_product_in_flag_order():
     from tbviz.trainer.cli import sweep_runs
 

@@ -70,15 +70,25 @@ def _budget(text: str) -> float | None:
     return None if text.lower() == "none" else _share(text)
 
 
+#: The names tbviz.trainer.model.OPTIMIZERS takes (not imported: that imports Keras).
 _OPTIMIZER_NAMES = ("adam", "sgd", "rmsprop")
+
+
+def _optimizer(text: str) -> str:
+    if text not in _OPTIMIZER_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(_OPTIMIZER_NAMES)}, got {text!r}"
+        )
+    return text
+
 
 #: What ``--sweep`` may vary: the TrainConfig field and how to parse one value.
 SWEEPABLE = {
     "lr": ("learning_rate", _learning_rate),
-    "filters": ("filters", _int_at_least(1)),
-    "optimizer": ("optimizer", str),
+    "filters": ("filters", _positive_int),
+    "optimizer": ("optimizer", _optimizer),
     "dropout": ("dropout", _dropout),
-    "batch_size": ("batch_size", _int_at_least(1)),
+    "batch_size": ("batch_size", _positive_int),
     "seed": ("seed", int),
 }
 
@@ -96,10 +106,6 @@ def _sweep(text: str) -> tuple[str, list]:
     for raw in (v.strip() for v in values.split(",")):
         if not raw:
             continue
-        if key == "optimizer" and raw not in _OPTIMIZER_NAMES:
-            raise argparse.ArgumentTypeError(
-                f"{key}: expected one of {', '.join(_OPTIMIZER_NAMES)}, got {raw!r}"
-            )
         try:
             value = parse(raw)
         except (argparse.ArgumentTypeError, ValueError) as err:
