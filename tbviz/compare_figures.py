@@ -33,6 +33,7 @@ from tbviz.figures import (
     RenderedFigure,
     encode_png,
     grid_shape,
+    line_data,
     set_margins,
 )
 from tbviz.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
@@ -206,8 +207,8 @@ class _MultiplePanel:
         d = result.diagnosis
         self.title.set_text(f"{rank}. {_short(result.run, 28)}\n{d.status}")
         validation = result.history.get(VALIDATION_PREFIX + name)
-        self.train.set_data(*_xy_or_empty(result.history.get(name)))
-        self.validation.set_data(*_xy_or_empty(validation))
+        self.train.set_data(*line_data(result.history.get(name)))
+        self.validation.set_data(*line_data(validation))
         best = None
         if validation is not None and d.best_epoch is not None:
             best = validation.value_at(d.best_epoch)
@@ -244,10 +245,10 @@ def _draw_leader(ax, result: RunResult, name: str, color: str) -> None:
     validation = history.get(VALIDATION_PREFIX + name)
     train = history.get(name)
     if train is not None:
-        ax.plot(*_xy_or_empty(train), color=color, linestyle="--", linewidth=1.0, alpha=0.45)
+        ax.plot(*line_data(train), color=color, linestyle="--", linewidth=1.0, alpha=0.45)
     if validation is None:
         return
-    ax.plot(*_xy_or_empty(validation), color=color, linewidth=1.8, zorder=3)
+    ax.plot(*line_data(validation), color=color, linewidth=1.8, zorder=3)
     by_name = {m.name: m for m in d.metrics}
     best_epoch = by_name[name].best_epoch if name in by_name else None
     best = validation.value_at(best_epoch) if best_epoch is not None else None
@@ -294,16 +295,7 @@ def _pair_series(history: History, name: str) -> list[Series]:
 
 def _xy(series: Series) -> np.ndarray:
     """(epoch + 1, value) rows, non-finite values as NaN (a gap in the line)."""
-    values = np.asarray(series.values, dtype=float)
-    values[~np.isfinite(values)] = np.nan
-    return np.column_stack([np.asarray(series.epochs, dtype=float) + 1, values])
-
-
-def _xy_or_empty(series: Series | None) -> tuple[np.ndarray, np.ndarray]:
-    if series is None or not len(series):
-        return np.empty(0), np.empty(0)
-    xy = _xy(series)
-    return xy[:, 0], xy[:, 1]
+    return np.column_stack(line_data(series))
 
 
 def _short(text: str, limit: int = _LABEL_CHARS) -> str:

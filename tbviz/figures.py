@@ -249,13 +249,21 @@ def render_comparison(
     return ComparisonPlotter(dpi=dpi).render(history, diagnosis, title)
 
 
+def line_data(series: Series | None) -> tuple[np.ndarray, np.ndarray]:
+    """x (1-based epochs, as people count) and y of a series for plotting.
+
+    Non-finite values become NaN, a gap in the line; None or an empty series
+    gives empty arrays.
+    """
+    if series is None or not len(series):
+        return np.empty(0), np.empty(0)
+    values = np.asarray(series.values, dtype=float)
+    values[~np.isfinite(values)] = np.nan
+    return np.asarray(series.epochs, dtype=float) + 1, values
+
+
 def _set_series(line: Line2D, series: Series | None) -> None:
-    if series is None or len(series) == 0:
-        line.set_data([], [])
-        return
-    x = [e + 1 for e in series.epochs]
-    y = [v if math.isfinite(v) else math.nan for v in series.values]
-    line.set_data(x, y)
+    line.set_data(*line_data(series))
 
 
 def _set_span(patch, x0: float, x1: float) -> None:
