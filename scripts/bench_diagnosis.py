@@ -1,201 +1,356 @@
 #!/usr/bin/env python3
-"""How early and how rightly does ``tbviz.diagnose`` call overfitting? Against EarlyStopping.
+"""How rightly, how early and how steadily does tbviz call overfitting? Against EarlyStopping.
 
 Streams every real history in ``tests/fixtures/histories/`` epoch by epoch
-through ``diagnose`` (as the callback does during training) and replays
-Keras' ``EarlyStopping(patience=P)`` for P = 1..5 on the same curves as the
-anchor rows. Prints one table row per detector:
+through ``tbviz.diagnosis.RunDiagnoser`` (as the callback does during
+training), each judged by the metric its fixture names (``val_loss``,
+``val_mse``, ``val_mae``, ``val_auc``), and replays Keras'
+``EarlyStopping(patience=P)`` for P = 1..5 on the same curves.
 
-- premature: share of runs whose first alarm was wrong: validation loss later
-  improved by more than 2% on the best value seen at the moment of the alarm,
-  or the run never learned at all;
-- latency: epochs from the best validation epoch (of the whole run) to the
-  first alarm, median over the runs that do overfit and were flagged;
-- missed: overfitting runs never flagged;
-- onset error: |onset epoch - argmin(val_loss)| at the first alarm, median over
-  overfitting runs (for EarlyStopping, the epoch it would restore);
-- diverged exact: runs that went NaN whose ``diverged_at`` is the first
-  non-finite epoch.
+Ground truth, from the whole finished curve (hindsight the detector never has),
+on the loss-like scale (``1 - value`` for metrics like accuracy or AUC):
 
-    python scripts/bench_diagnosis.py [--fixtures DIR] [--details]
+- diverged: a loss went NaN or infinite;
+- not learning: the training loss ends (mean of the last 3) above 70% of its
+  first value, or validation accuracy never reached 0.3;
+- overfits: the mean of the last 3 validation values is worse than the best
+  3-epoch mean by at least 5% and by 3 times the run's noise, the best is 4+
+  epochs before the end, and training ended better than at the best epoch;
+- fine (improving or plateau: not told apart): the last 3 are within 2% (or
+  1.5 times the noise) of that best;
+- ambiguous: in between; left out of the final-verdict score (their count is
+  printed).
 
-No TensorFlow is imported; it runs in a second or two.
+Per detector:
+
+- **final**: share of runs whose status at the end is right (overfitting,
+  diverged, not-learning, or one of improving/plateau), and among overfitting
+  runs, the share whose final onset is within 2 epochs of the best epoch;
+- **premature**: share of runs whose first alarm was wrong (validation later
+  beats the best seen at the alarm by more than 2%, or the run never learned);
+- **latency**: epochs from the run's best epoch to the first alarm, median over
+  overfitting runs that were flagged; **missed**: overfitting runs never flagged;
+- **dropped**: runs whose alarm was withdrawn before validation set a new best;
+- **stopping**: stop at the first alarm and restore the best epoch seen
+  (tbviz: the onset it names; EarlyStopping: its best): mean epochs saved,
+  and regret = how much worse the restored value is than the full run's best
+  (median %, and runs with regret over 1%).
+
+    python scripts/bench_diagnosis.py [--fixtures DIR] [--details] [--only-new]
+
+No TensorFlow is imported; it runs in a few seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tbviz.diagnosis import diagnose, simulate_early_stopping  # noqa: E402
+from tbviz.diagnosis import RunDiagnoser, simulate_early_stopping  # noqa: E402
+from tbviz.directions import base_name, resolve  # noqa: E402
 
-#: A run "overfits" when its last validation loss is this much (%) above its best
-#: while its training loss ended below its value at that best epoch.
 OVERFIT_FINAL_GL = 5.0
-#: An alarm is premature when validation later beats the best seen by this much (%).
+OVERFIT_NOISE = 3.0
 PREMATURE_IMPROVEMENT = 2.0
-#: A run "never learned" when its best validation accuracy stays below this.
+FINE_GL = 2.0
+FINE_NOISE = 1.5
 LEARNED_ACCURACY = 0.3
+#: Fixture names of the first set (tuned on in earlier sessions); the rest came later.
+FIRST_SET_SIZE = 36
 
 
 @dataclass
 class Run:
     name: str
     history: dict[str, list[float]]
+    monitor: str = "val_loss"
+    new: bool = False
+    direction: str = field(init=False)
+    bounded: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.direction = resolve(self.monitor).direction
+        finite = [v for v in self.history[self.monitor] if math.isfinite(v)]
+        self.bounded = self.direction == "max" and all(v <= 1 for v in finite)
+
+    def loss_like(self, value: float) -> float:
+        if self.direction == "min":
+            return value
+        return 1 - value if self.bounded else -value
 
     @property
-    def val_loss(self) -> list[float]:
-        return self.history["val_loss"]
+    def epochs(self) -> int:
+        return len(self.history[self.monitor])
 
     def first_non_finite(self) -> int | None:
-        for key in ("loss", "val_loss"):
-            for i, v in enumerate(self.history[key]):
-                if not math.isfinite(v):
-                    return i
-        return None
+        losses = [k for k in self.history if "loss" in base_name(k)]
+        firsts = [i for k in losses for i, v in enumerate(self.history[k]) if not math.isfinite(v)]
+        return min(firsts) if firsts else None
 
     def finite_val(self) -> list[float]:
         stop = self.first_non_finite()
-        return self.val_loss if stop is None else self.val_loss[:stop]
+        values = [self.loss_like(v) for v in self.history[self.monitor]]
+        return values if stop is None else values[:stop]
 
-    def best_epoch(self) -> int | None:
-        values = self.finite_val()
+    def best_epoch(self, until: int | None = None) -> int | None:
+        values = self.finite_val()[: None if until is None else until + 1]
         return min(range(len(values)), key=values.__getitem__) if values else None
 
     def learned(self) -> bool:
-        accuracy = self.history.get("val_accuracy", [])
-        finite = [a for a in accuracy if math.isfinite(a)]
-        return bool(finite) and max(finite) >= LEARNED_ACCURACY
-
-    def overfits(self) -> bool:
-        values = self.finite_val()
-        if not values or not self.learned() or self.first_non_finite() is not None:
+        loss = [v for v in self.history.get("loss", []) if math.isfinite(v)]
+        if loss and statistics.fmean(loss[-3:]) > 0.7 * loss[0]:
             return False
-        best_epoch = self.best_epoch()
-        train = self.history["loss"]
-        return (
-            100 * (values[-1] / values[best_epoch] - 1) >= OVERFIT_FINAL_GL
-            and train[-1] < train[best_epoch]
-        )
+        accuracy = [v for v in self.history.get("val_accuracy", []) if math.isfinite(v)]
+        return not accuracy or max(accuracy) >= LEARNED_ACCURACY
+
+    def noise(self) -> float:
+        values = self.finite_val()[3:]
+        if len(values) < 5:
+            return 0.0
+        d2 = [values[i] - 2 * values[i - 1] + values[i - 2] for i in range(2, len(values))]
+        med = statistics.median(d2)
+        return 1.4826 * statistics.median(abs(d - med) for d in d2) / math.sqrt(6)
+
+    def truth(self) -> str:
+        if self.first_non_finite() is not None:
+            return "diverged"
+        if not self.learned():
+            return "not-learning"
+        values = self.finite_val()
+        best = self.best_epoch()
+        smooth = [statistics.fmean(values[max(0, i - 1) : i + 2]) for i in range(len(values))]
+        floor = min(smooth)
+        worse = statistics.fmean(values[-3:]) - floor
+        train = [self.loss_like(v) for v in self.history.get(base_name(self.monitor), [])]
+        trained = bool(train) and statistics.fmean(train[-3:]) <= train[best]
+        noise = self.noise()
+        if (
+            best <= len(values) - 5
+            and worse >= OVERFIT_FINAL_GL / 100 * abs(floor)
+            and worse >= OVERFIT_NOISE * noise
+            and trained
+        ):
+            return "overfitting"
+        if worse <= max(FINE_GL / 100 * abs(floor), FINE_NOISE * noise) or not trained:
+            return "fine"
+        return "ambiguous"
 
 
 def load_runs(folder: Path) -> list[Run]:
     runs = []
-    for path in sorted(folder.glob("*.json")):
+    for index, path in enumerate(sorted(folder.glob("*.json"), key=_age)):
         record = json.loads(path.read_text())
-        runs.append(Run(record["name"], record["history"]))
+        runs.append(
+            Run(
+                record["name"],
+                record["history"],
+                record.get("monitor", "val_loss"),
+                new=index >= FIRST_SET_SIZE,
+            )
+        )
     return runs
 
 
+def _age(path: Path) -> tuple[int, str]:
+    """First-set fixtures (no ``monitor`` field) before the second set, by name."""
+    return ('"monitor"' in path.read_text(), path.name)
+
+
+def stream(run: Run) -> list:
+    """The diagnosis after every epoch, as the callback sees it."""
+    diagnoser = RunDiagnoser(run.monitor)
+    keys = list(run.history)
+    return [
+        diagnoser.update(
+            epoch, {k: run.history[k][epoch] for k in keys if epoch < len(run.history[k])}
+        )
+        for epoch in range(run.epochs)
+    ]
+
+
+@dataclass
+class Outcome:
+    """What one detector did on one run."""
+
+    final_status: str
+    final_onset: int | None
+    alarm: int | None
+    alarm_onset: int | None
+    dropped: bool
+
+
+def tbviz_outcome(run: Run) -> Outcome:
+    verdicts = stream(run)
+    alarm = next((i for i, d in enumerate(verdicts) if d.status == "overfitting"), None)
+    dropped = False
+    for before, after in itertools.pairwise(verdicts):
+        if (
+            before.status == "overfitting"
+            and after.status not in ("overfitting", "diverged")
+            and after.epochs_since_best != 0
+        ):
+            dropped = True
+    last = verdicts[-1]
+    return Outcome(
+        last.status,
+        last.onset_epoch,
+        alarm,
+        verdicts[alarm].onset_epoch if alarm is not None else None,
+        dropped,
+    )
+
+
+def early_stopping_outcome(run: Run, patience: int) -> Outcome:
+    replay = simulate_early_stopping(run.history[run.monitor], run.direction, patience)
+    return Outcome("", None, replay.stopped_epoch, replay.restored_epoch, False)
+
+
 def premature(run: Run, alarm: int) -> bool:
-    """Validation later improves by > 2% on the best seen at ``alarm``, or no learning."""
     if not run.learned():
         return True
     values = run.finite_val()
     seen = min(values[: alarm + 1])
     later = values[alarm + 1 :]
-    return bool(later) and min(later) < seen * (1 - PREMATURE_IMPROVEMENT / 100)
+    return bool(later) and min(later) < seen - PREMATURE_IMPROVEMENT / 100 * abs(seen)
 
 
-def tbviz_alarm(run: Run) -> tuple[int | None, int | None]:
-    """First epoch diagnose() says overfitting, and the onset it names then."""
-    n = len(run.val_loss)
-    for end in range(1, n + 1):
-        d = diagnose({k: v[:end] for k, v in run.history.items()})
-        if d.status == "overfitting":
-            return end - 1, d.onset_epoch
-    return None, None
-
-
-def early_stopping_alarm(run: Run, patience: int) -> tuple[int | None, int | None]:
-    replay = simulate_early_stopping(run.val_loss, "min", patience)
-    return replay.stopped_epoch, replay.restored_epoch
+def final_right(run: Run, outcome: Outcome) -> bool | None:
+    truth = run.truth()
+    if truth == "ambiguous":
+        return None
+    if truth == "fine":
+        return outcome.final_status in ("improving", "plateau")
+    return outcome.final_status == truth
 
 
 def evaluate(runs: list[Run], detector) -> dict:
-    alarms = premature_count = 0
-    latencies, onset_errors, missed = [], [], 0
-    details = []
+    rows = []
     for run in runs:
-        alarm, onset = detector(run)
+        outcome = detector(run)
+        truth = run.truth()
+        nan_at = run.first_non_finite()
         best = run.best_epoch()
+        alarm = outcome.alarm if nan_at is None or (outcome.alarm or 0) < nan_at else None
+        values = run.finite_val()
         row = {
             "run": run.name,
+            "truth": truth,
+            "final": outcome.final_status,
+            "final_onset": outcome.final_onset,
             "alarm": alarm,
-            "onset": onset,
+            "onset": outcome.alarm_onset,
             "best": best,
-            "overfits": run.overfits(),
-            "learned": run.learned(),
+            "dropped": outcome.dropped,
+            "premature": alarm is not None and premature(run, alarm),
+            "final_right": final_right(run, outcome),
         }
-        if alarm is not None and (run.first_non_finite() is None or alarm < run.first_non_finite()):
-            alarms += 1
-            row["premature"] = premature(run, alarm)
-            premature_count += row["premature"]
-        if run.overfits():
-            if alarm is None:
-                missed += 1
-            else:
-                latencies.append(alarm - best)
-                if onset is not None:
-                    onset_errors.append(abs(onset - best))
-        details.append(row)
+        if alarm is not None and truth != "diverged" and values:
+            restored = outcome.alarm_onset if outcome.alarm_onset is not None else alarm
+            restored = min(restored, len(values) - 1)
+            full_best = values[best]
+            row["saved"] = run.epochs - 1 - alarm
+            # Percent of the best, which near zero (1 - AUC = 0) is floored at 1% of the
+            # curve's range so a perfect best does not divide by zero.
+            scale = max(abs(full_best), 0.01 * (max(values) - min(values)), 1e-12)
+            row["regret"] = 100 * (values[restored] - full_best) / scale
+        else:
+            row["saved"], row["regret"] = 0, 0.0
+        rows.append(row)
+    over = [r for r in rows if r["truth"] == "overfitting"]
+    flagged = [r for r in over if r["alarm"] is not None]
+    onset_final = [r for r in over if r["final_onset"] is not None]
+    learned = [r for r in rows if r["truth"] in ("overfitting", "fine")]
+    judged = [r for r in rows if r["final_right"] is not None]
     return {
-        "premature": premature_count / len(runs),
-        "alarms": alarms,
-        "latency": statistics.median(latencies) if latencies else math.nan,
-        "missed": missed,
-        "onset_error": statistics.median(onset_errors) if onset_errors else math.nan,
-        "details": details,
+        "final": sum(r["final_right"] for r in judged) / len(judged),
+        "final_onset": (
+            sum(abs(r["final_onset"] - r["best"]) <= 2 for r in onset_final) / len(over)
+            if over
+            else math.nan
+        ),
+        "premature": sum(r["premature"] for r in rows) / len(rows),
+        "latency": statistics.median(r["alarm"] - r["best"] for r in flagged)
+        if flagged
+        else math.nan,
+        "missed": len(over) - len(flagged),
+        "overfitting": len(over),
+        "onset_error": (
+            statistics.median(
+                abs(r["onset"] - r["best"]) for r in flagged if r["onset"] is not None
+            )
+            if flagged
+            else math.nan
+        ),
+        "dropped": sum(r["dropped"] for r in rows),
+        "saved": statistics.fmean(r["saved"] for r in learned) if learned else math.nan,
+        "regret": statistics.median(r["regret"] for r in learned) if learned else math.nan,
+        "regret_mean": statistics.fmean(r["regret"] for r in learned) if learned else math.nan,
+        "regret_over_1": sum(r["regret"] > 1 for r in learned),
+        "rows": rows,
     }
 
 
-def divergence_exact(runs: list[Run]) -> tuple[int, int]:
-    nan_runs = [r for r in runs if r.first_non_finite() is not None]
-    exact = sum(diagnose(r.history).diverged_at == r.first_non_finite() for r in nan_runs)
-    return exact, len(nan_runs)
+def table(runs: list[Run], title: str) -> list[tuple[str, dict]]:
+    truths = [r.truth() for r in runs]
+    print(
+        f"\n## {title}: {len(runs)} real histories: {truths.count('overfitting')} overfit, "
+        f"{truths.count('fine')} fine, {truths.count('ambiguous')} ambiguous, "
+        f"{truths.count('not-learning')} never learn, "
+        f"{truths.count('diverged')} go NaN\n"
+    )
+    results = [
+        (
+            f"EarlyStopping(patience={p})",
+            evaluate(runs, lambda r, p=p: early_stopping_outcome(r, p)),
+        )
+        for p in range(1, 6)
+    ]
+    results.append(("tbviz", evaluate(runs, tbviz_outcome)))
+    print(
+        "| detector | final right | final onset ±2 | premature | latency | missed | onset err "
+        "| dropped | epochs saved | regret median | regret mean | regret >1% |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in results:
+        final = f"{r['final']:.0%}" if name == "tbviz" else "-"
+        onset = f"{r['final_onset']:.0%}" if name == "tbviz" else "-"
+        dropped = str(r["dropped"]) if name == "tbviz" else "-"
+        print(
+            f"| {name} | {final} | {onset} | {r['premature']:.0%} | {r['latency']:.1f} "
+            f"| {r['missed']}/{r['overfitting']} | {r['onset_error']:.1f} | {dropped} "
+            f"| {r['saved']:.1f} | {r['regret']:.2f}% | {r['regret_mean']:.2f}% "
+            f"| {r['regret_over_1']} |"
+        )
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", type=Path, default=ROOT / "tests" / "fixtures" / "histories")
-    parser.add_argument("--details", action="store_true", help="print every run's alarm")
+    parser.add_argument("--details", action="store_true", help="print every run's outcome")
     args = parser.parse_args()
     runs = load_runs(args.fixtures)
     if not runs:
         print(f"no histories in {args.fixtures}", file=sys.stderr)
         return 2
-    overfitting = sum(r.overfits() for r in runs)
-    never = sum(not r.learned() for r in runs)
-    nan = sum(r.first_non_finite() is not None for r in runs)
-    print(f"{len(runs)} real histories: {overfitting} overfit, {never} never learn, {nan} go NaN\n")
-    rows = [
-        (f"EarlyStopping(patience={p})", evaluate(runs, lambda r, p=p: early_stopping_alarm(r, p)))
-        for p in range(1, 6)
-    ]
-    rows.append(("tbviz.diagnose", evaluate(runs, tbviz_alarm)))
-    header = f"| {'detector':26s} | premature | latency (median) | missed | onset error (median) |"
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for name, r in rows:
-        print(
-            f"| {name:26s} | {r['premature']:8.0%}  | {r['latency']:16.1f} | "
-            f"{r['missed']:3d}/{overfitting:<2d} | {r['onset_error']:20.1f} |"
-        )
-    exact, total = divergence_exact(runs)
-    print(f"\ndiverged_at exact: {exact}/{total} runs that go NaN")
+    results = table(runs, "all fixtures")
+    first, second = [r for r in runs if not r.new], [r for r in runs if r.new]
+    if first and second:
+        table(first, "first set (tuned on by the v1 detector)")
+        table(second, "second set (longer runs, schedules, regularised, regression, AUC)")
     if args.details:
-        for name, r in rows:
-            print(f"\n{name}")
-            for d in r["details"]:
-                print("  ", d)
+        for row in results[-1][1]["rows"]:
+            mark = "  <-- final wrong" if row["final_right"] is False else ""
+            print(row | {"regret": round(row["regret"], 2)}, mark)
     return 0
 
 

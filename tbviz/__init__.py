@@ -1,7 +1,8 @@
 """tbviz: see how a Keras model trains, inside TensorBoard.
 
 ``import tbviz`` is light: the diagnosis is pure numpy, and TensorFlow or Keras
-are imported only when you touch :class:`RunLogger` or :class:`TBVizCallback`.
+are imported only when you touch :class:`RunLogger`, :class:`TBVizCallback` or
+:class:`OverfittingStopping`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "DetectorSettings",
     "Diagnosis",
     "History",
+    "OverfittingStopping",
     "RunLogger",
     "TBVizCallback",
     "diagnose",
@@ -25,8 +27,13 @@ __all__ = [
 if TYPE_CHECKING:
     from tbviz.callback import TBVizCallback
     from tbviz.run_logger import RunLogger
+    from tbviz.stopping import OverfittingStopping
 
-_LAZY = {"RunLogger": "tbviz.run_logger", "TBVizCallback": "tbviz.callback"}
+_LAZY = {
+    "RunLogger": "tbviz.run_logger",
+    "TBVizCallback": "tbviz.callback",
+    "OverfittingStopping": "tbviz.stopping",
+}
 
 
 def __getattr__(name: str):

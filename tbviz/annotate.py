@@ -19,11 +19,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tbviz import metadata, summaries
-from tbviz.diagnosis import diagnose
+from tbviz import metadata, notes, summaries
+from tbviz.diagnosis import RunDiagnoser
 from tbviz.event_reader import CorruptEventFile, join_path, read_run
 from tbviz.event_writer import EventFileWriter
 from tbviz.figures import ComparisonPlotter, figure_title
+from tbviz.history import History
 from tbviz.runs import select_runs
 
 ANNOTATED_NOTE = "*Written by `tbviz annotate` from the logged scalars, after training ended.*\n\n"
@@ -43,6 +44,7 @@ def annotate(
     runs: str | None = None,
     metric: str = "val_loss",
     *,
+    mode: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> Annotation:
     """Write tbviz's figures, notes and diagnosis into every run that lacks them.
@@ -72,26 +74,28 @@ def annotate(
                 )
                 outcome.skipped.append(run)
             else:
-                _annotate_run(run, run_dir, data.history, metric, plotter)
+                _annotate_run(run, run_dir, data.history, RunDiagnoser(metric, mode=mode), plotter)
                 outcome.annotated.append(run)
         if progress is not None:
             progress(done, len(names))
     return outcome
 
 
-def _annotate_run(run: str, run_dir: str, history, metric: str, plotter) -> None:
+def _annotate_run(run: str, run_dir: str, history, diagnoser: RunDiagnoser, plotter) -> None:
+    """Replay ``history`` through ``diagnoser`` and write what a live run would have."""
     last_status = None
     diagnosis = None
+    seen = History()
     with EventFileWriter(run_dir) as writer:
-        for epoch in history.epochs():
-            so_far = history.until(epoch)
-            diagnosis = diagnose(so_far, metric)
-            values = summaries.epoch_values(diagnosis, so_far)
+        for epoch, row in history.rows():
+            seen.record(epoch, row)
+            diagnosis = diagnoser.update(epoch, row)
+            values = summaries.epoch_values(diagnosis, seen)
             if diagnosis.status != last_status:
                 values.append(
                     summaries.text_value(
                         metadata.TAG_NOTES,
-                        ANNOTATED_NOTE + diagnosis.to_markdown(),
+                        ANNOTATED_NOTE + notes.note(diagnosis),
                         metadata.NOTES_DESCRIPTION,
                     )
                 )
@@ -105,7 +109,7 @@ def _annotate_run(run: str, run_dir: str, history, metric: str, plotter) -> None
                 summaries.image_value(metadata.TAG_FIGURE, [figure], metadata.FIGURE_DESCRIPTION),
                 summaries.text_value(
                     metadata.TAG_SUMMARY,
-                    ANNOTATED_NOTE + diagnosis.to_markdown(final=True),
+                    ANNOTATED_NOTE + notes.note(diagnosis, final=True),
                     metadata.SUMMARY_DESCRIPTION,
                 ),
             ],

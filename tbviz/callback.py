@@ -7,7 +7,9 @@ from collections.abc import Mapping
 
 import keras
 
+from tbviz.directions import check_directions
 from tbviz.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
+from tbviz.stopping import STOP_ATTRIBUTE
 from tbviz.summaries import HParamValue
 
 
@@ -36,6 +38,9 @@ class TBVizCallback(keras.callbacks.Callback):
             (0.03 = 3%, on a background thread); over it, figures coalesce to
             the newest epoch. None draws every requested epoch.
         monitor: the validation metric the overfitting diagnosis follows.
+        mode: ``"min"`` or ``"max"`` for ``monitor``; ``"auto"`` (default)
+            reads it from the compiled Keras metric, then from its name.
+        directions: ``{"metric": "min" | "max"}`` for other metrics.
         patience: the ``EarlyStopping`` patience the notes compare against.
         update_freq: ``"epoch"`` (default), or N to also write ``batch_<metric>``
             training scalars every N batches, as ``keras.callbacks.TensorBoard``
@@ -53,6 +58,8 @@ class TBVizCallback(keras.callbacks.Callback):
         figure_every: int = 1,
         figure_budget: float | None = 0.03,
         monitor: str = "val_loss",
+        mode: str = "auto",
+        directions: Mapping[str, str] | None = None,
         patience: int = 3,
         update_freq: str | int = "epoch",
         hparams: Mapping[str, HParamValue] | None = None,
@@ -75,7 +82,10 @@ class TBVizCallback(keras.callbacks.Callback):
             figure_budget=figure_budget,
             monitor=monitor,
             patience=patience,
+            mode=mode,
         )
+        self.directions = check_directions(directions)
+        self.mode = mode
         self.hparams = validate_hparams(hparams)
         self.log_dir = os.fspath(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None
@@ -85,6 +95,7 @@ class TBVizCallback(keras.callbacks.Callback):
         self.patience = patience
         self.logger: RunLogger | None = None
         self._writes = True
+        self._directions_read = False
 
     def on_train_begin(self, logs=None) -> None:
         # Under MultiWorkerMirroredStrategy every worker runs this callback with
@@ -113,11 +124,14 @@ class TBVizCallback(keras.callbacks.Callback):
                 figure_every=self.figure_every,
                 figure_budget=self.figure_budget,
                 monitor=self.monitor,
+                mode=self.mode,
+                directions=self.directions,
                 patience=self.patience,
                 first_epoch=int(epoch),
                 hparams=self.hparams,
             )
             self.run_name = self.logger.run_name
+            self._directions_read = False
 
     def _log_batch(self, batch, logs=None) -> None:
         self._batches += 1
@@ -126,11 +140,39 @@ class TBVizCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         if self.logger is not None and logs:
+            if not self._directions_read:
+                # Compiled metrics are built by the first train step, so only now.
+                self.logger.add_directions(metric_directions(self.model))
+                self._directions_read = True
             self.logger.log_epoch(int(epoch), logs)
 
     def on_train_end(self, logs=None) -> None:
         if self.logger is not None:
+            # OverfittingStopping in the same fit() leaves its reason on the model.
+            self.logger.stopped = getattr(self.model, STOP_ATTRIBUTE, None)
             self.logger.close()
+
+
+def metric_directions(model) -> dict[str, str]:
+    """``{metric name: "min" | "max"}`` from the model's compiled Keras metrics.
+
+    Keras 3 metric objects say which way is better (``_direction``: ``"up"``
+    or ``"down"``); this reads them, through the ``CompileMetrics`` container,
+    once the first train step has built them. Metrics that do not say are left out.
+    """
+    found: dict[str, str] = {}
+    pending = list(getattr(model, "metrics", None) or [])
+    while pending:
+        metric = pending.pop()
+        inner = getattr(metric, "metrics", None)
+        if isinstance(inner, (list, tuple)) and inner and type(metric).__name__ == "CompileMetrics":
+            pending.extend(inner)
+            continue
+        direction = {"up": "max", "down": "min"}.get(getattr(metric, "_direction", None))
+        name = getattr(metric, "name", None)
+        if direction and isinstance(name, str):
+            found[name] = direction
+    return found
 
 
 def is_chief(model) -> bool:

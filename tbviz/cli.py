@@ -72,6 +72,13 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
         default="val_loss",
         help="the metric to rank and diagnose by (default: %(default)s)",
     )
+    command.add_argument(
+        "--mode",
+        choices=("auto", "min", "max"),
+        default="auto",
+        help="whether lower (min) or higher (max) --metric is better; auto reads it from "
+        "Keras' metric names (default: %(default)s)",
+    )
     if name != "leaderboard":
         command.add_argument(
             "--no-progress", action="store_true", help="no progress bar on standard error"
@@ -124,7 +131,7 @@ def _error(message: str) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from tbviz.runs import diagnose_runs
 
-    results = diagnose_runs(args.logdir, args.runs, args.metric, workers=_workers())
+    results = diagnose_runs(args.logdir, args.runs, args.metric, mode=args.mode, workers=_workers())
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
@@ -140,6 +147,7 @@ def _compare(args: argparse.Namespace) -> int:
             args.logdir,
             args.runs,
             args.metric,
+            mode=args.mode,
             outputs=args.out,
             progress=bar.update,
             workers=_workers(),
@@ -156,7 +164,7 @@ def _annotate(args: argparse.Namespace) -> int:
     from tbviz.annotate import annotate
 
     with ProgressBar("annotating runs", enabled=not args.no_progress) as bar:
-        outcome = annotate(args.logdir, args.runs, args.metric, progress=bar.update)
+        outcome = annotate(args.logdir, args.runs, args.metric, mode=args.mode, progress=bar.update)
     for run in outcome.annotated:
         print(f"annotated {run}")
     print(

@@ -63,6 +63,7 @@ def compare(
     runs: str | None = None,
     metric: str = "val_loss",
     *,
+    mode: str = "auto",
     outputs: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
@@ -79,7 +80,13 @@ def compare(
     """
     check_outputs(outputs)
     results = diagnose_runs(
-        logdir, runs, metric, keep_history=True, progress=progress, workers=workers
+        logdir,
+        runs,
+        metric,
+        mode=mode,
+        keep_history=True,
+        progress=progress,
+        workers=workers,
     )
     compare_dir = os.path.join(logdir, metadata.COMPARE_RUN)
     step = _next_step(compare_dir)

@@ -1,83 +1,70 @@
-"""The overfitting detector: what a training history says, in numbers and words.
+"""What a training history says about a run: the diagnosis and its schema.
 
-``diagnose(history)`` reads a Keras-style history (``loss``, ``val_loss``, ...)
-and decides, from the epochs it is given only, whether the run is improving,
-on a plateau, overfitting, not learning, diverged, or has no validation data to
-judge. It never looks ahead, so calling it after every epoch during training
-and once on the finished run agree about every prefix.
+``diagnose(history)`` reads a Keras-style history (``loss``, ``val_loss``,
+...) and decides whether the run is improving, on a plateau, overfitting, not
+learning, diverged, or cannot be judged (no validation data, or no such
+monitored metric). ``RunDiagnoser`` does the same one epoch at a time, which
+is how the callback and ``RunLogger`` use it; ``diagnose`` is that replayed
+over the whole history, so streaming and post-hoc verdicts agree at every
+epoch and both cost linear time in the number of epochs.
 
-The overfitting rule builds on Prechelt's generalization loss ("Early Stopping
-- but when?", 1998): GL = how far validation is now from its best, in percent.
-A run is called overfitting when
-
-* it is past a short warm-up (``warmup_epochs``), where validation is too
-  jumpy to judge, and training has really started to learn;
-* the monitored validation metric set its best at least
-  ``min_epochs_since_best`` epochs ago;
-* each of the last ``confirm_epochs`` validation values is worse than that best
-  by at least ``min_generalization_loss`` percent (one noisy epoch is not enough);
-* training kept improving since the best epoch (the mean of its last
-  ``confirm_epochs`` values beats its value at the best epoch), and did so
-  smoothly: a jump of the training loss by more than ``max_train_spike``
-  percent from one epoch to the next means an unstable optimiser, whose
-  validation bumps usually recover, not overfitting.
-
-Unlike ``EarlyStopping``, which watches validation alone, the detector reads
-the training curve too, which is what lets it wait less and be wrong less
-(``scripts/bench_diagnosis.py`` measures both on real curves).
-
-The result also carries what ``keras.callbacks.EarlyStopping`` with a given
-patience would have done on the same curve, so a note can say it.
+The overfitting rules live in :mod:`tbviz.detector`; this module adds the
+run-wide verdicts (divergence, not learning, a missing monitor), what
+``keras.callbacks.EarlyStopping`` would have done on the same curve, and the
+versioned dict layout (:data:`DIAGNOSIS_VERSION`) written as the run's
+machine-readable diagnosis and read back by :func:`parse_diagnosis`. Words for
+people come from :mod:`tbviz.notes`; the ``reason`` here is plain text.
 
 Pure numpy: importing this module does not import TensorFlow.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
+from tbviz import directions as dirs
+from tbviz.detector import DetectorSettings, MetricDetector, Verdict
+from tbviz.errors import TbvizError
+from tbviz.history import History, as_history, base_name, is_validation
 
-from tbviz.history import History, MetricPair, Series, as_history, base_name, metric_direction
-from tbviz.text import epoch_label, fmt, md_code, md_escape, plural
-
-STATUSES = ("improving", "plateau", "overfitting", "not-learning", "diverged", "no-validation")
+STATUSES = (
+    "improving",
+    "plateau",
+    "overfitting",
+    "not-learning",
+    "diverged",
+    "no-validation",
+    "no-monitor",
+)
 
 #: Version of the dict layout produced by :meth:`Diagnosis.to_dict`.
-DIAGNOSIS_VERSION = 1
+#: 2: ``reason_code``, plain-text ``reason``, noise/threshold numbers,
+#: ``confirmed_epoch``, ``direction_source``, ``available``.
+DIAGNOSIS_VERSION = 2
+
+#: Keys under which Keras and common schedulers log the learning rate.
+LEARNING_RATE_KEYS = ("learning_rate", "lr")
+
+__all__ = [
+    "DIAGNOSIS_VERSION",
+    "STATUSES",
+    "DetectorSettings",
+    "Diagnosis",
+    "DiagnosisFormatError",
+    "EarlyStoppingWhatIf",
+    "MetricDiagnosis",
+    "RunDiagnoser",
+    "diagnose",
+    "parse_diagnosis",
+    "simulate_early_stopping",
+]
 
 
-@dataclass(frozen=True)
-class DetectorSettings:
-    """Thresholds of the detector; the defaults suit noisy validation curves."""
-
-    min_epochs_since_best: int = 2
-    confirm_epochs: int = 3
-    min_generalization_loss: float = 2.0
-    warmup_epochs: int = 3
-    max_train_spike: float = 25.0
-    min_train_improvement: float = 0.5
-    min_learning: float = 10.0
-    plateau_epochs: int = 3
-    patience: int = 3
-
-    def __post_init__(self) -> None:
-        for name in ("min_epochs_since_best", "confirm_epochs", "plateau_epochs", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        for name in (
-            "min_generalization_loss",
-            "min_train_improvement",
-            "max_train_spike",
-            "min_learning",
-        ):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)}")
+class DiagnosisFormatError(TbvizError, ValueError):
+    """A stored diagnosis is not one tbviz can read (corrupt, or from a newer tbviz)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +80,7 @@ class EarlyStoppingWhatIf:
 
     def keras_call(self, monitor: str, direction: str) -> str:
         """The Python expression that configures this EarlyStopping."""
-        mode = "" if direction == metric_direction(monitor) else f', mode="{direction}"'
+        mode = "" if direction == dirs.metric_direction(monitor) else f', mode="{direction}"'
         return (
             f'EarlyStopping(monitor="{monitor}", patience={self.patience}{mode}, '
             "restore_best_weights=True)"
@@ -116,174 +103,113 @@ class MetricDiagnosis:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """The detector's verdict on one history, and the numbers it decided on.
+    """The verdict on one history, and the numbers it was decided on.
 
     All epochs are 0-based, as Keras and TensorBoard steps count them.
-    ``generalization_loss`` is Prechelt's GL in percent, ``train_improvement``
-    how much training improved (percent) from the best validation epoch to the
-    last epoch, ``gap`` the monitored validation value minus its training twin
-    at the last epoch.
+    ``reason_code`` is stable for programs (see :data:`tbviz.detector.REASON_CODES`
+    and the run-wide codes ``diverged``, ``not-learning``, ``no-validation``,
+    ``no-monitor``); ``reason`` says the same in plain text.
+    ``generalization_loss`` is Prechelt's GL in percent on the loss-like
+    scale (for accuracy-like metrics: of the error rate), ``noise`` and
+    ``threshold`` are in the metric's units, ``train_improvement`` is how much
+    training improved (percent) since the best validation epoch, ``gap`` the
+    monitored validation value minus its training twin at the last epoch.
+    ``confirmed_epoch`` is when the current overfitting verdict was first
+    reached (what a stopping callback acts on).
     """
 
     status: str
+    reason_code: str
+    reason: str
     monitor: str
     direction: str
+    direction_source: str
     epochs: int
     last_epoch: int
-    best_epoch: int | None
-    best_value: float | None
-    last_value: float | None
-    onset_epoch: int | None
-    diverged_at: int | None
-    epochs_since_best: int | None
-    generalization_loss: float | None
-    train_improvement: float | None
-    gap: float | None
-    reason: str
+    best_epoch: int | None = None
+    best_value: float | None = None
+    last_value: float | None = None
+    onset_epoch: int | None = None
+    confirmed_epoch: int | None = None
+    diverged_at: int | None = None
+    epochs_since_best: int | None = None
+    generalization_loss: float | None = None
+    train_improvement: float | None = None
+    gap: float | None = None
+    noise: float | None = None
+    threshold: float | None = None
+    lr_drop_epoch: int | None = None
+    available: tuple[str, ...] = ()
     early_stopping: EarlyStoppingWhatIf | None = None
     suggested_early_stopping: EarlyStoppingWhatIf | None = None
     metrics: tuple[MetricDiagnosis, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (non-finite floats become None)."""
+        """A JSON-ready dict with its ``version`` (non-finite floats become None)."""
         data = asdict(self)
         data["metrics"] = [asdict(m) for m in self.metrics]
+        data["available"] = list(self.available)
         data["version"] = DIAGNOSIS_VERSION
-        return _json_safe(data)
+        return json_safe(data)
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Diagnosis:
-        """Rebuild a diagnosis from :meth:`to_dict` output."""
-        fields = dict(data)
-        fields.pop("version", None)
-        stopping = fields.pop("early_stopping", None)
-        suggested = fields.pop("suggested_early_stopping", None)
-        metrics = fields.pop("metrics", ())
-        return cls(
-            **fields,
+        """Rebuild a diagnosis from :meth:`to_dict` output (see :func:`parse_diagnosis`)."""
+        return parse_diagnosis(data)
+
+    def plain_headline(self) -> str:
+        """One line for a terminal: the status and the fact that matters most."""
+        from tbviz.notes import headline
+
+        return headline(self, markdown=False)
+
+
+def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
+    """Read a stored diagnosis (dict, or its JSON) back, checking its version.
+
+    Version 1 payloads (tbviz before the v2 detector) are read too: their
+    reason is kept as written and their reason code is ``"v1"``.
+
+    Raises:
+        DiagnosisFormatError: not a tbviz diagnosis, or written by a newer tbviz.
+    """
+    import json
+
+    if isinstance(data, (str, bytes)):
+        try:
+            data = json.loads(data)
+        except ValueError as err:
+            raise DiagnosisFormatError(f"a stored diagnosis is not JSON: {err}") from err
+    if not isinstance(data, Mapping):
+        raise DiagnosisFormatError(f"a stored diagnosis is a {type(data).__name__}, not a dict")
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise DiagnosisFormatError(f"a stored diagnosis has no valid version: {version!r}")
+    if version > DIAGNOSIS_VERSION:
+        raise DiagnosisFormatError(
+            f"this diagnosis was written by a newer tbviz (version {version}; this one "
+            f"reads up to {DIAGNOSIS_VERSION}): upgrade tbviz"
+        )
+    known = {f.name for f in fields(Diagnosis)}
+    values = {k: v for k, v in data.items() if k in known}
+    if version == 1:  # markdown escapes in the reason, no codes yet
+        values["reason"] = re.sub(r"\\(.)", r"\1", str(values.get("reason", "")))
+        values.setdefault("reason_code", "v1")
+        values.setdefault("direction_source", "given")
+    try:
+        stopping = values.pop("early_stopping", None)
+        suggested = values.pop("suggested_early_stopping", None)
+        metrics = values.pop("metrics", ())
+        available = tuple(values.pop("available", ()) or ())
+        return Diagnosis(
+            **values,
+            available=available,
             early_stopping=EarlyStoppingWhatIf(**stopping) if stopping else None,
             suggested_early_stopping=EarlyStoppingWhatIf(**suggested) if suggested else None,
             metrics=tuple(MetricDiagnosis(**m) for m in metrics),
         )
-
-    def headline(self, markdown: bool = True) -> str:
-        """One line: the status and the fact that matters most (markdown or plain)."""
-        mon = md_escape(self.monitor) if markdown else self.monitor
-
-        def bold(text: str) -> str:
-            return f"**{text}**" if markdown else text
-
-        if self.status == "diverged":
-            return (
-                f"{bold('Diverged')} at {epoch_label(self.diverged_at)}: "
-                "a loss became NaN or infinite."
-            )
-        if self.status == "no-validation":
-            return (
-                f"{bold('No validation data')}: {mon} was not logged, "
-                "so overfitting cannot be judged."
-            )
-        if self.status == "not-learning":
-            return f"{bold('Not learning')}: the training loss is not going down."
-        if self.status == "overfitting":
-            return (
-                f"{bold('Overfitting')} since {epoch_label(self.onset_epoch)}: {mon} is "
-                f"{self.generalization_loss:.1f}% worse than its best while training "
-                f"improved {self.train_improvement:.1f}%."
-            )
-        if self.status == "plateau":
-            return (
-                f"{bold('Plateau')}: {mon} has not improved for "
-                f"{plural(self.epochs_since_best, 'epoch')} "
-                f"(best at {epoch_label(self.best_epoch)})."
-            )
-        return (
-            f"{bold('Improving')}: best {mon} {fmt(self.best_value)} "
-            f"at {epoch_label(self.best_epoch)}."
-        )
-
-    def plain_headline(self) -> str:
-        """:meth:`headline` for a terminal: no markdown."""
-        return self.headline(markdown=False)
-
-    def to_markdown(self, final: bool = False) -> str:
-        """A short note for people: status, best epoch, onset, gap, early stopping."""
-        lines = [self.headline(), ""]
-        if final:
-            lines.insert(0, f"Final diagnosis after {plural(self.epochs, 'epoch')}:\n")
-        lines.append(f"- Why: {self.reason}")
-        if self.best_epoch is not None:
-            lines.append(
-                f"- Best {md_escape(self.monitor)}: {fmt(self.best_value)} at "
-                f"{epoch_label(self.best_epoch)}; last: {fmt(self.last_value)} at "
-                f"{epoch_label(self.last_epoch)}."
-            )
-        if self.onset_epoch is not None:
-            lines.append(
-                f"- Onset: {epoch_label(self.onset_epoch)} was the last good epoch; "
-                "validation got worse after it."
-            )
-        gaps = [m for m in self.metrics if m.gap is not None]
-        if gaps:
-            parts = [f"{md_escape(m.name)} {m.gap:+.4g}" for m in gaps]
-            lines.append("- Gap (validation − training, last epoch): " + ", ".join(parts) + ".")
-        lines.extend(self._early_stopping_lines())
-        table = self._metrics_table()
-        if table:
-            lines += ["", *table]
-        return "\n".join(lines)
-
-    def _early_stopping_lines(self) -> list[str]:
-        es = self.early_stopping
-        if es is None:
-            return []
-        call = md_code(es.keras_call(self.monitor, self.direction))
-        if es.stopped_epoch is None:
-            said = f"- {call} would not have stopped yet"
-            if es.restored_epoch is not None:
-                said += f" (its best so far: {epoch_label(es.restored_epoch)})"
-            lines = [said + "."]
-        else:
-            where = ", the last epoch so far," if es.epochs_saved == 0 else ""
-            lines = [
-                f"- {call} would have stopped after {epoch_label(es.stopped_epoch)}{where} and "
-                f"restored {epoch_label(es.restored_epoch)} ({md_escape(self.monitor)} "
-                f"{fmt(es.restored_value)}), saving {plural(es.epochs_saved, 'epoch')}."
-            ]
-        suggested = self.suggested_early_stopping
-        if suggested is not None and suggested.stopped_epoch is not None:
-            call = md_code(suggested.keras_call(self.monitor, self.direction))
-            lines.append(
-                f"- On this curve, the soonest stop that keeps the best epoch: {call} stops "
-                f"after {epoch_label(suggested.stopped_epoch)} and restores "
-                f"{epoch_label(suggested.restored_epoch)}."
-            )
-        elif (
-            es.patience_to_keep_best is not None
-            and es.patience_to_keep_best > es.patience
-            and self.best_epoch is not None
-        ):
-            lines.append(
-                f"- That is too impatient for this curve: patience="
-                f"{es.patience_to_keep_best} is needed to reach the best epoch, "
-                f"{epoch_label(self.best_epoch)}."
-            )
-        return lines
-
-    def _metrics_table(self) -> list[str]:
-        rows = [m for m in self.metrics if m.best_epoch is not None]
-        if not rows:
-            return []
-        table = [
-            "| metric | best epoch | best validation | last training | last validation |",
-            "|---|---|---|---|---|",
-        ]
-        for m in rows:
-            table.append(
-                f"| {md_escape(m.name)} | {epoch_label(m.best_epoch)} | {fmt(m.best_value)} "
-                f"| {fmt(m.last_train)} | {fmt(m.last_validation)} |"
-            )
-        return table
+    except TypeError as err:
+        raise DiagnosisFormatError(f"a stored diagnosis is missing fields: {err}") from err
 
 
 def diagnose(
@@ -300,391 +226,389 @@ def diagnose(
         history: a Keras ``History.history`` dict (metric -> one value per
             epoch), a ``keras.callbacks.History``, or a :class:`tbviz.history.History`.
         monitor: the validation metric to judge by, as Keras names it.
-        mode: ``"min"``, ``"max"``, or ``"auto"`` (inferred from the name).
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (from ``directions``, then
+            Keras' metric names; see :mod:`tbviz.directions`).
         settings: detector thresholds; see :class:`DetectorSettings`.
-        directions: per-metric ``"min"``/``"max"`` overrides for the table.
+        directions: ``{"metric": "min" | "max"}`` for metrics whose names do
+            not say (``val_`` prefixes are ignored).
 
     Raises:
-        ValueError: the history is empty, or ``mode`` is not min/max/auto.
+        ValueError: the history is empty, or ``mode``/``directions`` are invalid.
 
     Example:
-        >>> diagnose({"loss": [1.0, 0.5, 0.3, 0.2, 0.1],
-        ...           "val_loss": [1.0, 0.6, 0.7, 0.8, 0.9]}).status
+        >>> diagnose({"loss": [1.0, 0.5, 0.3, 0.2, 0.1, 0.05],
+        ...           "val_loss": [1.0, 0.6, 0.5, 0.7, 0.8, 0.9]}).status
         'overfitting'
     """
     hist = as_history(history)
-    settings = settings or DetectorSettings()
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
-    last_epoch = hist.last_epoch
-    if last_epoch is None:
+    diagnoser = RunDiagnoser(monitor, mode=mode, settings=settings, directions=directions)
+    diagnosis = None
+    for epoch, values in hist.rows():
+        diagnosis = diagnoser.update(epoch, values)
+    if diagnosis is None:
         raise ValueError("the history is empty: log at least one epoch before diagnosing")
-    directions = dict(directions or {})
-    direction = (
-        mode if mode != "auto" else directions.get(base_name(monitor), metric_direction(monitor))
-    )
-    diverged_at = _first_non_finite_loss(hist)
-    limit = last_epoch if diverged_at is None else diverged_at - 1
-    metrics = tuple(
-        _metric_diagnosis(pair, directions.get(pair.name, pair.direction), settings, limit)
-        for pair in hist.pairs()
-    )
-    common = dict(
-        monitor=monitor,
-        direction=direction,
-        epochs=len(hist.epochs()),
-        last_epoch=last_epoch,
-        diverged_at=diverged_at,
-        metrics=metrics,
-    )
-    val = hist[monitor].until(limit) if monitor in hist else None
-    train_key = base_name(monitor) if monitor != base_name(monitor) else None
-    train = hist[train_key].until(limit) if train_key and train_key in hist else None
-    if val is None or len(val) == 0:
-        if diverged_at is not None:
-            return Diagnosis(
-                status="diverged",
-                **_empty_numbers(),
-                reason=f"a loss was not finite at {epoch_label(diverged_at)}.",
-                **common,
-            )
-        return Diagnosis(
-            status="no-validation",
-            **_empty_numbers(),
-            reason=(
-                f"no {md_escape(monitor)} in the logs; pass validation_data (or "
-                "validation_split) to fit() to get an overfitting diagnosis."
-            ),
-            **common,
-        )
-    verdict = _judge(val, train, direction, settings)
-    stopping = simulate_early_stopping(val, direction, settings.patience)
-    status, reason = verdict.status, verdict.reason
-    stuck = _not_learning(hist, limit, settings) if "loss" in hist else None
-    if stuck is not None and diverged_at is None:
-        status, reason = "not-learning", stuck
-    if diverged_at is not None:
-        status = "diverged"
-        reason = (
-            f"a loss was not finite at {epoch_label(diverged_at)}; the numbers below "
-            "cover the epochs before it. Lower the learning rate or clip gradients."
-        )
-    return Diagnosis(
-        status=status,
-        best_epoch=verdict.best_epoch,
-        best_value=verdict.best_value,
-        last_value=val.values[-1],
-        onset_epoch=verdict.onset_epoch if status == "overfitting" else None,
-        epochs_since_best=verdict.since,
-        generalization_loss=verdict.generalization_loss,
-        train_improvement=verdict.train_improvement,
-        gap=verdict.gap,
-        reason=reason,
-        early_stopping=stopping,
-        suggested_early_stopping=(
-            simulate_early_stopping(val, direction, stopping.patience_to_keep_best)
-            if status == "overfitting" and stopping.patience_to_keep_best is not None
-            else None
-        ),
-        **common,
-    )
+    return diagnosis
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    status: str
-    best_epoch: int
-    best_value: float
-    onset_epoch: int | None
-    since: int
-    generalization_loss: float
-    train_improvement: float | None
-    gap: float | None
-    reason: str
+class RunDiagnoser:
+    """The diagnosis of one run, updated one epoch at a time.
 
+    Holds a :class:`tbviz.detector.MetricDetector` per validation metric, an
+    ``EarlyStopping`` replay of the monitored one, and what the run-wide
+    verdicts need (first non-finite loss, first training losses and
+    accuracies). ``update`` costs the same at epoch 5 and at epoch 5,000.
 
-def _judge(
-    val: Series, train: Series | None, direction: str, settings: DetectorSettings
-) -> _Verdict:
-    """Apply the detector's rules to one validation series and its training twin."""
-    epochs, values = _finite_points(val)
-    if not values:
-        nan = float("nan")
-        return _Verdict(
-            "improving",
-            val.epochs[0],
-            nan,
-            None,
-            0,
-            nan,
-            None,
-            None,
-            "no finite validation value yet.",
-        )
-    best = _best_index(values, direction)
-    best_epoch, best_value = epochs[best], values[best]
-    since = epochs[-1] - best_epoch
-    gl = _worse_by(values[-1], best_value, direction)
-    recent = values[best + 1 :][-settings.confirm_epochs :]
-    recent_gl = min((_worse_by(v, best_value, direction) for v in recent), default=0.0)
-    train_gain = _train_improvement(
-        train, best_epoch, epochs[-1], direction, settings.confirm_epochs
-    )
-    spike = _training_spike(train, best_epoch, direction)
-    gap = None
-    if train is not None:
-        last_train = train.value_at(epochs[-1])
-        if last_train is not None:
-            gap = values[-1] - last_train
-    worse = len(recent) == settings.confirm_epochs and recent_gl >= settings.min_generalization_loss
-    warm = epochs[-1] - epochs[0] >= settings.warmup_epochs
-    if since >= settings.min_epochs_since_best and worse and warm:
-        if spike is not None and spike[1] > settings.max_train_spike:
-            why = (
-                f"validation is {gl:.1f}% worse than its best, but the training loss jumped "
-                f"{spike[1]:.0f}% at {epoch_label(spike[0])}: an unstable optimiser, whose "
-                "validation bumps often recover; not called overfitting."
-            )
-            return _Verdict(
-                "plateau", best_epoch, best_value, None, since, gl, train_gain, gap, why
-            )
-        if train_gain is not None and train_gain >= settings.min_train_improvement:
-            return _Verdict(
-                "overfitting",
-                best_epoch,
-                best_value,
-                best_epoch,
-                since,
-                gl,
-                train_gain,
-                gap,
-                f"validation has been worse than its best for {plural(since, 'epoch')} "
-                f"(generalization loss ≥ {settings.min_generalization_loss:g}% in each of "
-                f"the last {plural(settings.confirm_epochs, 'epoch')}, {gl:.1f}% now) while "
-                f"training kept improving ({train_gain:.1f}% since the best epoch).",
-            )
-        if train_gain is None:
-            why = "validation got worse but there is no training curve to compare with."
-        else:
-            why = (
-                f"validation is {gl:.1f}% worse than its best, but training did not improve "
-                f"either ({train_gain:+.1f}%): not overfitting; check the learning rate."
-            )
-        return _Verdict("plateau", best_epoch, best_value, None, since, gl, train_gain, gap, why)
-    if since >= settings.plateau_epochs:
-        moving = train_gain is not None and train_gain >= settings.min_train_improvement
-        why = f"no new best validation value for {plural(since, 'epoch')}"
-        why += (
-            f", while training improved {train_gain:.1f}%: watch for overfitting."
-            if moving
-            else ", and training is flat too."
-        )
-        return _Verdict("plateau", best_epoch, best_value, None, since, gl, train_gain, gap, why)
-    if since == 0:
-        why = "validation set a new best at the last epoch."
-    else:
-        why = (
-            f"validation last improved {plural(since, 'epoch')} ago; "
-            f"GL {gl:.1f}% is within noise so far."
-        )
-    return _Verdict("improving", best_epoch, best_value, None, since, gl, train_gain, gap, why)
-
-
-def simulate_early_stopping(
-    val: Series | Sequence[float],
-    direction: str = "min",
-    patience: int = 3,
-    min_delta: float = 0.0,
-) -> EarlyStoppingWhatIf:
-    """Replay ``keras.callbacks.EarlyStopping`` on a validation curve.
-
-    Keras counts an epoch without improvement (by more than ``min_delta``) as
-    one ``wait``; it stops once ``wait >= patience`` and, with
-    ``restore_best_weights=True``, restores the best epoch it saw.
+    Example:
+        >>> run = RunDiagnoser("val_loss")
+        >>> run.update(0, {"loss": 1.0, "val_loss": 1.1}).status
+        'improving'
     """
-    series = val if isinstance(val, Series) else Series(list(range(len(val))), list(val))
-    best_value = math.inf if direction == "min" else -math.inf
-    best_epoch: int | None = None
-    wait, stopped = 0, None
-    for epoch, value in zip(series.epochs, series.values, strict=True):
-        wait += 1
-        better = (
-            value + min_delta < best_value if direction == "min" else value - min_delta > best_value
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        *,
+        mode: str = "auto",
+        settings: DetectorSettings | None = None,
+        directions: Mapping[str, str] | None = None,
+    ) -> None:
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
+        self.monitor = monitor
+        self.settings = settings or DetectorSettings()
+        self.directions = dirs.check_directions(directions)
+        resolved = dirs.resolve(monitor, mode, self.directions)
+        self.direction, self.direction_source = resolved.direction, resolved.source
+        self._monitor_name = base_name(monitor)
+        self._train_key = self._monitor_name if is_validation(monitor) else None
+        self._detectors: dict[str, MetricDetector] = {}
+        self._last: dict[str, float] = {}
+        self._order: list[str] = []
+        self._stopping = _EarlyStoppingReplay(self.direction, self.settings.patience)
+        self._learning = _LearningTracker()
+        self._epochs = 0
+        self._last_epoch: int | None = None
+        self._diverged_at: int | None = None
+        self._monitor_verdict: Verdict | None = None
+        self.diagnosis: Diagnosis | None = None
+
+    def add_directions(self, found: Mapping[str, str], source: str = "metric") -> None:
+        """Learn directions found elsewhere (Keras metric objects) for metrics not
+        followed yet; what the user gave (``mode``, ``directions``) still wins."""
+        for name, direction in dirs.check_directions(found).items():
+            self.directions.setdefault(name, direction)
+        if not self._detectors and self.direction_source not in ("mode", "given"):
+            given = found.get(self._monitor_name)
+            if given is not None:
+                self.direction, self.direction_source = given, source
+                self._stopping = _EarlyStoppingReplay(given, self.settings.patience)
+
+    def update(self, epoch: int, values: Mapping[str, float]) -> Diagnosis:
+        """Add one epoch's numeric logs (Keras names; ``val_`` for validation)."""
+        if self._last_epoch is None or epoch > self._last_epoch:
+            self._epochs += 1
+            self._last_epoch = epoch
+        for key, value in values.items():
+            if key not in self._last:
+                self._order.append(key)
+            self._last[key] = value
+        if self._diverged_at is None:
+            bad = [k for k, v in values.items() if _is_loss(k) and not math.isfinite(v)]
+            if bad:
+                self._diverged_at = epoch
+            else:
+                self._feed(epoch, values)
+        self.diagnosis = self._diagnosis()
+        return self.diagnosis
+
+    def _feed(self, epoch: int, values: Mapping[str, float]) -> None:
+        lr = next((values[k] for k in LEARNING_RATE_KEYS if k in values), None)
+        self._learning.update(values)
+        learning = not self._learning.stuck(self.settings)
+        for key, value in values.items():
+            if key != self.monitor and not is_validation(key):
+                continue
+            name = base_name(key) if key != self.monitor else self._monitor_name
+            detector = self._detectors.get(key)
+            if detector is None:
+                direction = (
+                    self.direction
+                    if key == self.monitor
+                    else dirs.resolve(key, "auto", self.directions).direction
+                )
+                detector = self._detectors[key] = MetricDetector(direction, self.settings)
+            twin = values.get(name) if key != name else None
+            verdict = detector.update(epoch, value, twin, lr, learning=learning)
+            if key == self.monitor:
+                self._monitor_verdict = verdict
+                self._stopping.update(epoch, value)
+
+    def _diagnosis(self) -> Diagnosis:
+        common = dict(
+            monitor=self.monitor,
+            direction=self.direction,
+            direction_source=self.direction_source,
+            epochs=self._epochs,
+            last_epoch=self._last_epoch,
+            diverged_at=self._diverged_at,
+            metrics=self._metric_rows(),
         )
-        if better:
-            best_value, best_epoch, wait = value, epoch, 0
-            continue
-        if wait >= patience and epoch > series.epochs[0]:
-            stopped = epoch
-            break
-    keep = _patience_to_keep_best(series, direction)
-    last = series.epochs[-1] if series.epochs else 0
-    return EarlyStoppingWhatIf(
-        patience=patience,
-        stopped_epoch=stopped,
-        restored_epoch=best_epoch,
-        restored_value=None if best_epoch is None else best_value,
-        epochs_saved=0 if stopped is None else last - stopped,
-        patience_to_keep_best=keep,
-    )
+        verdict = self._monitor_verdict
+        if verdict is None or verdict.best_epoch is None:
+            if self._diverged_at is not None:
+                return _finish("diverged", "diverged", common)
+            validation = tuple(k for k in self._order if is_validation(k))
+            if self.monitor not in self._last and validation:
+                return _finish("no-monitor", "no-monitor", common, available=validation)
+            if self.monitor not in self._last:
+                return _finish("no-validation", "no-validation", common)
+            return _finish("improving", "no-finite-value", common)
+        stopping = self._stopping.what_if()
+        numbers = {
+            k: getattr(verdict, k)
+            for k in (
+                "best_epoch",
+                "best_value",
+                "last_value",
+                "epochs_since_best",
+                "generalization_loss",
+                "train_improvement",
+                "gap",
+                "noise",
+                "threshold",
+                "lr_drop_epoch",
+            )
+        }
+        status, code = verdict.status, verdict.reason_code
+        if self._diverged_at is not None:
+            status = code = "diverged"
+        elif self._learning.stuck(self.settings):
+            status = code = "not-learning"
+        overfitting = status == "overfitting"
+        suggested = None
+        if overfitting and stopping.patience_to_keep_best is not None:
+            suggested = self._stopping.what_if(stopping.patience_to_keep_best)
+        return _finish(
+            status,
+            code,
+            common,
+            numbers=numbers,
+            onset_epoch=verdict.onset_epoch if overfitting else None,
+            confirmed_epoch=verdict.confirmed_epoch if overfitting else None,
+            early_stopping=stopping,
+            suggested_early_stopping=suggested,
+            learning=self._learning,
+        )
+
+    def _metric_rows(self) -> tuple[MetricDiagnosis, ...]:
+        rows = []
+        names: list[str] = []
+        for key in self._order:
+            name = base_name(key) if is_validation(key) else key
+            if name not in names and name not in LEARNING_RATE_KEYS:
+                names.append(name)
+        if "loss" in names:
+            names.remove("loss")
+            names.insert(0, "loss")
+        for name in names:
+            key = dirs.VALIDATION_PREFIX + name
+            detector = self._detectors.get(key)
+            verdict = detector.verdict if detector else None
+            direction = (
+                detector.direction
+                if detector
+                else dirs.resolve(name, "auto", self.directions).direction
+            )
+            last_train, last_val = self._last.get(name), self._last.get(key)
+            if verdict is None or verdict.best_epoch is None:
+                rows.append(
+                    MetricDiagnosis(name, direction, None, None, last_train, last_val, None, None)
+                )
+                continue
+            rows.append(
+                MetricDiagnosis(
+                    name=name,
+                    direction=direction,
+                    best_epoch=verdict.best_epoch,
+                    best_value=verdict.best_value,
+                    last_train=last_train,
+                    last_validation=last_val,
+                    gap=verdict.gap,
+                    onset_epoch=verdict.onset_epoch,
+                )
+            )
+        return tuple(rows)
 
 
-def _patience_to_keep_best(series: Series, direction: str) -> int | None:
-    """Smallest patience whose EarlyStopping would still reach the overall best epoch."""
-    epochs, values = _finite_points(series)
-    if not values:
-        return None
-    running = math.inf if direction == "min" else -math.inf
-    improvements = []
-    for epoch, value in zip(epochs, values, strict=True):
-        if (value < running) if direction == "min" else (value > running):
-            running = value
-            improvements.append(epoch)
-    gaps = [b - a for a, b in itertools.pairwise(improvements)]
-    return max([1, *gaps])
+def _finish(status: str, code: str, common: dict, **parts) -> Diagnosis:
+    from tbviz.notes import reason_text
+
+    numbers = parts.pop("numbers", {})
+    learning = parts.pop("learning", None)
+    fields_ = {**common, **numbers, **parts}
+    fields_["available"] = tuple(fields_.get("available", ()))
+    draft = Diagnosis(status=status, reason_code=code, reason="", **fields_)
+    reason = reason_text(draft, learning.detail() if learning is not None else None)
+    return Diagnosis(status=status, reason_code=code, reason=reason, **fields_)
 
 
-def _metric_diagnosis(
-    pair: MetricPair, direction: str, settings: DetectorSettings, limit: int
-) -> MetricDiagnosis:
-    train = pair.train.until(limit) if pair.train is not None else None
-    val = pair.validation.until(limit) if pair.validation is not None else None
-    last_train = train.values[-1] if train is not None and len(train) else None
-    last_val = val.values[-1] if val is not None and len(val) else None
-    if val is None or not _finite_points(val)[1]:
-        return MetricDiagnosis(pair.name, direction, None, None, last_train, last_val, None, None)
-    verdict = _judge(val, train, direction, settings)
-    return MetricDiagnosis(
-        name=pair.name,
-        direction=direction,
-        best_epoch=verdict.best_epoch,
-        best_value=verdict.best_value,
-        last_train=last_train,
-        last_validation=last_val,
-        gap=verdict.gap,
-        onset_epoch=verdict.onset_epoch,
-    )
+def _is_loss(key: str) -> bool:
+    return "loss" in base_name(key).lower()
 
 
-def _first_non_finite_loss(hist: History) -> int | None:
-    """First epoch at which any loss (training or validation) is NaN or infinite."""
-    first = None
-    for key in hist:
-        if "loss" not in base_name(key).lower():
-            continue
-        series = hist[key]
-        for epoch, value in zip(series.epochs, series.values, strict=True):
-            if not math.isfinite(value):
-                first = epoch if first is None else min(first, epoch)
-                break
-    return first
-
-
-def _finite_points(series: Series) -> tuple[list[int], list[float]]:
-    pairs = [(e, v) for e, v in zip(series.epochs, series.values, strict=True) if math.isfinite(v)]
-    return [e for e, _ in pairs], [v for _, v in pairs]
-
-
-def _best_index(values: Sequence[float], direction: str) -> int:
-    """Index of the best value; the earliest one on ties."""
-    arr = np.asarray(values, dtype=np.float64)
-    return int(np.argmin(arr) if direction == "min" else np.argmax(arr))
-
-
-def _worse_by(value: float, best: float, direction: str) -> float:
-    """How much worse ``value`` is than ``best``, in percent of ``best`` (>= 0 is worse)."""
-    scale = max(abs(best), 1e-12)
-    diff = value - best if direction == "min" else best - value
-    return 100.0 * diff / scale
-
-
-def _train_improvement(
-    train: Series | None, from_epoch: int, to_epoch: int, direction: str, window: int = 1
-) -> float | None:
-    """Percent by which training improved from ``from_epoch`` to the ``window`` epochs
-    ending at ``to_epoch`` (their mean, so one lucky epoch does not count)."""
-    if train is None:
-        return None
-    start = train.value_at(from_epoch)
-    ends = [
-        train.value_at(e) for e in range(max(from_epoch + 1, to_epoch - window + 1), to_epoch + 1)
-    ]
-    ends = [v for v in ends if v is not None and math.isfinite(v)]
-    if start is None or not math.isfinite(start) or not ends:
-        return None
-    return -_worse_by(sum(ends) / len(ends), start, direction)
-
-
-def _training_spike(
-    train: Series | None, from_epoch: int, direction: str
-) -> tuple[int, float] | None:
-    """The largest epoch-to-epoch worsening of training since ``from_epoch``: (epoch, %)."""
-    if train is None:
-        return None
-    points = [
-        (e, v)
-        for e, v in zip(train.epochs, train.values, strict=True)
-        if e >= from_epoch and math.isfinite(v)
-    ]
-    jumps = [(b[0], _worse_by(b[1], a[1], direction)) for a, b in itertools.pairwise(points)]
-    return max(jumps, key=lambda j: j[1], default=None)
-
-
-def _not_learning(hist: History, limit: int, settings: DetectorSettings) -> str | None:
-    """A reason if training never really got going (stuck at chance), else None.
+class _LearningTracker:
+    """What the not-learning verdict needs, kept in O(1) per epoch.
 
     Judged after the warm-up, on two signs, either of which is enough:
 
     * the training loss is not ``min_learning`` percent below its second
-      epoch's value, or not 30% below its first (the first epoch can be huge
-      when a bad learning rate blows the weights up, so it alone proves nothing);
+      value, or not 30% below its first (the first epoch can be huge when a
+      bad learning rate blows the weights up, so it alone proves nothing);
     * a training accuracy stayed below 0.5 and rose less than 5 points since
-      the second epoch (accuracy near chance, whatever the loss does).
+      its second value (accuracy near chance, whatever the loss does).
     """
-    loss = hist["loss"].until(limit)
-    epochs, values = _finite_points(loss)
-    if len(values) < 2 or epochs[-1] - epochs[0] < settings.warmup_epochs:
-        return None
-    now, first, second = values[-1], values[0], values[1]
-    if now > second * (1 - settings.min_learning / 100) or now > first * 0.7:
-        return (
-            f"the training loss is {fmt(now)} after {plural(len(values), 'epoch')}, not "
-            f"{settings.min_learning:g}% below {fmt(second)} at {epoch_label(epochs[1])}: "
-            "the model is not learning. Try a smaller learning rate, and check the labels "
-            "and the loss."
+
+    def __init__(self) -> None:
+        self.loss: list[float] = []  # first, second, last training loss
+        self.loss_count = 0
+        self.accuracy: dict[str, list] = {}  # key -> [second, last, max, count]
+        self._detail: tuple | None = None
+
+    def update(self, values: Mapping[str, float]) -> None:
+        loss = values.get("loss")
+        if loss is not None and math.isfinite(loss):
+            self.loss_count += 1
+            if len(self.loss) < 3:
+                self.loss.append(loss)
+            else:
+                self.loss[2] = loss
+        for key, value in values.items():
+            if is_validation(key) or "acc" not in key.lower() or not math.isfinite(value):
+                continue
+            state = self.accuracy.setdefault(key, [None, None, -math.inf, 0])
+            state[3] += 1
+            if state[3] == 2:
+                state[0] = value
+            state[1] = value
+            state[2] = max(state[2], value)
+
+    def stuck(self, settings: DetectorSettings) -> bool:
+        self._detail = None
+        if self.loss_count < 2 or self.loss_count - 1 < settings.warmup_epochs:
+            return False
+        first, second, now = self.loss[0], self.loss[1], self.loss[-1]
+        positive = first > 0 and second > 0 and now >= 0
+        if positive and (now > second * (1 - settings.min_learning / 100) or now > first * 0.7):
+            self._detail = ("loss", now, second, self.loss_count, settings.min_learning)
+            return True
+        for key, (second_acc, last, best, count) in self.accuracy.items():
+            if count >= 2 and best < 0.5 and last - second_acc < 0.05:
+                self._detail = ("accuracy", key, last, count)
+                return True
+        return False
+
+    def detail(self) -> tuple | None:
+        """What made :meth:`stuck` true, for the words (see :mod:`tbviz.notes`)."""
+        return self._detail
+
+
+class _EarlyStoppingReplay:
+    """``keras.callbacks.EarlyStopping`` replayed on one curve, one value at a time.
+
+    Keras counts an epoch without improvement as one ``wait`` and stops once
+    ``wait >= patience`` (never at the first epoch), restoring the best epoch
+    it saw. Every improvement is remembered by its position, so what any other
+    patience would have done is known too.
+    """
+
+    def __init__(self, direction: str, patience: int) -> None:
+        self.direction = direction
+        self.patience = patience
+        self._epochs: list[int] = []
+        self._improvements: list[int] = []  # positions in _epochs
+        self._values: dict[int, float] = {}
+        self._best = math.inf if direction == "min" else -math.inf
+        self._max_gap = 1
+        self._stopped: tuple[int, int] | None = None  # (stop position, restored position)
+
+    def update(self, epoch: int, value: float) -> None:
+        position = len(self._epochs)
+        self._epochs.append(epoch)
+        better = value < self._best if self.direction == "min" else value > self._best
+        if better:
+            if self._improvements:
+                self._max_gap = max(self._max_gap, position - self._improvements[-1])
+            self._improvements.append(position)
+            self._values[position] = value
+            self._best = value
+        elif self._stopped is None:
+            self._stopped = self._stop_at(position, self.patience)
+
+    def _stop_at(self, position: int, patience: int) -> tuple[int, int | None] | None:
+        """(position, restored position) if EarlyStopping(patience) stops at ``position``."""
+        last = next((m for m in reversed(self._improvements) if m < position), None)
+        wait = position - last if last is not None else position + 1
+        return (position, last) if wait >= patience and position > 0 else None
+
+    def what_if(self, patience: int | None = None) -> EarlyStoppingWhatIf:
+        """The replay for ``patience`` (default: this replay's own)."""
+        patience = patience or self.patience
+        stop = self._stopped if patience == self.patience else self._stop_for(patience)
+        last = self._epochs[-1] if self._epochs else 0
+        if stop is None:
+            restored = self._improvements[-1] if self._improvements else None
+            stopped_epoch = None
+        else:
+            stopped_epoch, restored = self._epochs[stop[0]], stop[1]
+        return EarlyStoppingWhatIf(
+            patience=patience,
+            stopped_epoch=stopped_epoch,
+            restored_epoch=None if restored is None else self._epochs[restored],
+            restored_value=None if restored is None else self._values[restored],
+            epochs_saved=0 if stopped_epoch is None else last - stopped_epoch,
+            patience_to_keep_best=self._max_gap if self._improvements else None,
         )
-    for key in hist:
-        if key.startswith("val_") or "acc" not in key.lower():
-            continue
-        acc_epochs, acc = _finite_points(hist[key].until(limit))
-        if len(acc) >= 2 and max(acc) < 0.5 and acc[-1] - acc[1] < 0.05:
-            return (
-                f"training {md_escape(key)} is {fmt(acc[-1])} after "
-                f"{plural(len(acc), 'epoch')} and has not risen since "
-                f"{epoch_label(acc_epochs[1])}: the model is not learning. Try a smaller "
-                "learning rate, and check the labels and the loss."
-            )
-    return None
+
+    def _stop_for(self, patience: int) -> tuple[int, int | None] | None:
+        """Where ``EarlyStopping(patience)`` stops on the values so far: at the first
+        wait of ``patience`` epochs (O(1) for a patience no gap exceeds)."""
+        marks, end = self._improvements, len(self._epochs) - 1
+        if marks and marks[0] == 0 and patience >= self._max_gap:
+            stop = marks[-1] + patience
+            return (stop, marks[-1]) if stop <= end else None
+        for position in range(1, end + 1):
+            if position in self._values:
+                continue
+            found = self._stop_at(position, patience)
+            if found is not None:
+                return found
+        return None
 
 
-def _empty_numbers() -> dict:
-    return dict(
-        best_epoch=None,
-        best_value=None,
-        last_value=None,
-        onset_epoch=None,
-        epochs_since_best=None,
-        generalization_loss=None,
-        train_improvement=None,
-        gap=None,
-    )
+def simulate_early_stopping(
+    val: Sequence[float] | Mapping[int, float],
+    direction: str = "min",
+    patience: int = 3,
+) -> EarlyStoppingWhatIf:
+    """Replay ``keras.callbacks.EarlyStopping(patience, restore_best_weights=True)``.
+
+    ``val`` is one value per epoch from epoch 0, or ``{epoch: value}``.
+    """
+    replay = _EarlyStoppingReplay(direction, patience)
+    items = val.items() if isinstance(val, Mapping) else enumerate(val)
+    for epoch, value in items:
+        replay.update(epoch, float(value))
+    return replay.what_if()
 
 
-def _json_safe(value):
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -5,74 +5,34 @@ Keras reports an epoch as one flat ``logs`` dict (``loss``, ``accuracy``,
 the figures, the overfitting detector) wants the same data per *metric*, with
 training and validation side by side. This module does that pairing once, keeps
 the epoch index of every value (a metric may appear only from some epoch on, a
-resumed run may not start at 0), and infers whether lower or higher is better.
+resumed run may not start at 0), and tells which way each metric is better
+(:mod:`tbviz.directions`).
 
 Pure Python and numpy: no TensorFlow, no Keras.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-VALIDATION_PREFIX = "val_"
+from tbviz.directions import VALIDATION_PREFIX, base_name, metric_direction
 
-#: Name fragments of metrics where lower values are better.
-_LOWER_IS_BETTER = (
-    "loss",
-    "error",
-    "mse",
-    "mae",
-    "mape",
-    "msle",
-    "rmse",
-    "crossentropy",
-    "hinge",
-    "logcosh",
-    "divergence",
-    "kld",
-    "poisson",
-    "perplexity",
-    "distance",
-)
-#: Name fragments of metrics where higher values are better.
-_HIGHER_IS_BETTER = (
-    "acc",
-    "auc",
-    "precision",
-    "recall",
-    "f1",
-    "fbeta",
-    "iou",
-    "r2",
-    "dice",
-    "specificity",
-    "sensitivity",
-    "top_k",
-    "score",
-)
-
-
-def metric_direction(name: str) -> str:
-    """Return ``"min"`` if lower values of metric ``name`` are better, else ``"max"``.
-
-    Inferred from the name (``val_`` prefix ignored): losses and errors go down,
-    accuracies, AUC, precision and recall go up. Unknown names are treated as
-    losses, the way ``keras.callbacks.EarlyStopping(mode="auto")`` does.
-    """
-    base = base_name(name).lower()
-    if any(frag in base for frag in _LOWER_IS_BETTER):
-        return "min"
-    if any(frag in base for frag in _HIGHER_IS_BETTER):
-        return "max"
-    return "min"
-
-
-def base_name(key: str) -> str:
-    """``"val_accuracy"`` -> ``"accuracy"``; training keys are returned unchanged."""
-    return key[len(VALIDATION_PREFIX) :] if key.startswith(VALIDATION_PREFIX) else key
+__all__ = [
+    "VALIDATION_PREFIX",
+    "History",
+    "MetricPair",
+    "Series",
+    "as_history",
+    "base_name",
+    "is_validation",
+    "metric_direction",
+    "numeric_logs",
+    "to_float",
+]
 
 
 def is_validation(key: str) -> bool:
@@ -123,11 +83,9 @@ class Series:
         return Series([self.epochs[i] for i in keep], [self.values[i] for i in keep])
 
     def value_at(self, epoch: int) -> float | None:
-        """The value logged at ``epoch``, or None if there is none."""
-        try:
-            return self.values[self.epochs.index(epoch)]
-        except ValueError:
-            return None
+        """The value logged at ``epoch``, or None if there is none (epochs are sorted)."""
+        i = bisect.bisect_left(self.epochs, epoch)
+        return self.values[i] if i < len(self.epochs) and self.epochs[i] == epoch else None
 
 
 @dataclass(frozen=True)
@@ -232,6 +190,14 @@ class History:
     def pairs(self) -> list[MetricPair]:
         """One :class:`MetricPair` per metric, in :meth:`metric_names` order."""
         return [self.pair(name) for name in self.metric_names()]
+
+    def rows(self) -> list[tuple[int, dict[str, float]]]:
+        """Every epoch with its values, in epoch order (one pass over the series)."""
+        rows: dict[int, dict[str, float]] = {}
+        for key, series in self._series.items():
+            for epoch, value in zip(series.epochs, series.values, strict=True):
+                rows.setdefault(epoch, {})[key] = value
+        return sorted(rows.items())
 
     def values_at(self, epoch: int) -> dict[str, float]:
         """Every key's value at ``epoch`` (keys without one are left out)."""

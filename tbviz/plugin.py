@@ -178,8 +178,9 @@ class TbvizPlugin(base_plugin.TBPlugin):
         rows, curves = [], {}
         for run in sorted(set(histories) | set(stored)):
             data = stored.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
-            if data:
-                diagnosis, source = json.loads(_text(data[-1].numpy)), "tbviz"
+            diagnosis = _stored(data[-1].numpy) if data else None
+            if diagnosis is not None:
+                source = "tbviz"
             else:
                 diagnosis, source = _diagnose(histories[run]), "scalars"
                 if diagnosis is None:
@@ -250,6 +251,17 @@ def _split(tb_run: str) -> tuple[str, str] | None:
     if prefix is None:
         return None
     return (head or ".", prefix)
+
+
+def _stored(payload) -> dict | None:
+    """A stored diagnosis as a dict, read through the one checked parser; None if
+    it cannot be read (the tab then diagnoses the run from its scalars)."""
+    from tbviz.diagnosis import DiagnosisFormatError, parse_diagnosis
+
+    try:
+        return parse_diagnosis(_text(payload)).to_dict()
+    except DiagnosisFormatError:
+        return None
 
 
 def _diagnose(history: dict[str, tuple[list, list]]) -> dict | None:

@@ -21,8 +21,10 @@ import warnings
 import weakref
 from collections.abc import Mapping
 
-from tbviz import metadata, summaries
-from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
+from tbviz import metadata, notes, summaries
+from tbviz.detector import DetectorSettings
+from tbviz.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.directions import check_directions, unknown_direction_hint
 from tbviz.event_reader import join_path
 from tbviz.figures import figure_title
 from tbviz.history import History, base_name, is_validation, numeric_logs
@@ -106,6 +108,10 @@ class RunLogger:
             = 3%); over it, waiting figures coalesce to the newest epoch. None
             draws every requested epoch.
         monitor: the validation metric the diagnosis judges by.
+        mode: ``"min"``/``"max"`` for ``monitor``, or ``"auto"`` (from
+            ``directions``, then Keras' metric names; unknown names warn once).
+        directions: ``{"metric": "min" | "max"}`` for other metrics whose
+            names do not say which way is better.
         patience: the ``EarlyStopping`` patience whose outcome the notes report.
         settings: detector thresholds (``patience`` is taken from here if given).
         first_epoch: the first epoch this training will log. If ``run_name``
@@ -128,6 +134,8 @@ class RunLogger:
         figure_every: int = 1,
         figure_budget: float | None = 0.03,
         monitor: str = "val_loss",
+        mode: str = "auto",
+        directions: Mapping[str, str] | None = None,
         patience: int = 3,
         settings: DetectorSettings | None = None,
         first_epoch: int = 0,
@@ -138,7 +146,9 @@ class RunLogger:
             figure_budget=figure_budget,
             monitor=monitor,
             patience=patience,
+            mode=mode,
         )
+        directions = check_directions(directions)
         hparams = validate_hparams(hparams)
         from tbviz.summary_writer import RunWriter  # imports TensorFlow
 
@@ -148,8 +158,13 @@ class RunLogger:
         self.monitor = monitor
         self.settings = settings or DetectorSettings(patience=patience)
         self.history = History()
+        self._diagnoser = RunDiagnoser(
+            monitor, mode=mode, settings=self.settings, directions=directions
+        )
         self.diagnosis: Diagnosis | None = None
         self._last_status: str | None = None
+        self._warned: set[str] = set()
+        self.stopped: str | None = None
         if run_name is None:
             self.run_name = timestamped_run_name(logdir)
         else:
@@ -187,7 +202,9 @@ class RunLogger:
             return name
         if first_epoch > last:
             self.history = logged
-            self._last_status = diagnose(logged, self.monitor, settings=self.settings).status
+            for epoch, values in logged.rows():
+                self.diagnosis = self._diagnoser.update(epoch, values)
+            self._last_status = self.diagnosis.status
             return name
         counter = 2
         while read_history(join_path(self.logdir, f"{name}-{counter}")).last_epoch is not None:
@@ -222,8 +239,9 @@ class RunLogger:
             self._writer.write_scalars("train", epoch, train)
         if validation:
             self._writer.write_scalars("validation", epoch, validation)
-        diagnosis = diagnose(self.history, self.monitor, settings=self.settings)
+        diagnosis = self._diagnoser.update(epoch, numbers)
         self.diagnosis = diagnosis
+        self._warn_once(diagnosis)
         run_values = summaries.epoch_values(diagnosis, self.history)
         if self._hparams and not self._hparams_written:
             # Written once the metric names are known: the experiment lists them.
@@ -232,13 +250,31 @@ class RunLogger:
         self._writer.write_run_values(epoch, run_values)
         if diagnosis.status != self._last_status:
             self._writer.write_text(
-                metadata.TAG_NOTES, diagnosis.to_markdown(), epoch, metadata.NOTES_DESCRIPTION
+                metadata.TAG_NOTES, notes.note(diagnosis), epoch, metadata.NOTES_DESCRIPTION
             )
             self._last_status = diagnosis.status
         if self.renderer is not None and (epoch + 1) % self.figure_every == 0:
             self._request_figure(epoch)
         self._writer.flush()
         return diagnosis
+
+    def add_directions(self, found: Mapping[str, str]) -> None:
+        """Directions read from the model's metric objects (the Keras callback
+        does this), used for metrics whose direction the user did not give."""
+        self._diagnoser.add_directions(found)
+
+    def _warn_once(self, diagnosis: Diagnosis) -> None:
+        """Tell the user, once per run, about a monitor that is missing or ambiguous."""
+        if diagnosis.status == "no-monitor" and "no-monitor" not in self._warned:
+            self._warned.add("no-monitor")
+            warnings.warn(f"run {self.run_name!r}: {diagnosis.reason}", UserWarning, stacklevel=3)
+        if (
+            diagnosis.direction_source == "guess"
+            and diagnosis.best_epoch is not None
+            and "direction" not in self._warned
+        ):
+            self._warned.add("direction")
+            warnings.warn(unknown_direction_hint(self.monitor), UserWarning, stacklevel=3)
 
     def log_batch(self, step: int, logs: Mapping[str, object]) -> None:
         """Write training ``batch_<metric>`` scalars at ``step`` (e.g. the batch count).
@@ -270,7 +306,7 @@ class RunLogger:
                     self._request_figure(last)
                 self.renderer.close()
             if last is not None and self.diagnosis is not None:
-                summary = self.diagnosis.to_markdown(final=True)
+                summary = notes.note(self.diagnosis, final=True, stopped=self.stopped)
                 if interrupted:
                     summary = (
                         f"**Interrupted** after {epoch_label(last)}: training stopped before "
@@ -297,9 +333,16 @@ class RunLogger:
 
 
 def validate_options(
-    *, figure_every: int, figure_budget: float | None, monitor: str, patience: int
+    *,
+    figure_every: int,
+    figure_budget: float | None,
+    monitor: str,
+    patience: int,
+    mode: str = "auto",
 ) -> None:
     """Check the options shared by RunLogger and TBVizCallback; raise ValueError."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
     if figure_budget is not None and (
         isinstance(figure_budget, bool)
         or not isinstance(figure_budget, (int, float))

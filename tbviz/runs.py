@@ -88,6 +88,7 @@ def diagnose_runs(
     runs: str | None = None,
     metric: str = "val_loss",
     *,
+    mode: str = "auto",
     keep_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
@@ -106,7 +107,9 @@ def diagnose_runs(
     a process that runs TensorFlow's threads is not safe.
     """
     names = select_runs(logdir, runs)
-    read = functools.partial(_diagnose_run, logdir, metric=metric, keep_history=keep_history)
+    read = functools.partial(
+        _diagnose_run, logdir, metric=metric, mode=mode, keep_history=keep_history
+    )
     results = []
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(names) >= PARALLEL_MIN_RUNS and "fork" in _start_methods():
@@ -138,7 +141,7 @@ def _start_methods() -> list[str]:
 
 
 def _diagnose_run(
-    logdir: str, run: str, *, metric: str, keep_history: bool
+    logdir: str, run: str, *, metric: str, mode: str, keep_history: bool
 ) -> tuple[RunResult | None, str]:
     """One run's result, or None and why it was skipped (a message, not a warning:
     this may run in a worker process, whose warnings nobody would see)."""
@@ -150,7 +153,7 @@ def _diagnose_run(
         return None, f"skipping run {run!r}: no epoch_* scalars"
     result = RunResult(
         run,
-        diagnose(data.history, metric),
+        diagnose(data.history, metric, mode=mode),
         hparams=data.hparams(),
         history=data.history if keep_history else None,
     )

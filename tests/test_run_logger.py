@@ -7,6 +7,7 @@ from matplotlib.image import imread
 
 from tbviz import RunLogger
 from tbviz import metadata as md
+from tbviz.diagnosis import DIAGNOSIS_VERSION
 from tbviz.errors import LogDirError
 from tbviz.event_reader import read_folder, read_run
 from tbviz.run_logger import validate_run_name
@@ -61,7 +62,7 @@ def test_diagnosis_tensor_carries_versioned_tbviz_metadata(tmp_path):
     assert tags[md.TAG_DIAGNOSIS].plugin == md.PLUGIN_NAME
     assert tags[md.TAG_FIGURE].plugin == "images"
     assert tags[md.TAG_NOTES].plugin == "text"
-    assert json.loads(tags[md.TAG_DIAGNOSIS].values[0])["version"] == 1
+    assert json.loads(tags[md.TAG_DIAGNOSIS].values[0])["version"] == DIAGNOSIS_VERSION == 2
     from tbviz.event_reader import event_files, iter_events
 
     [path] = event_files(str(tmp_path / "r"))

@@ -1,0 +1,394 @@
+"""The overfitting detector for one validation metric, fed one epoch at a time.
+
+``MetricDetector.update(epoch, validation, training, learning_rate)`` returns
+the verdict for the epochs seen so far: ``improving``, ``plateau`` or
+``overfitting``. It never looks ahead, so streaming it during training and
+replaying a finished history give the same verdict at every epoch, and it
+costs O(window) per epoch, so a 5,000-epoch run replays in linear time.
+
+The rules, on a "loss-like" scale where lower is better (a loss as it is;
+``1 - value`` for a higher-is-better metric bounded by 1, such as accuracy,
+AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
+
+* **Worse than noise.** The generalization loss (Prechelt 1998: how far
+  validation is above its best) must exceed both a floor
+  (``min_generalization_loss`` percent of the best) and ``noise_multiplier``
+  times the run's own validation noise: the scatter of its recent values
+  around a smooth trend on each side of the best epoch, which a steady fall
+  or rise does not inflate. Each of the last ``confirm_epochs``
+  values is worse than the best (by that much on average), and validation
+  must have set its best at least ``min_epochs_since_best`` epochs ago.
+* **Not on its way back.** A Theil-Sen slope over the epochs since the best
+  that would bring validation back to its best within as many epochs as it
+  has been away means a bump, not a turn.
+* **Training still learning, or done.** The training twin improved since the
+  best epoch, or sits at its floor (a converged curve, the classic picture of
+  memorisation). Training rising by more than ``max_train_rise`` of its own
+  range is instability, not overfitting: judged against the range, a loss
+  moving 0.008 -> 0.014 near zero is noise, not an "81% jump".
+* **Learning-rate drops get their chance.** When a logged learning rate
+  (``learning_rate`` / ``lr``) fell by 30% or more from one epoch to the
+  next, validation often falls again: the
+  confirming epochs must all come ``lr_grace_epochs`` after the drop.
+* **Memory.** Once confirmed, the verdict stays ``overfitting`` (onset = the
+  best epoch) until validation sets a new best. Only training becoming
+  unstable (rising ``max_train_rise`` of its range above its value at the best
+  epoch) withdraws it.
+
+Pure numpy; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Thresholds of the detector; the defaults suit noisy validation curves.
+
+    Percentages are of the best validation value on the loss-like scale;
+    shares (``train_floor``, ``max_train_rise``) are of the training curve's
+    own range so far, which keeps them meaningful near zero.
+    """
+
+    warmup_epochs: int = 3
+    min_epochs_since_best: int = 2
+    confirm_epochs: int = 3
+    min_generalization_loss: float = 2.0
+    noise_multiplier: float = 4.0
+    noise_window: int = 10
+    min_train_improvement: float = 0.5
+    train_floor: float = 0.05
+    max_train_rise: float = 0.10
+    lr_grace_epochs: int = 2
+    min_learning: float = 10.0
+    plateau_epochs: int = 3
+    patience: int = 3
+
+    def __post_init__(self) -> None:
+        for name in (
+            "min_epochs_since_best",
+            "confirm_epochs",
+            "plateau_epochs",
+            "patience",
+            "noise_window",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("warmup_epochs", "lr_grace_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        for name in (
+            "min_generalization_loss",
+            "noise_multiplier",
+            "min_train_improvement",
+            "train_floor",
+            "max_train_rise",
+            "min_learning",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the detector says after one epoch, with the numbers it decided on.
+
+    ``reason_code`` names the rule that decided (see :data:`REASON_CODES`);
+    ``generalization_loss`` is in percent of the best on the loss-like scale;
+    ``noise`` and ``threshold`` are in the metric's own units.
+    """
+
+    status: str
+    reason_code: str
+    best_epoch: int | None
+    best_value: float | None
+    last_value: float | None
+    onset_epoch: int | None
+    confirmed_epoch: int | None
+    epochs_since_best: int | None
+    generalization_loss: float | None
+    train_improvement: float | None
+    train_rise: float | None
+    noise: float | None
+    threshold: float | None
+    gap: float | None
+    lr_drop_epoch: int | None
+
+
+#: Every reason code a verdict can carry, and what it means.
+REASON_CODES = {
+    "no-finite-value": "no finite validation value yet",
+    "new-best": "validation set a new best at the last epoch",
+    "warmup": "too early to judge",
+    "within-noise": "validation is off its best by no more than its noise",
+    "no-new-best": "no new best for a while, validation not clearly worse",
+    "recovering": "validation is worse than its best but heading back",
+    "lr-drop": "validation is worse but the learning rate just dropped",
+    "no-training-curve": "validation is worse, with no training curve to compare",
+    "training-flat": "validation is worse, and training stopped improving above its floor",
+    "training-unstable": "training rose well above its value at the best epoch",
+    "overfitting": "validation worse beyond noise while training improved or converged",
+}
+
+
+#: A learning rate below this share of the previous epoch's is a drop (a step
+#: decay or ReduceLROnPlateau; not the few percent an epoch of a smooth decay).
+LR_DROP = 0.7
+
+
+class _Scale:
+    """Turns raw values into the loss-like scale (lower is better)."""
+
+    def __init__(self, direction: str) -> None:
+        self.direction = direction
+        self.bounded = True  # a max metric seen only <= 1 so far: use 1 - value
+
+    def see(self, value: float) -> None:
+        if value > 1.0 + 1e-9:
+            self.bounded = False
+
+    def __call__(self, value: float) -> float:
+        if self.direction == "min":
+            return value
+        return 1.0 - value if self.bounded else -value
+
+
+class MetricDetector:
+    """Stream one validation metric (and its training twin) through the detector.
+
+    Example:
+        >>> det = MetricDetector("min")
+        >>> for epoch, (t, v) in enumerate([(1.0, 1.0), (0.5, 0.6), (0.3, 0.5),
+        ...                                 (0.2, 0.7), (0.1, 0.8), (0.05, 0.9)]):
+        ...     verdict = det.update(epoch, v, t)
+        >>> verdict.status, verdict.onset_epoch
+        ('overfitting', 2)
+    """
+
+    def __init__(self, direction: str, settings: DetectorSettings | None = None) -> None:
+        self.direction = direction
+        self.settings = settings or DetectorSettings()
+        self._scale = _Scale(direction)
+        self._first_epoch: int | None = None
+        self._epochs: list[int] = []
+        self._values: list[float] = []
+        self._best_index: int | None = None
+        self._train: dict[int, float] = {}
+        self._recent_train: deque[float] = deque(maxlen=self.settings.confirm_epochs)
+        self._train_min = math.inf
+        self._train_max = -math.inf
+        self._last_lr: float | None = None
+        self._lr_drop: int | None = None
+        self._onset: int | None = None
+        self._confirmed: int | None = None
+        self.verdict: Verdict | None = None
+
+    def update(
+        self,
+        epoch: int,
+        validation: float | None,
+        training: float | None = None,
+        learning_rate: float | None = None,
+        *,
+        learning: bool = True,
+    ) -> Verdict:
+        """Add one epoch (values may be None or non-finite: skipped) and judge.
+
+        ``learning=False`` (the run is not learning at all) keeps a new
+        overfitting verdict from being confirmed at this epoch.
+        """
+        if learning_rate is not None and math.isfinite(learning_rate):
+            if self._last_lr is not None and learning_rate < self._last_lr * LR_DROP:
+                self._lr_drop = epoch
+            self._last_lr = learning_rate
+        if training is not None and math.isfinite(training):
+            self._train[epoch] = training
+            self._recent_train.append(training)
+            self._train_min = min(self._train_min, training)
+            self._train_max = max(self._train_max, training)
+        if validation is not None and math.isfinite(validation):
+            if self._first_epoch is None:
+                self._first_epoch = epoch
+            self._scale.see(validation)
+            self._epochs.append(epoch)
+            self._values.append(validation)
+            best = self._best_index
+            if best is None or self._better(validation, self._values[best]):
+                self._best_index = len(self._values) - 1
+                self._onset = self._confirmed = None
+        self.verdict = self._judge(epoch, learning)
+        return self.verdict
+
+    def _better(self, value: float, than: float) -> bool:
+        return value < than if self.direction == "min" else value > than
+
+    def _judge(self, epoch: int, learning: bool) -> Verdict:
+        s = self.settings
+        if self._best_index is None:
+            return _empty_verdict(self._lr_drop)
+        scale = self._scale
+        best_i = self._best_index
+        best_epoch, best_raw = self._epochs[best_i], self._values[best_i]
+        last_epoch, last_raw = self._epochs[-1], self._values[-1]
+        best = scale(best_raw)
+        since = last_epoch - best_epoch
+        unit = max(abs(best), 1e-12)
+        gl = 100.0 * (scale(last_raw) - best) / unit
+        start = max(s.warmup_epochs, len(self._values) - s.noise_window)
+        noise = _robust_noise(
+            self._epochs[start:],
+            [scale(v) for v in self._values[start:]],
+            max(best_i - start, 0),
+        )
+        threshold = max(s.min_generalization_loss / 100.0 * unit, s.noise_multiplier * noise)
+        train_best = self._train_at(best_epoch)
+        train_now = (
+            sum(self._recent_train) / len(self._recent_train) if self._recent_train else None
+        )
+        train_gain = train_rise = None
+        if train_best is not None and train_now is not None:
+            tb, tn = scale(train_best), scale(train_now)
+            train_gain = 100.0 * (tb - tn) / max(abs(tb), 1e-12)
+            span = self._train_max - self._train_min
+            train_rise = (tn - tb) / span if span > 0 else 0.0
+        gap = None
+        train_last = self._train.get(last_epoch)
+        if train_last is not None:
+            gap = last_raw - train_last
+
+        def verdict(status: str, code: str) -> Verdict:
+            return Verdict(
+                status=status,
+                reason_code=code,
+                best_epoch=best_epoch,
+                best_value=best_raw,
+                last_value=last_raw,
+                onset_epoch=self._onset if status == "overfitting" else None,
+                confirmed_epoch=self._confirmed if status == "overfitting" else None,
+                epochs_since_best=since,
+                generalization_loss=gl,
+                train_improvement=train_gain,
+                train_rise=train_rise,
+                noise=noise,
+                threshold=threshold,
+                gap=gap,
+                lr_drop_epoch=self._lr_drop,
+            )
+
+        if self._onset is not None:  # confirmed earlier, no new best since
+            if train_rise is not None and train_rise > s.max_train_rise:
+                self._onset = self._confirmed = None
+                return verdict("plateau", "training-unstable")
+            return verdict("overfitting", "overfitting")
+        if since == 0:
+            return verdict("improving", "new-best")
+        if last_epoch - self._first_epoch < s.warmup_epochs:
+            return verdict("improving", "warmup")
+        worse = self._confirmed_worse(best, threshold)
+        if since < s.min_epochs_since_best or not worse:
+            if since >= s.plateau_epochs:
+                return verdict("plateau", "no-new-best")
+            return verdict("improving", "within-noise")
+        if self._recovering(best, since):
+            return verdict("plateau", "recovering")
+        first_confirming = self._epochs[-s.confirm_epochs]
+        if self._lr_drop is not None and first_confirming < self._lr_drop + s.lr_grace_epochs:
+            return verdict("plateau", "lr-drop")
+        if train_rise is None:
+            return verdict("plateau", "no-training-curve")
+        if train_rise > s.max_train_rise:
+            return verdict("plateau", "training-unstable")
+        at_floor = (scale(train_now) - scale(self._floor())) <= s.train_floor * (
+            self._train_max - self._train_min
+        )
+        if train_gain < s.min_train_improvement and not at_floor:
+            return verdict("plateau", "training-flat")
+        if not learning:
+            return verdict("plateau", "no-new-best")
+        self._onset, self._confirmed = best_epoch, last_epoch
+        return verdict("overfitting", "overfitting")
+
+    def _confirmed_worse(self, best: float, threshold: float) -> bool:
+        """The last ``confirm_epochs`` values, all after the best, are worse than it:
+        each by more than the noise floor, and on average by ``threshold``."""
+        k = self.settings.confirm_epochs
+        if len(self._values) - 1 - self._best_index < k:
+            return False
+        excess = [self._scale(v) - best for v in self._values[-k:]]
+        return min(excess) > 0 and sum(excess) / k >= threshold
+
+    def _recovering(self, best: float, since: int) -> bool:
+        """A Theil-Sen trend over the epochs since the best heads back to it in time."""
+        s = self.settings
+        start = max(self._best_index + 1, len(self._values) - s.noise_window)
+        ys = [self._scale(v) for v in self._values[start:]]
+        if len(ys) < 3:
+            return False
+        xs = self._epochs[start:]
+        slope = _theil_sen(xs, ys)
+        if slope >= 0:
+            return False
+        level = float(np.median(np.asarray(ys) - slope * np.asarray(xs))) + slope * xs[-1]
+        return (level - best) / -slope <= since
+
+    def _train_at(self, epoch: int) -> float | None:
+        if epoch in self._train:
+            return self._train[epoch]
+        earlier = [e for e in self._train if e <= epoch]
+        return self._train[max(earlier)] if earlier else None
+
+    def _floor(self) -> float:
+        """The best training value so far (on the raw scale)."""
+        return self._train_min if self.direction == "min" else self._train_max
+
+
+def _empty_verdict(lr_drop: int | None) -> Verdict:
+    return Verdict("improving", "no-finite-value", *([None] * 12), lr_drop_epoch=lr_drop)
+
+
+def _robust_noise(xs: list[int], ys: list[float], split: int) -> float:
+    """Noise of one value: the scatter around a smooth trend on either side of the best.
+
+    The points up to the best epoch (index ``split``) and the points from it
+    on are each fitted with a low-degree polynomial (a line for 3-4 points, a
+    parabola from 5); each side's residual standard deviation (residual sum
+    of squares over the degrees of freedom left) estimates the noise, and the
+    smaller one is taken: a steep descent curves more than a parabola follows
+    and a short rise may be a straight line, so the larger estimate is the
+    one more likely to be trend read as noise. A smooth descent that turns
+    into a smooth rise has almost no noise; a curve that jitters from epoch
+    to epoch shows its jitter on both sides. 0 until a side has 2 degrees of
+    freedom.
+    """
+    estimates = []
+    # The descent counts only once a parabola fits it (a line through 3-4
+    # points of a curving descent reads the curvature as noise).
+    for part, fewest in ((slice(0, split + 1), 5), (slice(split, None), 4)):
+        px = np.asarray(xs[part], dtype=np.float64)
+        py = np.asarray(ys[part], dtype=np.float64)
+        if len(py) < fewest:
+            continue
+        degree = 2 if len(py) >= 5 else 1
+        coef = np.polyfit(px - px[0], py, degree)
+        squares = float(np.sum((py - np.polyval(coef, px - px[0])) ** 2))
+        estimates.append(math.sqrt(squares / (len(py) - degree - 1)))
+    return min(estimates, default=0.0)
+
+
+def _theil_sen(xs: list[int], ys: list[float]) -> float:
+    """Median of the pairwise slopes: a trend that a few outliers do not move."""
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    keep = dx != 0
+    return float(np.median((y[j] - y[i])[keep] / dx[keep])) if keep.any() else 0.0

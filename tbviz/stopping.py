@@ -1,0 +1,136 @@
+"""``OverfittingStopping``: stop ``fit`` when tbviz confirms overfitting.
+
+Keras' ``EarlyStopping`` waits a fixed ``patience`` after the best epoch,
+whatever the curves look like: too long on a clear turn, too short on a noisy
+plateau. This callback stops when tbviz's detector (:mod:`tbviz.detector`)
+confirms overfitting: validation worse than its best beyond the run's own
+noise while training keeps improving. It restores the best epoch's weights, as
+``EarlyStopping(restore_best_weights=True)`` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+
+from tbviz.detector import DetectorSettings
+from tbviz.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.history import numeric_logs
+from tbviz.text import epoch_label, fmt
+
+#: The model attribute where a stop is recorded, so ``TBVizCallback``'s notes can say it.
+STOP_ATTRIBUTE = "_tbviz_stopped"
+
+
+class OverfittingStopping(keras.callbacks.Callback):
+    """Stop training once tbviz confirms overfitting, and restore the best weights.
+
+    Example::
+
+        from tbviz import OverfittingStopping, TBVizCallback
+
+        model.fit(x, y, validation_data=(xv, yv), epochs=100,
+                  callbacks=[OverfittingStopping(), TBVizCallback(log_dir="runs")])
+
+    Beside ``TBVizCallback`` in the same ``fit``, the run's final note says
+    that the training was stopped, when, and why.
+
+    Args:
+        monitor: the validation metric to judge by, as in ``EarlyStopping``.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (the compiled Keras metric,
+            then its name; see :mod:`tbviz.directions`).
+        restore_best_weights: at the stop, restore the weights of the best
+            epoch of ``monitor`` (the onset of overfitting).
+        start_from_epoch: epochs to ignore entirely before judging, as in
+            ``EarlyStopping`` (a warm-up whose values should not count).
+        verbose: 1 prints a line when training is stopped.
+        settings: detector thresholds; see :class:`tbviz.detector.DetectorSettings`.
+
+    Attributes:
+        stopped_epoch: the 0-based epoch after which training stopped (0: not stopped).
+        best_epoch: the epoch whose weights were restored, or None.
+        diagnosis: the last :class:`tbviz.diagnosis.Diagnosis`.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+        start_from_epoch: int = 0,
+        verbose: int = 0,
+        settings: DetectorSettings | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
+        if (
+            isinstance(start_from_epoch, bool)
+            or not isinstance(start_from_epoch, int)
+            or start_from_epoch < 0
+        ):
+            raise ValueError(f"start_from_epoch must be an int >= 0, got {start_from_epoch!r}")
+        self.monitor = monitor
+        self.mode = mode
+        self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = start_from_epoch
+        self.verbose = verbose
+        self.settings = settings
+        self.stopped_epoch = 0
+        self.best_epoch: int | None = None
+        self.diagnosis: Diagnosis | None = None
+        self._diagnoser: RunDiagnoser | None = None
+        self._best_weights = None
+        self._warned = False
+
+    def on_train_begin(self, logs=None) -> None:
+        self._diagnoser = RunDiagnoser(self.monitor, mode=self.mode, settings=self.settings)
+        self.stopped_epoch, self.best_epoch, self._best_weights = 0, None, None
+        self.diagnosis = None
+        self._warned = False
+        if hasattr(self.model, STOP_ATTRIBUTE):
+            delattr(self.model, STOP_ATTRIBUTE)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if epoch < self.start_from_epoch or not logs:
+            return
+        if self.diagnosis is None:
+            from tbviz.callback import metric_directions
+
+            self._diagnoser.add_directions(metric_directions(self.model))
+        numbers = numeric_logs(logs)
+        d = self.diagnosis = self._diagnoser.update(int(epoch), numbers)
+        if self.monitor not in numbers:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"OverfittingStopping is conditioned on metric {self.monitor!r}, which is "
+                    f"not available. Available metrics are: {', '.join(sorted(numbers))}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            return
+        if self.restore_best_weights and d.best_epoch == epoch:
+            self._best_weights = self.model.get_weights()
+        if d.status != "overfitting":
+            return
+        self.model.stop_training = True
+        self.stopped_epoch = int(epoch)
+        restored = ""
+        if self.restore_best_weights and self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+            self.best_epoch = d.best_epoch
+            restored = (
+                f"; restored the weights of {epoch_label(d.best_epoch)}, the best "
+                f"{self.monitor} ({fmt(d.best_value)})"
+            )
+        message = (
+            f"Stopped by OverfittingStopping after {epoch_label(epoch)}: overfitting "
+            f"confirmed since {epoch_label(d.onset_epoch)}{restored}."
+        )
+        setattr(self.model, STOP_ATTRIBUTE, message)
+        if self.verbose:
+            print(message)
