@@ -59,7 +59,7 @@ class DetectorSettings:
     warmup_epochs: int = 3
     min_epochs_since_best: int = 2
     confirm_epochs: int = 3
-    min_generalization_loss: float = 2.0
+    min_generalization_loss: float = 1.5
     noise_multiplier: float = 4.0
     noise_window: int = 10
     min_train_improvement: float = 0.5

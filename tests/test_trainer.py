@@ -328,3 +328,26 @@ def test_bad_flags_get_one_line_errors(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_overfitting_demo_ends_overfitting_and_is_stopped(tmp_path):
+    """The README's demo: 300 training digits overfit, and the stopper ends the run."""
+    result = run_script(
+        "--train-size",
+        "300",
+        "--epochs",
+        "40",
+        "--stop-on-overfitting",
+        "--run-name",
+        "demo",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Diagnosis: Overfitting since epoch" in result.stdout
+    assert "Stopped by OverfittingStopping after epoch" in result.stdout
+    data = read_run(str(tmp_path / "runs" / "demo"))
+    epochs = data.history["val_loss"].epochs
+    assert len(epochs) < 40
+    stored = data.diagnoses()[-1][1]
+    assert stored["status"] == "overfitting" and stored["onset_epoch"] < epochs[-1]

@@ -12,10 +12,12 @@ const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 const STATUS_COLORS = {
   overfitting: "#d62728", diverged: "#8b0000", "not-learning": "#9467bd",
   plateau: "#b8860b", improving: "#2ca02c", "no-validation": "#7f7f7f",
+  "no-monitor": "#7f7f7f",
 };
 // Worst first when sorting by status.
 const SEVERITY = [
-  "diverged", "overfitting", "not-learning", "plateau", "improving", "no-validation",
+  "diverged", "overfitting", "not-learning", "plateau", "improving", "no-monitor",
+  "no-validation",
 ];
 const severity = (status) => (SEVERITY.includes(status) ? SEVERITY.indexOf(status) : SEVERITY.length);
 const COLUMNS = [

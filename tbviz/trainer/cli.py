@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         "<run-name>/<knob>=<value>,... and compared with `tbviz compare` at the end",
     )
     parser.add_argument(
+        "--stop-on-overfitting",
+        action="store_true",
+        help="stop a run once tbviz confirms overfitting and restore its best epoch's "
+        "weights (tbviz.OverfittingStopping)",
+    )
+    parser.add_argument(
         "--train-size", type=_positive_int, help="use only the first N training images"
     )
     parser.add_argument(
@@ -255,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         optimizer=args.optimizer,
         dropout=args.dropout,
+        stop_on_overfitting=args.stop_on_overfitting,
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.sweep:
@@ -265,6 +272,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Logged run {result.run_name!r} to {result.run_dir}")
     if result.diagnosis is not None:
         print(f"Diagnosis: {result.diagnosis.plain_headline()}")
+    if result.stopped:
+        print(result.stopped)
     _print_open_hint(args)
     return 0
 

@@ -29,6 +29,7 @@ class TrainConfig:
     optimizer: str = "adam"
     dropout: float = 0.0
     verbose: int | str = "auto"
+    stop_on_overfitting: bool = False
 
     def hparams(self, dataset: str) -> dict[str, bool | int | float | str]:
         """What TensorBoard's HParams dashboard shows for this run."""
@@ -52,6 +53,7 @@ class TrainResult:
     history: dict[str, list[float]]
     diagnosis: Diagnosis | None
     notes: list[str] = field(default_factory=list)
+    stopped: str | None = None
 
 
 def train(
@@ -86,13 +88,18 @@ def train(
         figure_budget=config.figure_budget,
         hparams=config.hparams(dataset.name),
     )
+    callbacks = [callback]
+    if config.stop_on_overfitting:
+        from tbviz.stopping import OverfittingStopping
+
+        callbacks.insert(0, OverfittingStopping())
     history = model.fit(
         x_train,
         y_train,
         validation_data=(x_val, y_val),
         epochs=config.epochs,
         batch_size=config.batch_size,
-        callbacks=[callback],
+        callbacks=callbacks,
         verbose=config.verbose,
     )
     logger = callback.logger
@@ -102,4 +109,5 @@ def train(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
         diagnosis=logger.diagnosis,
         notes=notes,
+        stopped=logger.stopped,
     )
