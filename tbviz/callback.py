@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import keras
+from tbviz.errors import missing_extra
+
+try:
+    import keras
+except ImportError as err:
+    raise missing_extra("keras", "TBVizCallback", "keras") from err
 
 from tbviz.directions import check_directions
 from tbviz.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
@@ -105,7 +110,7 @@ class TBVizCallback(keras.callbacks.Callback):
         if not self._writes:
             return
         # A log directory that cannot be used fails here, before any training.
-        from tbviz.summary_writer import prepare_run_dir
+        from tbviz.event_writer import prepare_run_dir
 
         prepare_run_dir(self.log_dir)
         if self.logger is not None:

@@ -17,3 +17,15 @@ class DataError(TbvizError, ValueError):
 
 class DatasetUnavailable(TbvizError):
     """A dataset is neither cached nor downloadable (for example, offline)."""
+
+
+class MissingExtra(TbvizError, ImportError):
+    """An optional part of tbviz was used without the packages it needs."""
+
+
+def missing_extra(module: str, what: str, extra: str) -> MissingExtra:
+    """The error for ``what`` used without ``module``: which extra installs it."""
+    return MissingExtra(
+        f"{what} needs {module}, which is not installed: pip install 'tbviz[{extra}]' "
+        "(RunLogger and the tbviz command work without it)"
+    )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import struct
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from tbviz import metadata
+from tbviz import metadata, storage
 from tbviz.crc import masked_crc32c
 from tbviz.history import VALIDATION_PREFIX, History, Series
 
@@ -34,41 +33,29 @@ class CorruptEventFile(ValueError):
     """An event file has a record whose checksum or framing is wrong."""
 
 
-def _gfile():
-    """TensorFlow's file API, for URLs (``gs://``, ``ram://``); local paths never need it."""
-    import tensorflow as tf
-
-    return tf.io.gfile
-
-
 def join_path(logdir: str, run_name: str) -> str:
     """``logdir/run_name`` for local paths and URLs (``gs://bucket/x``) alike;
     ``run_name`` is ``/``-separated."""
-    if "://" in logdir:
-        return posixpath.join(logdir, run_name)
-    return os.path.join(logdir, *run_name.split("/"))
+    return storage.join(logdir, run_name)
 
 
 def event_files(folder: str) -> list[str]:
     """Event files directly inside ``folder``, oldest first (by name, as TensorBoard does)."""
-    if "://" in folder:
-        gfile = _gfile()
-        if not gfile.isdir(folder):
+    if not storage.is_url(folder):
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        base = folder.rstrip("/")
         return sorted(
-            f"{base}/{n}"
-            for n in gfile.listdir(base)
-            if "tfevents" in n and not gfile.isdir(f"{base}/{n}")
+            os.path.join(folder, n)
+            for n in names
+            if "tfevents" in n and os.path.isfile(os.path.join(folder, n))
         )
-    try:
-        names = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    base = folder.rstrip("/")
     return sorted(
-        os.path.join(folder, n)
-        for n in names
-        if "tfevents" in n and os.path.isfile(os.path.join(folder, n))
+        f"{base}/{n}"
+        for n in storage.listdir(base)
+        if "tfevents" in n and not storage.isdir(f"{base}/{n}")
     )
 
 
@@ -79,9 +66,7 @@ def iter_records(path: str) -> Iterator[bytes]:
     few MB at most), and slicing one buffer is much cheaper than a read call
     per header, payload and footer.
     """
-    opener = _gfile().GFile if "://" in path else open
-    with opener(path, "rb") as stream:
-        buffer = stream.read()
+    buffer = storage.read_bytes(path)
     end = len(buffer)
     offset = 0
     while offset + _HEADER.size <= end:

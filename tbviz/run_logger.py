@@ -21,11 +21,12 @@ import warnings
 import weakref
 from collections.abc import Mapping
 
-from tbviz import metadata, notes, summaries
+from tbviz import metadata, notes, storage, summaries
 from tbviz.detector import DetectorSettings
 from tbviz.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.directions import check_directions, unknown_direction_hint
 from tbviz.event_reader import join_path
+from tbviz.event_writer import RunWriter
 from tbviz.figures import figure_title
 from tbviz.history import History, base_name, is_validation, numeric_logs
 from tbviz.renderer import FigureRenderer
@@ -65,11 +66,9 @@ def validate_run_name(run_name: str) -> str:
 
 def timestamped_run_name(logdir: str, now: float | None = None) -> str:
     """A readable run name that is not taken yet: ``20261128-143005`` (``-2``, ...)."""
-    import tensorflow as tf  # only callers that write need it, and they have it
-
     stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     name, counter = stem, 1
-    while tf.io.gfile.exists(join_path(logdir, name)):
+    while storage.exists(join_path(logdir, name)):
         counter += 1
         name = f"{stem}-{counter}"
     return name
@@ -150,7 +149,6 @@ class RunLogger:
         )
         directions = check_directions(directions)
         hparams = validate_hparams(hparams)
-        from tbviz.summary_writer import RunWriter  # imports TensorFlow
 
         logdir = os.fspath(logdir)
         self.logdir = logdir

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tbviz import metadata
+from tbviz import metadata, storage
 from tbviz.diagnosis import Diagnosis, diagnose
 from tbviz.event_reader import CorruptEventFile, event_files, join_path, read_run
 from tbviz.history import History
@@ -60,16 +60,28 @@ class RunResult:
 
 def find_runs(logdir: str) -> Iterator[str]:
     """Run names (paths relative to ``logdir``, ``/``-separated), sorted."""
-    if not os.path.isdir(logdir):
+    if not storage.isdir(logdir):
         raise FileNotFoundError(f"log directory {logdir!r} does not exist")
-    found = []
-    for folder, subfolders, _ in os.walk(logdir):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("_"))
-        if any(
-            sub in subfolders and event_files(os.path.join(folder, sub))
-            for sub in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
-        ):
-            found.append(os.path.relpath(folder, logdir).replace(os.sep, "/"))
+    if not storage.is_url(logdir):
+        found = []
+        for folder, subfolders, _ in os.walk(logdir):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("_"))
+            if any(
+                sub in subfolders and event_files(os.path.join(folder, sub))
+                for sub in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
+            ):
+                found.append(os.path.relpath(folder, logdir).replace(os.sep, "/"))
+        yield from sorted(found)
+        return
+    base = logdir.rstrip("/")
+    found = set()
+    for folder in storage.walk_dirs(base):
+        head, _, last = folder.rstrip("/").rpartition("/")
+        if last not in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR) or not event_files(folder):
+            continue
+        run = head[len(base) :].strip("/") or "."
+        if not any(part.startswith("_") for part in run.split("/")):
+            found.add(run)
     yield from sorted(found)
 
 

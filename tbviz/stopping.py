@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import warnings
 
-import keras
+from tbviz.errors import missing_extra
+
+try:
+    import keras
+except ImportError as err:
+    raise missing_extra("keras", "OverfittingStopping", "keras") from err
 
 from tbviz.detector import DetectorSettings
 from tbviz.diagnosis import Diagnosis, RunDiagnoser

@@ -1,10 +1,8 @@
 """``Summary.Value`` protos of everything tbviz writes, built without TensorFlow.
 
-Both writers use these: :class:`tbviz.summary_writer.RunWriter` (TensorFlow's
-writer, during training, local or remote) and
-:class:`tbviz.event_writer.EventFileWriter` (plain files, for ``tbviz compare``
-and ``tbviz annotate``, which must not import TensorFlow). Building the protos
-in one place keeps tags and metadata identical whichever wrote them.
+The writer (:mod:`tbviz.event_writer`) uses these during training
+(``RunLogger``) and after it (``tbviz compare``, ``tbviz annotate``). Building
+the protos in one place keeps tags and metadata identical whoever writes them.
 """
 
 from __future__ import annotations

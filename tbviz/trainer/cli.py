@@ -228,7 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from tbviz.errors import missing_extra
     from tbviz.run_logger import validate_run_name
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise missing_extra("tensorflow", "the trainer", "keras")
 
     if args.run_name is not None:
         try:

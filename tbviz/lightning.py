@@ -1,0 +1,262 @@
+"""tbviz for PyTorch Lightning: ``TBVizCallback`` and ``OverfittingStopping``.
+
+Both read what the ``LightningModule`` logged (``self.log("val_loss", ...)``)
+from ``trainer.callback_metrics`` once per epoch, after validation, and turn
+Lightning's names into Keras' (:func:`keras_names`), so a Lightning run gets
+exactly what a Keras run gets: ``train/`` and ``validation/`` ``epoch_*``
+scalars with one point per epoch, the comparison figure, notes, the
+diagnosis and hparams. Only global rank zero writes under DDP. No TensorFlow.
+
+Example::
+
+    from tbviz.lightning import OverfittingStopping, TBVizCallback
+
+    trainer = lightning.Trainer(
+        max_epochs=50, callbacks=[OverfittingStopping(), TBVizCallback(log_dir="runs")]
+    )
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+
+from tbviz.errors import missing_extra
+
+try:
+    import lightning.pytorch as pl
+except ImportError:  # the standalone package of older releases
+    try:
+        import pytorch_lightning as pl
+    except ImportError as err:
+        raise missing_extra("lightning", "tbviz.lightning", "lightning") from err
+
+from tbviz.detector import DetectorSettings
+from tbviz.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
+from tbviz.text import epoch_label, fmt
+
+_TRAIN_PREFIXES = ("train_", "train/", "training_", "training/")
+_VALIDATION_PREFIXES = (
+    "val_",
+    "val/",
+    "valid_",
+    "valid/",
+    "validation_",
+    "validation/",
+    "eval_",
+    "eval/",
+)
+#: Where a stop is recorded on the trainer, so TBVizCallback's final note can say it.
+STOP_ATTRIBUTE = "_tbviz_stopped"
+
+
+def keras_names(metrics: Mapping[str, object]) -> dict[str, float]:
+    """Lightning's logged metrics under Keras' names, one value per epoch.
+
+    ``train_loss_epoch`` / ``train/loss`` -> ``loss``; ``val_acc`` /
+    ``val/acc`` / ``valid_acc`` -> ``val_acc``; per-step values (``*_step``),
+    the ``epoch`` counter and ``test_*`` are left out; an epoch-level value
+    (``_epoch`` suffix) wins over a plain one of the same name.
+    """
+    found: dict[str, float] = {}
+    from_epoch: set[str] = set()
+    for key, value in metrics.items():
+        key = str(key)
+        lower = key.lower()
+        if lower.endswith("_step") or lower in ("epoch", "step") or lower.startswith("test"):
+            continue
+        epoch_level = lower.endswith("_epoch")
+        name = key[: -len("_epoch")] if epoch_level else key
+        lowered = name.lower()
+        valid = next((p for p in _VALIDATION_PREFIXES if lowered.startswith(p)), None)
+        train = next((p for p in _TRAIN_PREFIXES if lowered.startswith(p)), None)
+        if valid:
+            name = "val_" + name[len(valid) :]
+        elif train:
+            name = name[len(train) :]
+        name = name.replace("/", "_")
+        if not name or name == "val_" or (name in from_epoch and not epoch_level):
+            continue
+        try:
+            number = float(value.item() if hasattr(value, "item") else value)
+        except (TypeError, ValueError):
+            continue
+        found[name] = number
+        if epoch_level:
+            from_epoch.add(name)
+    return found
+
+
+def _hparams(pl_module) -> dict[str, object] | None:
+    """``save_hyperparameters()``'s values that TensorBoard's HParams can show."""
+    saved = getattr(pl_module, "hparams", None) or {}
+    clean = {}
+    for name, value in dict(saved).items():
+        if isinstance(value, (bool, int, float, str)):
+            clean[str(name)] = value
+        elif value is None or isinstance(value, (list, tuple)):
+            clean[str(name)] = str(value)
+    return clean or None
+
+
+class TBVizCallback(pl.Callback):
+    """Log a Lightning run the way tbviz logs a Keras one.
+
+    Args:
+        log_dir: the log directory TensorBoard is pointed at (local or a URL).
+        run_name: the run's folder; None picks a time-stamped name.
+        figure_every, figure_budget, monitor, mode, directions, patience: as
+            for :class:`tbviz.RunLogger`.
+        hparams: the run's hyperparameters; None takes the module's
+            ``save_hyperparameters()`` values.
+    """
+
+    def __init__(
+        self,
+        log_dir: str = "runs",
+        run_name: str | None = None,
+        *,
+        figure_every: int = 1,
+        figure_budget: float | None = 0.03,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        directions: Mapping[str, str] | None = None,
+        patience: int = 3,
+        hparams: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__()
+        validate_options(
+            figure_every=figure_every,
+            figure_budget=figure_budget,
+            monitor=monitor,
+            patience=patience,
+            mode=mode,
+        )
+        self.log_dir = str(log_dir)
+        self.run_name = validate_run_name(run_name) if run_name is not None else None
+        self.options = dict(
+            figure_every=figure_every,
+            figure_budget=figure_budget,
+            monitor=monitor,
+            mode=mode,
+            directions=directions,
+            patience=patience,
+        )
+        self.hparams = validate_hparams(hparams)
+        self.logger: RunLogger | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        if self.logger is not None:
+            self.logger.close(interrupted=True)
+        self.logger = RunLogger(
+            self.log_dir,
+            self.run_name,
+            first_epoch=int(trainer.current_epoch),
+            hparams=self.hparams if self.hparams is not None else _hparams(pl_module),
+            **self.options,
+        )
+        self.run_name = self.logger.run_name
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.logger is None or trainer.sanity_checking:
+            return
+        logs = keras_names(trainer.callback_metrics)
+        if logs:
+            self.logger.log_epoch(int(trainer.current_epoch), logs)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.logger is not None:
+            self.logger.stopped = getattr(trainer, STOP_ATTRIBUTE, None)
+            self.logger.close()
+            self.logger = None
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if self.logger is not None:
+            self.logger.close(interrupted=True)
+            self.logger = None
+
+
+class OverfittingStopping(pl.Callback):
+    """Stop ``Trainer.fit`` once tbviz confirms overfitting; restore the best weights.
+
+    The twin of :class:`tbviz.OverfittingStopping` for Lightning. Every rank
+    judges the same (synchronised) metrics and the decision is reduced across
+    ranks, as Lightning's own ``EarlyStopping`` does.
+
+    Args:
+        monitor, mode, start_from_epoch, verbose, settings: as for the Keras one.
+        restore_best_weights: at the stop, load the best epoch's ``state_dict``
+            (kept on the CPU) back into the module.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+        start_from_epoch: int = 0,
+        verbose: bool = False,
+        settings: DetectorSettings | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
+        if (
+            isinstance(start_from_epoch, bool)
+            or not isinstance(start_from_epoch, int)
+            or (start_from_epoch < 0)
+        ):
+            raise ValueError(f"start_from_epoch must be an int >= 0, got {start_from_epoch!r}")
+        self.monitor, self.mode = monitor, mode
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self.verbose = verbose
+        self.settings = settings
+        self.stopped_epoch = 0
+        self.best_epoch: int | None = None
+        self.diagnosis: Diagnosis | None = None
+        self._diagnoser: RunDiagnoser | None = None
+        self._best_state = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._diagnoser = RunDiagnoser(self.monitor, mode=self.mode, settings=self.settings)
+        self.stopped_epoch, self.best_epoch, self._best_state = 0, None, None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epoch = int(trainer.current_epoch)
+        if trainer.sanity_checking or epoch < self.start_from_epoch:
+            return
+        logs = keras_names(trainer.callback_metrics)
+        if self.monitor not in logs:
+            return
+        d = self.diagnosis = self._diagnoser.update(epoch, logs)
+        if self.restore_best_weights and d.best_epoch == epoch:
+            self._best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
+            }
+        stop = trainer.strategy.reduce_boolean_decision(d.status == "overfitting", all=False)
+        if not stop:
+            return
+        trainer.should_stop = True
+        self.stopped_epoch = epoch
+        restored = ""
+        if self.restore_best_weights and self._best_state is not None:
+            pl_module.load_state_dict(copy.copy(self._best_state))
+            self.best_epoch = d.best_epoch
+            value = d.best_value if d.best_value is not None else math.nan
+            restored = (
+                f"; restored the weights of {epoch_label(d.best_epoch)}, the best "
+                f"{self.monitor} ({fmt(value)})"
+            )
+        onset = d.onset_epoch if d.onset_epoch is not None else d.best_epoch
+        message = (
+            f"Stopped by OverfittingStopping after {epoch_label(epoch)}: overfitting "
+            f"confirmed since {epoch_label(onset)}{restored}."
+        )
+        setattr(trainer, STOP_ATTRIBUTE, message)
+        if self.verbose and trainer.is_global_zero:
+            print(message)

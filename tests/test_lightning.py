@@ -1,0 +1,171 @@
+"""tbviz.lightning on real Lightning fits (tiny models, CPU): the run a Keras fit gets,
+the stopper, and a two-process DDP run that writes one run folder."""
+
+import subprocess
+import sys
+import textwrap
+
+import lightning
+import pytest
+import torch
+
+from tbviz.event_reader import read_run
+from tbviz.lightning import OverfittingStopping, TBVizCallback, keras_names
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+MODULE = '''
+import lightning
+import torch
+
+
+class Noise(lightning.LightningModule):
+    """An MLP on random labels: the training loss falls, validation rises."""
+
+    def __init__(self, lr=1e-2, width=64):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(20, width), torch.nn.ReLU(), torch.nn.Linear(width, 2)
+        )
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self.net(x), y)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        logits = self.net(x)
+        self.log("val_loss", torch.nn.functional.cross_entropy(logits, y), sync_dist=True)
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), sync_dist=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def loaders(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(256, 20, generator=g), torch.randint(0, 2, (256,), generator=g)
+    xv, yv = torch.randn(128, 20, generator=g), torch.randint(0, 2, (128,), generator=g)
+    data = torch.utils.data.TensorDataset
+    return (
+        torch.utils.data.DataLoader(data(x, y), batch_size=64),
+        torch.utils.data.DataLoader(data(xv, yv), batch_size=64),
+    )
+'''
+namespace: dict = {}
+exec(MODULE, namespace)  # the same module the DDP script runs
+Noise, loaders = namespace["Noise"], namespace["loaders"]
+
+
+def trainer(callbacks, epochs):
+    return lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
+
+
+def test_lightning_names_become_keras_names():
+    logged = {
+        "train_loss_step": torch.tensor(0.9),
+        "train_loss_epoch": torch.tensor(0.5),
+        "train_loss": torch.tensor(0.7),
+        "val/acc": torch.tensor(0.8),
+        "valid_loss": 0.6,
+        "epoch": 3,
+        "test_loss": 1.0,
+    }
+    assert keras_names(logged) == pytest.approx({"loss": 0.5, "val_acc": 0.8, "val_loss": 0.6})
+
+
+def test_a_lightning_fit_writes_the_tbviz_run(tmp_path):
+    torch.manual_seed(0)
+    model = Noise()
+    train, val = loaders()
+    trainer([TBVizCallback(log_dir=str(tmp_path), run_name="lit", figure_budget=None)], 6).fit(
+        model, train, val
+    )
+    run = read_run(str(tmp_path / "lit"))
+    history = run.history
+    assert history["loss"].epochs == list(range(6))  # one point per epoch, not per step
+    assert history["val_loss"].epochs == list(range(6))
+    assert "val_acc" in history and "acc" not in history
+    assert [step for step, *_ in run.images()] == list(range(6))
+    assert run.hparams() == {"lr": 0.01, "width": 64}
+    assert run.diagnoses()[-1][1]["epochs"] == 6
+    assert run.texts("tbviz/summary")
+
+
+def test_the_lightning_stopper_stops_and_restores(tmp_path):
+    torch.manual_seed(0)
+    model = Noise(lr=3e-2, width=256)
+    train, val = loaders()
+    stopper = OverfittingStopping()
+    trainer([stopper, TBVizCallback(log_dir=str(tmp_path), run_name="stop")], 60).fit(
+        model, train, val
+    )
+    assert 0 < stopper.stopped_epoch < 59
+    run = read_run(str(tmp_path / "stop"))
+    val_loss = run.history["val_loss"]
+    assert val_loss.epochs[-1] == stopper.stopped_epoch
+    best = val_loss.epochs[min(range(len(val_loss)), key=val_loss.values.__getitem__)]
+    assert stopper.best_epoch == best
+    # The restored weights give the best epoch's validation loss again.
+    restored = trainer([], 1).validate(model, val, verbose=False)[0]["val_loss"]
+    assert restored == pytest.approx(min(val_loss.values), rel=1e-4)
+    assert "Stopped by OverfittingStopping" in run.texts("tbviz/summary")[-1][1]
+
+
+DDP = (
+    MODULE
+    + """
+
+if __name__ == "__main__":
+    import sys
+
+    from tbviz.lightning import TBVizCallback
+
+    torch.manual_seed(0)
+    train, val = loaders()
+    lightning.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[TBVizCallback(log_dir=sys.argv[1], run_name="ddp", figure_budget=None)],
+    ).fit(Noise(), train, val)
+"""
+)
+
+
+def test_under_ddp_only_rank_zero_writes(tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(textwrap.dedent(DDP))
+    logdir = tmp_path / "runs"
+    out = subprocess.run(
+        [sys.executable, str(script), str(logdir)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "GLOO_SOCKET_IFNAME": "lo"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(p.name for p in logdir.iterdir()) == ["ddp"]  # no ddp-2 from rank 1
+    run = read_run(str(logdir / "ddp"))
+    assert run.history["val_loss"].epochs == [0, 1, 2]
+    files = list((logdir / "ddp" / "validation").iterdir())
+    assert len(files) == 1  # one writer, one file
