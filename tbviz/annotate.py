@@ -7,10 +7,12 @@ epoch by epoch through the same detector a live run uses and writes what
 per-epoch diagnosis, detector state and best-epoch scalars, a note at each
 status change, the final comparison figure and summary.
 
-Idempotent: a run whose folder already holds a tbviz diagnosis (a tbviz run,
-or one annotated before) is left alone. Each run is written as one event file
-that appears only once complete, so an interrupted annotate leaves no half
-annotation behind. No TensorFlow.
+Idempotent: a run whose stored tbviz diagnosis (a tbviz run, or one
+annotated before) covers its last logged epoch is left alone; one whose
+scalars went on is brought up to date by appending the new epochs. Each run
+is written as one event file that appears only once complete, so an
+interrupted annotate leaves no half annotation behind. Time is linear in
+epochs. No TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from tbviz.event_reader import CorruptEventFile, join_path, read_run
 from tbviz.event_writer import EventFileWriter
 from tbviz.figures import ComparisonPlotter, figure_title
 from tbviz.history import History
-from tbviz.runs import select_runs
+from tbviz.layouts import TagMapping
+from tbviz.runs import select_runs, unpaired_message
 
 ANNOTATED_NOTE = "*Written by `tbviz annotate` from the logged scalars, after training ended.*\n\n"
 
@@ -35,6 +38,7 @@ class Annotation:
     """Which runs ``annotate`` wrote into, and which it left alone."""
 
     annotated: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -45,12 +49,15 @@ def annotate(
     metric: str = "val_loss",
     *,
     mode: str = "auto",
+    mapping: TagMapping | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Annotation:
     """Write tbviz's figures, notes and diagnosis into every run that lacks them.
 
-    Runs whose files cannot be read, or that hold no ``epoch_*`` scalars, are
-    skipped with a warning naming them.
+    A run annotated before whose scalars have grown since (training went on)
+    is brought up to date: the new epochs are appended, nothing is rewritten.
+    Runs whose files cannot be read, or whose scalars pair into no training
+    and validation curves, are skipped with a warning naming them and why.
 
     Raises:
         FileNotFoundError: ``logdir`` does not exist.
@@ -61,35 +68,62 @@ def annotate(
     for done, run in enumerate(names, 1):
         run_dir = join_path(logdir, run)
         try:
-            data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS})
+            data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS}, mapping=mapping)
         except (CorruptEventFile, OSError) as err:
             warnings.warn(f"skipping run {run!r}: {err}", RuntimeWarning, stacklevel=2)
             outcome.skipped.append(run)
         else:
-            if data.diagnoses():
-                outcome.already.append(run)
-            elif data.history.last_epoch is None:
-                warnings.warn(
-                    f"skipping run {run!r}: no epoch_* scalars", RuntimeWarning, stacklevel=2
-                )
+            last = data.history.last_epoch
+            stored = data.diagnoses()
+            done_until = stored[-1][0] if stored else None
+            if last is None:
+                warnings.warn(unpaired_message(run, data), RuntimeWarning, stacklevel=2)
                 outcome.skipped.append(run)
+            elif done_until is not None and done_until >= last:
+                outcome.already.append(run)
             else:
-                _annotate_run(run, run_dir, data.history, RunDiagnoser(metric, mode=mode), plotter)
-                outcome.annotated.append(run)
+                if data.problems:
+                    warnings.warn(
+                        f"run {run!r} was read in part: " + "; ".join(data.problems),
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                previous = stored[-1][1].get("status") if stored else None
+                _annotate_run(
+                    run,
+                    run_dir,
+                    data.history,
+                    RunDiagnoser(metric, mode=mode),
+                    plotter,
+                    after=done_until,
+                    last_status=previous,
+                )
+                (outcome.updated if stored else outcome.annotated).append(run)
         if progress is not None:
             progress(done, len(names))
     return outcome
 
 
-def _annotate_run(run: str, run_dir: str, history, diagnoser: RunDiagnoser, plotter) -> None:
-    """Replay ``history`` through ``diagnoser`` and write what a live run would have."""
-    last_status = None
+def _annotate_run(
+    run: str,
+    run_dir: str,
+    history: History,
+    diagnoser: RunDiagnoser,
+    plotter: ComparisonPlotter,
+    *,
+    after: int | None = None,
+    last_status: str | None = None,
+) -> None:
+    """Replay ``history`` through ``diagnoser`` and write what a live run would have,
+    for the epochs after ``after`` only (a run annotated before up to it)."""
     diagnosis = None
     seen = History()
     with EventFileWriter(run_dir) as writer:
         for epoch, row in history.rows():
             seen.record(epoch, row)
             diagnosis = diagnoser.update(epoch, row)
+            if after is not None and epoch <= after:
+                continue
             values = summaries.epoch_values(diagnosis, seen)
             if diagnosis.status != last_status:
                 values.append(

@@ -79,6 +79,15 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
         help="whether lower (min) or higher (max) --metric is better; auto reads it from "
         "Keras' metric names (default: %(default)s)",
     )
+    command.add_argument(
+        "--train-tag",
+        metavar="PATTERN",
+        help="for logs in a layout tbviz does not know: the training scalars' tag, with "
+        "{metric} where the metric name goes (e.g. 'loss/{metric}/ours'); needs --val-tag",
+    )
+    command.add_argument(
+        "--val-tag", metavar="PATTERN", help="the validation scalars' tag, as --train-tag"
+    )
     if name != "leaderboard":
         command.add_argument(
             "--no-progress", action="store_true", help="no progress bar on standard error"
@@ -95,6 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             re.compile(args.runs)
         except re.error as err:
             return _error(f"--runs {args.runs!r} is not a regular expression: {err}")
+    args.mapping = None
+    if args.train_tag or args.val_tag:
+        from tbviz.layouts import TagMapping
+
+        if not (args.train_tag and args.val_tag):
+            return _error("--train-tag and --val-tag go together: give both")
+        try:
+            args.mapping = TagMapping(args.train_tag, args.val_tag)
+        except ValueError as err:
+            return _error(str(err))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -131,12 +150,18 @@ def _error(message: str) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from tbviz.runs import diagnose_runs
 
-    results = diagnose_runs(args.logdir, args.runs, args.metric, mode=args.mode, workers=_workers())
+    results = diagnose_runs(
+        args.logdir,
+        args.runs,
+        args.metric,
+        mode=args.mode,
+        mapping=args.mapping,
+        workers=_workers(),
+    )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
-    else:
-        _print_board(results, args)
-    return 0
+        return 0 if results else 1
+    return _print_board(results, args)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -148,11 +173,13 @@ def _compare(args: argparse.Namespace) -> int:
             args.runs,
             args.metric,
             mode=args.mode,
+            mapping=args.mapping,
             outputs=args.out,
             progress=bar.update,
             workers=_workers(),
         )
-    _print_board(comparison.results, args)
+    if _print_board(comparison.results, args):
+        return 1
     if comparison.event_file:
         print(f"\nwrote {args.logdir.rstrip('/')}/_compare (step {comparison.step})")
     for path in comparison.outputs:
@@ -164,23 +191,45 @@ def _annotate(args: argparse.Namespace) -> int:
     from tbviz.annotate import annotate
 
     with ProgressBar("annotating runs", enabled=not args.no_progress) as bar:
-        outcome = annotate(args.logdir, args.runs, args.metric, mode=args.mode, progress=bar.update)
+        outcome = annotate(
+            args.logdir,
+            args.runs,
+            args.metric,
+            mode=args.mode,
+            mapping=args.mapping,
+            progress=bar.update,
+        )
     for run in outcome.annotated:
         print(f"annotated {run}")
+    for run in outcome.updated:
+        print(f"brought up to date {run}")
     print(
-        f"{len(outcome.annotated)} annotated, {len(outcome.already)} already had tbviz "
-        f"output, {len(outcome.skipped)} skipped"
+        f"{len(outcome.annotated)} annotated, {len(outcome.updated)} brought up to date, "
+        f"{len(outcome.already)} already current, {len(outcome.skipped)} skipped"
     )
+    if not (outcome.annotated or outcome.updated or outcome.already):
+        print(f"tbviz: error: {_none_found(args)}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _print_board(results, args: argparse.Namespace) -> None:
+def _print_board(results, args: argparse.Namespace) -> int:
+    """Print the leaderboard; with no runs, say so on standard error and return 1."""
     from tbviz.runs import leaderboard_text
 
     if results:
         print(leaderboard_text(results, args.metric))
-    else:
-        print(f"no runs with epoch_* scalars under {args.logdir}")
+        return 0
+    print(f"tbviz: error: {_none_found(args)}", file=sys.stderr)
+    return 1
+
+
+def _none_found(args: argparse.Namespace) -> str:
+    where = f"{args.logdir}" + (f" matching --runs {args.runs!r}" if args.runs else "")
+    return (
+        f"no runs with training/validation scalars under {where} (the warnings above name "
+        "the folders that have event files, and their tags)"
+    )
 
 
 class ProgressBar:

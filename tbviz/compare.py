@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from tbviz import metadata, summaries
 from tbviz.event_reader import CorruptEventFile, read_folder
 from tbviz.event_writer import EventFileWriter
+from tbviz.layouts import TagMapping
 from tbviz.runs import RunResult, diagnose_runs, leaderboard_markdown
 from tbviz.text import md_code
 
@@ -64,6 +65,7 @@ def compare(
     metric: str = "val_loss",
     *,
     mode: str = "auto",
+    mapping: TagMapping | None = None,
     outputs: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
@@ -84,6 +86,7 @@ def compare(
         runs,
         metric,
         mode=mode,
+        mapping=mapping,
         keep_history=True,
         progress=progress,
         workers=workers,

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from tbviz import metadata, storage
+from tbviz import layouts, metadata, storage
 from tbviz.crc import masked_crc32c
-from tbviz.history import VALIDATION_PREFIX, History, Series
+from tbviz.history import History, Series
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -105,7 +105,9 @@ class TagData:
     values: list[object] = field(default_factory=list)
 
 
-def read_folder(folder: str, tags: Container[str] | None = None) -> dict[str, TagData]:
+def read_folder(
+    folder: str, tags: Container[str] | None = None, problems: list[str] | None = None
+) -> dict[str, TagData]:
     """Decode the summary values written directly in ``folder``, per tag.
 
     ``tags`` limits decoding to those tags (every record is still read and
@@ -113,35 +115,55 @@ def read_folder(folder: str, tags: Container[str] | None = None) -> dict[str, Ta
     (scalars), ``str`` (text), ``list[bytes]`` (images: width, height, PNGs)
     or numpy arrays (other tensors); ``content`` keeps the tag's plugin
     content (hparams live there).
+
+    A broken file costs only what is broken: with a ``problems`` list, a
+    record with a bad checksum ends that file (the records before it count,
+    the other files are read) and the file and byte offset are added to the
+    list; without one, :class:`CorruptEventFile` is raised.
     """
     found: dict[str, TagData] = {}
     for path in event_files(folder):
-        for event in iter_events(path):
-            step = int(event.step)
-            for value in event.summary.value:
-                tag = value.tag
-                if tags is not None and tag not in tags:
-                    continue
-                data = found.get(tag)
-                if data is None:
-                    data = found[tag] = TagData()
-                if not data.plugin and value.HasField("metadata"):
-                    data.plugin = value.metadata.plugin_data.plugin_name
-                    data.content = value.metadata.plugin_data.content
-                decoded = _decode(value, data.plugin)
-                if decoded is None:
-                    continue
-                if data.steps and step <= data.steps[-1]:
-                    keep = [i for i, s in enumerate(data.steps) if s != step]
-                    data.steps = [data.steps[i] for i in keep]
-                    data.values = [data.values[i] for i in keep]
-                data.steps.append(step)
-                data.values.append(decoded)
+        try:
+            _read_file(path, tags, found)
+        except CorruptEventFile as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+        except OSError as err:
+            if problems is None:
+                raise
+            problems.append(f"{path}: cannot be read ({err})")
     for data in found.values():
         order = sorted(range(len(data.steps)), key=data.steps.__getitem__)
         data.steps = [data.steps[i] for i in order]
         data.values = [data.values[i] for i in order]
     return found
+
+
+def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]) -> None:
+    """Add one file's decoded values to ``found`` (a re-logged step drops it and
+    every later one, as TensorBoard does when a run restarts)."""
+    for event in iter_events(path):
+        step = int(event.step)
+        for value in event.summary.value:
+            tag = value.tag
+            if tags is not None and tag not in tags:
+                continue
+            data = found.get(tag)
+            if data is None:
+                data = found[tag] = TagData()
+            if not data.plugin and value.HasField("metadata"):
+                data.plugin = value.metadata.plugin_data.plugin_name
+                data.content = value.metadata.plugin_data.content
+            decoded = _decode(value, data.plugin)
+            if decoded is None:
+                continue
+            if data.steps and step <= data.steps[-1]:
+                keep = [i for i, s in enumerate(data.steps) if s < step]
+                data.steps = [data.steps[i] for i in keep]
+                data.values = [data.values[i] for i in keep]
+            data.steps.append(step)
+            data.values.append(decoded)
 
 
 #: Scalar tensor dtypes read without numpy: (repeated field, struct format).
@@ -182,10 +204,23 @@ def _decode(value, plugin: str) -> object:
 
 @dataclass
 class RunData:
-    """What one run folder holds, decoded."""
+    """What one run folder holds, decoded.
+
+    ``layout`` says how its scalars were read (see :mod:`tbviz.layouts`);
+    ``problems`` names broken files and where they broke (the run was read
+    in part); ``unmatched`` lists scalar tags no layout could place.
+    """
 
     history: History
     root: dict[str, TagData]
+    layout: str = "keras"
+    problems: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """True when some file of the run could not be read to its end."""
+        return bool(self.problems)
 
     def texts(self, tag: str) -> list[tuple[int, str]]:
         """(step, markdown) of a text tag in the run folder."""
@@ -219,30 +254,72 @@ class RunData:
         return read_hparams(self.root)
 
 
-def read_history(run_dir: str) -> History:
-    """The per-epoch metrics of a run, from ``train/`` and ``validation/`` scalars."""
-    history = History()
-    for folder, prefix in (
-        (metadata.TRAIN_DIR, ""),
-        (metadata.VALIDATION_DIR, VALIDATION_PREFIX),
-    ):
-        for tag, data in read_folder(join_path(run_dir, folder)).items():
-            name = metadata.metric_from_tag(tag)
-            if name is None or not all(isinstance(v, float) for v in data.values):
-                continue
-            history_key = prefix + name
-            series = Series(list(data.steps), [float(v) for v in data.values])
-            history.record_series(history_key, series)
-    return history
+def scalar_series(found: dict[str, TagData]) -> dict[str, Series]:
+    """The tags of a decoded folder whose values are all numbers, as Series."""
+    return {
+        tag: Series(list(data.steps), [float(v) for v in data.values])
+        for tag, data in found.items()
+        if data.values and all(isinstance(v, float) for v in data.values)
+    }
 
 
-def read_run(run_dir: str, tags: Container[str] | None = None) -> RunData:
-    """Everything tbviz wrote for one run (plus Keras' scalars, if any).
+def run_structure(run_dir: str) -> tuple[str, list[str]]:
+    """(layout, sub-folders to read) of a run folder, from its sub-folders alone:
+    ``keras`` (``train``/``validation``), ``add_scalars`` (``<Tag>_<split>``) or
+    ``flat`` (everything in the folder itself)."""
+    subfolders = [
+        name
+        for name in sorted(storage.listdir(run_dir))
+        if not name.startswith(".") and event_files(join_path(run_dir, name))
+    ]
+    keras = [n for n in subfolders if n in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)]
+    if keras:
+        return "keras", keras
+    scalars = [n for n in subfolders if layouts.ADD_SCALARS_FOLDER.match(n)]
+    if (scalars and not event_files(run_dir)) or len(scalars) >= 2:
+        return "add_scalars", scalars
+    return "flat", []
 
-    ``tags`` limits which run-folder tags are decoded; the scalars of
-    ``train/`` and ``validation/`` are always read.
+
+def read_run(
+    run_dir: str,
+    tags: Container[str] | None = None,
+    mapping: layouts.TagMapping | None = None,
+) -> RunData:
+    """Everything one run folder holds, its scalars read in whatever layout it has.
+
+    ``tags`` limits which run-folder tags are decoded besides the scalars;
+    ``mapping`` gives the tags of a layout tbviz does not know. Broken files
+    are read up to the break and listed in ``problems``.
     """
-    return RunData(history=read_history(run_dir), root=read_folder(run_dir, tags))
+    problems: list[str] = []
+    layout, subfolders = run_structure(run_dir) if mapping is None else ("flat", [])
+    if layout == "keras":
+        train, validation = (
+            scalar_series(read_folder(join_path(run_dir, name), problems=problems))
+            if name in subfolders
+            else {}
+            for name in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
+        )
+        root = read_folder(run_dir, tags, problems)
+        return RunData(layouts.keras_history(train, validation), root, layout, problems)
+    if layout == "add_scalars":
+        children = {
+            name: scalar_series(read_folder(join_path(run_dir, name), problems=problems))
+            for name in subfolders
+        }
+        root = read_folder(run_dir, tags, problems)
+        return RunData(layouts.add_scalars_history(children), root, layout, problems)
+    root = read_folder(run_dir, None, problems)
+    result = layouts.flat_history(scalar_series(root), mapping)
+    if tags is not None:
+        root = {t: d for t, d in root.items() if t in tags}
+    return RunData(result.history, root, result.layout, problems, result.unmatched)
+
+
+def read_history(run_dir: str) -> History:
+    """The per-epoch metrics of a run, in whatever layout it was logged."""
+    return read_run(run_dir, tags=()).history
 
 
 def read_hparams(root: dict[str, TagData]) -> dict[str, object]:

@@ -20,6 +20,7 @@ from tbviz import metadata, storage
 from tbviz.diagnosis import Diagnosis, diagnose
 from tbviz.event_reader import CorruptEventFile, event_files, join_path, read_run
 from tbviz.history import History
+from tbviz.layouts import ADD_SCALARS_FOLDER, TagMapping
 from tbviz.text import fmt, md_code, md_escape, plural
 
 
@@ -31,6 +32,13 @@ class RunResult:
     diagnosis: Diagnosis
     hparams: dict[str, object] = field(default_factory=dict)
     history: History | None = None
+    problems: tuple[str, ...] = ()
+    layout: str = "keras"
+
+    @property
+    def partial(self) -> bool:
+        """True when a broken file kept part of the run from being read."""
+        return bool(self.problems)
 
     @property
     def sort_key(self) -> tuple:
@@ -54,35 +62,62 @@ class RunResult:
             "onset_epoch": d.onset_epoch,
             "diverged_at": d.diverged_at,
             "epochs": d.epochs,
+            "layout": self.layout,
+            "partial": self.partial,
+            "problems": list(self.problems),
             "hparams": dict(self.hparams),
         }
 
 
 def find_runs(logdir: str) -> Iterator[str]:
-    """Run names (paths relative to ``logdir``, ``/``-separated), sorted."""
+    """Run names (paths relative to ``logdir``, ``/``-separated; ``.`` for ``logdir``
+    itself), sorted. A run is a folder with ``train``/``validation`` event
+    folders (Keras), with ``<Tag>_<split>`` event folders (``add_scalars``), or
+    any other folder holding event files (flat layouts, Lightning's
+    ``version_N``). Folders starting with ``_`` (``_compare``) are skipped."""
     if not storage.isdir(logdir):
         raise FileNotFoundError(f"log directory {logdir!r} does not exist")
-    if not storage.is_url(logdir):
-        found = []
-        for folder, subfolders, _ in os.walk(logdir):
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("_"))
-            if any(
-                sub in subfolders and event_files(os.path.join(folder, sub))
-                for sub in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
-            ):
-                found.append(os.path.relpath(folder, logdir).replace(os.sep, "/"))
-        yield from sorted(found)
-        return
-    base = logdir.rstrip("/")
-    found = set()
-    for folder in storage.walk_dirs(base):
-        head, _, last = folder.rstrip("/").rpartition("/")
-        if last not in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR) or not event_files(folder):
+    tree = _event_tree(logdir)
+    runs, claimed = set(), set()
+    for rel, (_, subfolders) in sorted(tree.items()):
+        if any(part.startswith("_") for part in rel.split("/")):
             continue
-        run = head[len(base) :].strip("/") or "."
-        if not any(part.startswith("_") for part in run.split("/")):
-            found.add(run)
-    yield from sorted(found)
+        children = [s for s in subfolders if tree.get(_rel(rel, s), (False, []))[0]]
+        keras = [c for c in children if c in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)]
+        scalars = [c for c in children if ADD_SCALARS_FOLDER.match(c)]
+        owned = keras or (scalars if len(scalars) >= 2 or not tree[rel][0] else [])
+        if owned:
+            runs.add(rel)
+            claimed.update(_rel(rel, c) for c in owned)
+    for rel, (has_events, _) in tree.items():
+        if has_events and rel not in claimed and not any(p.startswith("_") for p in rel.split("/")):
+            runs.add(rel)
+    yield from sorted(runs)
+
+
+def _rel(parent: str, child: str) -> str:
+    return child if parent == "." else f"{parent}/{child}"
+
+
+def _event_tree(logdir: str) -> dict[str, tuple[bool, list[str]]]:
+    """relative folder -> (holds event files, sub-folder names), for the whole tree."""
+    tree: dict[str, tuple[bool, list[str]]] = {}
+    if not storage.is_url(logdir):
+        for folder, subfolders, files in os.walk(logdir):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            rel = os.path.relpath(folder, logdir).replace(os.sep, "/")
+            tree[rel] = (any("tfevents" in f for f in files), list(subfolders))
+        return tree
+    base = logdir.rstrip("/")
+    folders = [f.rstrip("/") for f in storage.walk_dirs(base)]
+    for folder in folders:
+        rel = folder[len(base) :].strip("/") or "."
+        tree[rel] = (bool(event_files(folder)), [])
+    for rel in list(tree):
+        if rel != ".":
+            parent, _, name = rel.rpartition("/")
+            tree[parent or "."][1].append(name)
+    return tree
 
 
 def select_runs(logdir: str, runs: str | None = None) -> list[str]:
@@ -101,6 +136,7 @@ def diagnose_runs(
     metric: str = "val_loss",
     *,
     mode: str = "auto",
+    mapping: TagMapping | None = None,
     keep_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
@@ -120,7 +156,12 @@ def diagnose_runs(
     """
     names = select_runs(logdir, runs)
     read = functools.partial(
-        _diagnose_run, logdir, metric=metric, mode=mode, keep_history=keep_history
+        _diagnose_run,
+        logdir,
+        metric=metric,
+        mode=mode,
+        mapping=mapping,
+        keep_history=keep_history,
     )
     results = []
     with contextlib.ExitStack() as stack:
@@ -153,23 +194,51 @@ def _start_methods() -> list[str]:
 
 
 def _diagnose_run(
-    logdir: str, run: str, *, metric: str, mode: str, keep_history: bool
+    logdir: str,
+    run: str,
+    *,
+    metric: str,
+    mode: str,
+    mapping: TagMapping | None,
+    keep_history: bool,
 ) -> tuple[RunResult | None, str]:
-    """One run's result, or None and why it was skipped (a message, not a warning:
-    this may run in a worker process, whose warnings nobody would see)."""
+    """One run's result, or None; and what the user should hear about it (a message,
+    not a warning: this may run in a worker process, whose warnings nobody sees)."""
     try:
-        data = read_run(join_path(logdir, run), tags={metadata.HPARAMS_SESSION_TAG})
+        data = read_run(
+            join_path(logdir, run), tags={metadata.HPARAMS_SESSION_TAG}, mapping=mapping
+        )
     except (CorruptEventFile, OSError) as err:
         return None, f"skipping run {run!r}: {err}"
     if data.history.last_epoch is None:
-        return None, f"skipping run {run!r}: no epoch_* scalars"
+        return None, unpaired_message(run, data)
     result = RunResult(
         run,
         diagnose(data.history, metric, mode=mode),
         hparams=data.hparams(),
         history=data.history if keep_history else None,
+        problems=tuple(data.problems),
+        layout=data.layout,
     )
-    return result, ""
+    said = ""
+    if data.problems:
+        said = f"run {run!r} was read in part: " + "; ".join(data.problems)
+    return result, said
+
+
+def unpaired_message(run: str, data) -> str:
+    """Why a folder with event files gave no run, and how to map its tags."""
+    if data.problems:
+        return f"skipping run {run!r}: " + "; ".join(data.problems)
+    if not data.unmatched:
+        return f"skipping {run!r}: its event files hold no scalars"
+    shown = ", ".join(sorted(data.unmatched)[:8])
+    more = f" and {len(data.unmatched) - 8} more" if len(data.unmatched) > 8 else ""
+    return (
+        f"skipping {run!r}: its scalars ({shown}{more}) name no training/validation split; "
+        "map them with --train-tag/--val-tag, e.g. --train-tag '{metric}/ours' "
+        "--val-tag '{metric}/holdout'"
+    )
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
@@ -206,7 +275,7 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
 
 
 def _header(metric: str, with_hparams: bool) -> list[str]:
-    header = ["#", "run", f"best {metric}", "best epoch", "final", "status", "onset"]
+    header = ["#", "run", f"best {metric}", "best epoch", "final", "status", "onset", "epochs"]
     return [*header, "hparams"] if with_hparams else header
 
 
@@ -226,6 +295,7 @@ def _row(index: int, result: RunResult, varying: list[str], escape: Callable) ->
         fmt(d.last_value),
         d.status,
         _epoch(d.onset_epoch),
+        f"{d.epochs} (partial)" if result.partial else str(d.epochs),
     ]
     if varying:
         shown = {k: v for k, v in result.hparams.items() if k in varying}

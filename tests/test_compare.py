@@ -112,7 +112,7 @@ def test_annotate_fills_in_plain_keras_runs_once(work, capsys):
     assert main(["annotate", str(work), "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert "annotated plain-keras" in captured.out
-    assert "1 annotated, 2 already had tbviz output, 1 skipped" in captured.out
+    assert "1 annotated, 0 brought up to date, 2 already current, 1 skipped" in captured.out
     assert "corrupt" in captured.err
     # Nothing that existed was touched; only new files appeared.
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
@@ -129,7 +129,7 @@ def test_annotate_fills_in_plain_keras_runs_once(work, capsys):
 
     files = sorted(str(p) for p in work.rglob("*") if p.is_file())
     assert main(["annotate", str(work), "--no-progress"]) == 0
-    assert "0 annotated, 3 already" in capsys.readouterr().out
+    assert "0 annotated, 0 brought up to date, 3 already" in capsys.readouterr().out
     assert sorted(str(p) for p in work.rglob("*") if p.is_file()) == files
 
 
@@ -203,7 +203,7 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
 
 def test_worker_processes_give_the_same_ranking_and_warnings(tmp_path):
     """Big log directories are read by forked workers: same rows, same order, and a
-    corrupt run's warning still reaches the caller."""
+    broken file's warning still reaches the caller."""
     from tbviz import summaries
     from tbviz.event_writer import EventFileWriter
     from tbviz.runs import PARALLEL_MIN_RUNS, diagnose_runs
@@ -228,5 +228,8 @@ def test_worker_processes_give_the_same_ranking_and_warnings(tmp_path):
     )
     parallel = json.loads(result.stdout)
     assert parallel == [r.to_dict() for r in sequential]
-    assert len(parallel) == PARALLEL_MIN_RUNS + 5 and parallel[0]["run"] == "run000"
+    assert len(parallel) == PARALLEL_MIN_RUNS + 6 and parallel[0]["run"] == "run000"
+    # The broken file costs only itself: run007 is ranked, marked as read in part.
+    run007 = next(r for r in parallel if r["run"] == "run007")
+    assert run007["partial"] and run007["epochs"] == 4
     assert "run007" in result.stderr and "events.out.tfevents.9.bad" in result.stderr

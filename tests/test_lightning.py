@@ -147,6 +147,10 @@ if __name__ == "__main__":
         enable_model_summary=False,
         callbacks=[TBVizCallback(log_dir=sys.argv[1], run_name="ddp", figure_budget=None)],
     ).fit(Noise(), train, val)
+    # Without this, gloo's threads can abort a worker at exit ("terminate called
+    # without an active exception") after a successful fit.
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 """
 )
 
