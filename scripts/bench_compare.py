@@ -4,8 +4,10 @@
 Writes synthetic log directories of 250, 500 and 1000 runs laid out as
 ``keras.callbacks.TensorBoard`` writes them (``<run>/train`` and
 ``<run>/validation``, 50 epochs, 4 metrics, one event per scalar, float32
-scalar tensors), then times, as whole processes (interpreter start and
-imports included), each of:
+scalar tensors), or with ``--layout flat`` as PyTorch users write them (one
+folder per run, ``train/<metric>`` and ``val/<metric>`` tags, simple_value
+scalars as ``torch.utils.tensorboard`` and tensorboardX write), then times, as
+whole processes (interpreter start and imports included), each of:
 
   tbparse      python -c "tbparse.SummaryReader(LOGDIR).tensors"  (the baseline)
   leaderboard  tbviz leaderboard LOGDIR
@@ -15,7 +17,7 @@ and prints the median of ``--repeats`` runs, the ratio to tbparse, time per
 run (flat means linear growth) and the peak RSS of the largest process. It also checks
 that a corrupted record is still reported.
 
-    python scripts/bench_compare.py [--sizes 250,500,1000] [--repeats 3]
+    python scripts/bench_compare.py [--sizes 250,500,1000] [--repeats 3] [--layout flat]
 
 Goals (issue 4): leaderboard >= 10x faster than tbparse; compare faster than
 tbparse; time linear in runs; memory bounded by one run plus the results.
@@ -90,14 +92,39 @@ def write_run(run_dir: str, seed: int) -> None:
                     )
 
 
-def make_logdir(path: str, runs: int) -> str:
+def write_flat_run(run_dir: str, seed: int) -> None:
+    """One run as a PyTorch loop writes it: one folder, the split in the tag."""
+    from tensorboard.compat.proto import summary_pb2
+
+    from tbviz.event_writer import EventFileWriter
+
+    rng = random.Random(seed)
+    onset = rng.randint(5, 60)
+    speed = rng.uniform(0.05, 0.2)
+    with EventFileWriter(run_dir) as writer:
+        for epoch in range(EPOCHS):
+            for split in ("train", "val"):
+                loss = 2.3 * math.exp(-speed * epoch) + rng.gauss(0, 0.01)
+                if split == "val":
+                    loss += 0.05 + max(0, epoch - onset) * 0.03
+                values = {"loss": loss, "accuracy": 1 - loss / 2.5, "top_k": 1 - loss / 5}
+                values["auc"] = 1 - loss / 4
+                for name in METRICS:
+                    value = summary_pb2.Summary.Value(
+                        tag=f"{split}/{name}", simple_value=values[name]
+                    )
+                    writer.add(epoch, [value])
+
+
+def make_logdir(path: str, runs: int, layout: str = "keras") -> str:
     """A log directory of ``runs`` synthetic runs (cached between calls by its name)."""
     done = os.path.join(path, ".complete")
     if os.path.exists(done):
         return path
     shutil.rmtree(path, ignore_errors=True)
+    write = write_flat_run if layout == "flat" else write_run
     for i in range(runs):
-        write_run(os.path.join(path, f"sweep/lr={10 ** -(1 + i % 4)}-seed{i:04d}"), seed=i)
+        write(os.path.join(path, f"sweep/lr={10 ** -(1 + i % 4)}-seed{i:04d}"), seed=i)
     Path(done).touch()
     return path
 
@@ -124,16 +151,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="250,500,1000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--layout", choices=("keras", "flat"), default="keras", help="how the runs are laid out"
+    )
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "tbviz-bench"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{EPOCHS} epochs x {len(METRICS)} metrics x train+validation per run")
+    print(f"{EPOCHS} epochs x {len(METRICS)} metrics x train+validation per run, {args.layout}")
     print(
         f"{'runs':>5} {'tool':<12} {'median s':>9} {'x tbparse':>10} {'ms/run':>7} {'peak MiB':>9}"
     )
     for size in sizes:
         started = time.perf_counter()
-        logdir = make_logdir(os.path.join(args.workdir, f"runs-{size}"), size)
+        logdir = make_logdir(
+            os.path.join(args.workdir, f"runs-{args.layout}-{size}"), size, args.layout
+        )
         if time.perf_counter() - started > 1:
             print(f"(wrote {size} runs in {time.perf_counter() - started:.1f} s)")
         commands = {
@@ -173,6 +205,15 @@ def check_corruption(path: str) -> None:
     _, _, stderr = timed(["leaderboard", path])
     reported = victim in stderr and "checksum" in stderr
     print(f"corrupt record reported with its file: {'yes' if reported else 'NO'}")
+    board = subprocess.run(
+        [sys.executable, "-m", "tbviz", "leaderboard", path],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    ).stdout
+    print(f"the broken run ranked, marked partial: {'yes' if '(partial)' in board else 'NO'}")
 
 
 if __name__ == "__main__":

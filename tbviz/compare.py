@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tbviz import metadata, summaries
+from tbviz import metadata, storage, summaries
 from tbviz.event_reader import CorruptEventFile, read_folder
 from tbviz.event_writer import EventFileWriter
 from tbviz.layouts import TagMapping
@@ -91,7 +91,7 @@ def compare(
         progress=progress,
         workers=workers,
     )
-    compare_dir = os.path.join(logdir, metadata.COMPARE_RUN)
+    compare_dir = storage.join(logdir, metadata.COMPARE_RUN)
     step = _next_step(compare_dir)
     comparison = Comparison(results, step)
     if not results:

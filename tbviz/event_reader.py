@@ -264,19 +264,25 @@ def scalar_series(found: dict[str, TagData]) -> dict[str, Series]:
 
 
 def run_structure(run_dir: str) -> tuple[str, list[str]]:
-    """(layout, sub-folders to read) of a run folder, from its sub-folders alone:
-    ``keras`` (``train``/``validation``), ``add_scalars`` (``<Tag>_<split>``) or
-    ``flat`` (everything in the folder itself)."""
-    subfolders = [
-        name
-        for name in sorted(storage.listdir(run_dir))
-        if not name.startswith(".") and event_files(join_path(run_dir, name))
-    ]
-    keras = [n for n in subfolders if n in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)]
-    if keras:
+    """(layout, sub-folders to read) of a run folder, from its folders alone:
+    ``keras`` (``train``/``validation``), ``add_scalars`` (``<Tag>_<split>``, or
+    tensorboardX's ``<Tag>/<split>``) or ``flat`` (everything in the folder)."""
+    names = [n for n in sorted(storage.listdir(run_dir)) if not n.startswith(".")]
+    with_events = [n for n in names if event_files(join_path(run_dir, n))]
+    keras = [n for n in with_events if n in layouts.KERAS_SPLITS]
+    if keras and all(n in layouts.KERAS_SPLITS for n in with_events if layouts.is_split_folder(n)):
         return "keras", keras
-    scalars = [n for n in subfolders if layouts.ADD_SCALARS_FOLDER.match(n)]
-    if (scalars and not event_files(run_dir)) or len(scalars) >= 2:
+    scalars = [n for n in with_events if layouts.ADD_SCALARS_FOLDER.match(n)]
+    for name in names:  # tensorboardX: <Tag>/<split>, the tag folder itself empty
+        if name in with_events:
+            continue
+        inner = join_path(run_dir, name)
+        scalars += [
+            f"{name}/{split}"
+            for split in sorted(storage.listdir(inner))
+            if layouts.is_split_folder(split) and event_files(join_path(inner, split))
+        ]
+    if scalars:
         return "add_scalars", scalars
     return "flat", []
 

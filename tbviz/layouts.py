@@ -9,8 +9,10 @@ epoch. Writers lay the same data out differently:
   ``val/loss``, ``Loss/train`` + ``Loss/val``, ``train_loss`` + ``val_loss``
   (tensorboardX, ``torch.utils.tensorboard``; case-insensitive; ``val``,
   ``valid``, ``validation``, ``eval``, ``test`` name validation);
-* **add_scalars**: ``<run>/<Tag>_train`` and ``<run>/<Tag>_val`` sub-folders,
-  each holding the tag ``<Tag>`` (``SummaryWriter.add_scalars``);
+* **add_scalars**: ``<run>/<Tag>_train`` and ``<run>/<Tag>_val`` sub-folders
+  (``torch.utils.tensorboard``), or ``<run>/<Tag>/train`` and
+  ``<run>/<Tag>/val`` (tensorboardX), each holding the tag ``<Tag>``
+  (``SummaryWriter.add_scalars``);
 * **lightning**: a flat folder (``lightning_logs/version_N``) with an ``epoch``
   scalar: values logged at global steps are placed at the epoch that scalar
   gives for their step, and per-step values (``*_step``) are left out;
@@ -40,8 +42,11 @@ _SPLIT = "|".join(_TRAIN + _VALIDATION)
 _SPLIT_FIRST = re.compile(rf"^({_SPLIT})[/_.\-](.+)$", re.IGNORECASE)
 _SPLIT_LAST = re.compile(rf"^(.+?)[/_.\-]({_SPLIT})$", re.IGNORECASE)
 _SUFFIX = re.compile(r"^(.+?)_(epoch|step)$", re.IGNORECASE)
-#: ``<Tag>_<split>`` sub-folders written by ``add_scalars``.
-ADD_SCALARS_FOLDER = re.compile(rf"^(.+)_({_SPLIT})$", re.IGNORECASE)
+#: ``<Tag>_<split>`` sub-folders written by ``add_scalars`` (``torch.utils.tensorboard``;
+#: tensorboardX nests them, ``<Tag>/<split>``).
+ADD_SCALARS_FOLDER = re.compile(rf"^(.+)[_/]({_SPLIT})$", re.IGNORECASE)
+#: Keras' split folders.
+KERAS_SPLITS = (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
 
 Folders = Mapping[str, Mapping[str, Series]]
 
@@ -83,6 +88,11 @@ class LayoutResult:
     history: History
     layout: str
     unmatched: list[str] = field(default_factory=list)
+
+
+def is_split_folder(name: str) -> bool:
+    """True for a folder named after a split (``train``, ``val``, ``validation``...)."""
+    return split_word(name) is not None
 
 
 def split_word(word: str) -> str | None:
@@ -161,7 +171,7 @@ def flat_history(tags: Mapping[str, Series], mapping: TagMapping | None = None) 
 
 
 def add_scalars_history(children: Mapping[str, Mapping[str, Series]]) -> History:
-    """``<Tag>_<split>`` sub-folders, each with the tag ``<Tag>``."""
+    """``<Tag>_<split>`` (or ``<Tag>/<split>``) sub-folders, each with the tag ``<Tag>``."""
     tags: dict[str, Series] = {}
     for folder, folder_tags in children.items():
         found = ADD_SCALARS_FOLDER.match(folder)

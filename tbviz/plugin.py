@@ -211,16 +211,21 @@ class TbvizPlugin(base_plugin.TBPlugin):
     def _histories(
         self, ctx, eid: str, only: list[str] | None = None
     ) -> dict[str, dict[str, tuple[list, list]]]:
-        """Per run, Keras-style key -> (steps, values) of its ``epoch_*`` scalars.
+        """Per run, Keras-style key -> (steps, values), in whatever layout it was logged.
 
-        TensorBoard sees ``<run>/train`` and ``<run>/validation`` as runs of
-        their own; they are put back together here.
+        TensorBoard sees ``<run>/train`` and ``<run>/validation`` (and
+        ``add_scalars``' ``<run>/<Tag>_<split>``) as runs of their own; they
+        are put back together here through :mod:`tbviz.layouts`.
         """
+        from tbviz.history import Series
+        from tbviz.layouts import add_scalars_history, flat_history, keras_history
+
         listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
+        groups = {tb_run: _group(tb_run, tags) for tb_run, tags in listing.items()}
         wanted = {
-            tb_run: [t for t in tags if metadata.metric_from_tag(t)]
+            tb_run: [t for t in tags if not t.startswith("tbviz/")]
             for tb_run, tags in listing.items()
-            if _split(tb_run) is not None and (only is None or _split(tb_run)[0] in only)
+            if only is None or groups[tb_run][0] in only
         }
         tags = sorted({t for ts in wanted.values() for t in ts})
         if not wanted or not tags:
@@ -232,25 +237,43 @@ class TbvizPlugin(base_plugin.TBPlugin):
             downsample=_ALL,
             run_tag_filter=provider.RunTagFilter(runs=list(wanted), tags=tags),
         )
-        histories: dict[str, dict[str, tuple[list, list]]] = {}
+        parts: dict[str, dict[str, dict[str, Series]]] = {}
         for tb_run, by_tag in read.items():
-            run, prefix = _split(tb_run)
-            for tag, points in by_tag.items():
-                key = prefix + metadata.metric_from_tag(tag)
-                histories.setdefault(run, {})[key] = (
-                    [p.step for p in points],
-                    [p.value for p in points],
+            run, part = groups[tb_run]
+            parts.setdefault(run, {})[part] = {
+                tag: Series([p.step for p in points], [float(p.value) for p in points])
+                for tag, points in by_tag.items()
+            }
+        histories: dict[str, dict[str, tuple[list, list]]] = {}
+        for run, folders in parts.items():
+            if metadata.TRAIN_DIR in folders or metadata.VALIDATION_DIR in folders:
+                history = keras_history(
+                    folders.get(metadata.TRAIN_DIR, {}), folders.get(metadata.VALIDATION_DIR, {})
                 )
+            elif any(part != "" for part in folders):
+                history = add_scalars_history({k: v for k, v in folders.items() if k})
+            else:
+                history = flat_history(folders.get("", {})).history
+            if history.last_epoch is not None:
+                histories[run] = {
+                    key: (list(history[key].epochs), list(history[key].values)) for key in history
+                }
         return histories
 
 
-def _split(tb_run: str) -> tuple[str, str] | None:
-    """``"cnn/validation"`` -> ``("cnn", "val_")``; None for a run that is not a split."""
+def _group(tb_run: str, tags) -> tuple[str, str]:
+    """(run, part) of a TensorBoard run: ``"cnn/validation"`` -> ``("cnn", "validation")``,
+    ``"a/Loss_train"`` holding ``Loss`` -> ``("a", "Loss_train")``; a flat run is its own
+    run with part ``""``."""
+    from tbviz.layouts import ADD_SCALARS_FOLDER
+
     head, _, last = tb_run.rpartition("/")
-    prefix = {metadata.TRAIN_DIR: "", metadata.VALIDATION_DIR: "val_"}.get(last)
-    if prefix is None:
-        return None
-    return (head or ".", prefix)
+    if last in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR):
+        return head or ".", last
+    found = ADD_SCALARS_FOLDER.match(last)
+    if found and found.group(1) in tags:
+        return head or ".", last
+    return tb_run, ""
 
 
 def _stored(payload) -> dict | None:

@@ -20,7 +20,7 @@ from tbviz import metadata, storage
 from tbviz.diagnosis import Diagnosis, diagnose
 from tbviz.event_reader import CorruptEventFile, event_files, join_path, read_run
 from tbviz.history import History
-from tbviz.layouts import ADD_SCALARS_FOLDER, TagMapping
+from tbviz.layouts import ADD_SCALARS_FOLDER, KERAS_SPLITS, TagMapping, is_split_folder
 from tbviz.text import fmt, md_code, md_escape, plural
 
 
@@ -79,18 +79,29 @@ def find_runs(logdir: str) -> Iterator[str]:
         raise FileNotFoundError(f"log directory {logdir!r} does not exist")
     tree = _event_tree(logdir)
     runs, claimed = set(), set()
-    for rel, (_, subfolders) in sorted(tree.items()):
-        if any(part.startswith("_") for part in rel.split("/")):
+    hidden = {rel for rel in tree if any(p.startswith("_") for p in rel.split("/"))}
+    for rel, (has_events, subfolders) in sorted(tree.items()):
+        if rel in hidden:
             continue
         children = [s for s in subfolders if tree.get(_rel(rel, s), (False, []))[0]]
-        keras = [c for c in children if c in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)]
-        scalars = [c for c in children if ADD_SCALARS_FOLDER.match(c)]
-        owned = keras or (scalars if len(scalars) >= 2 or not tree[rel][0] else [])
-        if owned:
+        splits = [c for c in children if is_split_folder(c)]
+        keras = splits and all(c in KERAS_SPLITS for c in splits)
+        parent = rel.rpartition("/")[0] or "."
+        nested = splits and not has_events and rel != "." and tree.get(parent, (False,))[0]
+        if nested and (not keras or len(splits) < 2 or parent in runs):
+            # tensorboardX's add_scalars: <run>/<Tag>/<split>, the run is the parent
+            runs.add(parent)
+            claimed.update([rel, *(_rel(rel, c) for c in splits)])
+        elif keras:
             runs.add(rel)
-            claimed.update(_rel(rel, c) for c in owned)
+            claimed.update(_rel(rel, c) for c in splits)
+        else:
+            scalars = [c for c in children if ADD_SCALARS_FOLDER.match(c)]
+            if len(scalars) >= 2 or (scalars and not has_events):
+                runs.add(rel)
+                claimed.update(_rel(rel, c) for c in scalars)
     for rel, (has_events, _) in tree.items():
-        if has_events and rel not in claimed and not any(p.startswith("_") for p in rel.split("/")):
+        if has_events and rel not in claimed and rel not in hidden:
             runs.add(rel)
     yield from sorted(runs)
 

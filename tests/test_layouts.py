@@ -1,0 +1,223 @@
+"""Logs tbviz did not write, in every common layout, written here by the real writers
+(tensorboardX, torch.utils.tensorboard, Lightning's TensorBoardLogger, Keras):
+ranked, best epochs as 0-based epochs, broken files, unpairable folders, annotate
+refresh, explicit tag mappings, and the tab listing them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tbviz.cli import main
+from tbviz.event_reader import read_run
+from tbviz.history import Series
+from tbviz.layouts import TagMapping, flat_history, match_flat_tag
+
+VAL = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.61, 0.67]  # best at epoch 3 (step 3)
+TRAIN = [1.1, 0.7, 0.45, 0.3, 0.2, 0.12, 0.07, 0.04]
+
+
+def tensorboardx_run(folder, style: str, steps_per_epoch: int = 1) -> None:
+    """One run written by tensorboardX in a given tag style."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        step = epoch * steps_per_epoch
+        if style == "split-first":
+            writer.add_scalar("train/loss", train, step)
+            writer.add_scalar("val/loss", val, step)
+            writer.add_scalar("val/acc", 1 - val / 2, step)
+        elif style == "split-last":
+            writer.add_scalar("Loss/train", train, step)
+            writer.add_scalar("Loss/val", val, step)
+        elif style == "add_scalars":
+            writer.add_scalars("Loss", {"train": train, "val": val}, step)
+        elif style == "odd":
+            writer.add_scalar("loss/ours", train, step)
+            writer.add_scalar("loss/holdout", val, step)
+    writer.close()
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("layouts") / "runs"
+    tensorboardx_run(root / "tbx-split-first", "split-first")
+    tensorboardx_run(root / "tbx-split-last", "split-last", steps_per_epoch=40)
+    tensorboardx_run(root / "tbx-add-scalars", "add_scalars")
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(root / "torch-tutorial"))
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        writer.add_scalar("Loss/train", train, epoch + 1)  # 1-based, as many tutorials do
+        writer.add_scalar("Loss/val", val, epoch + 1)
+    writer.close()
+    return root
+
+
+def test_flat_tags_are_matched_case_insensitively():
+    assert match_flat_tag("train/loss") == ("train", "loss", "")
+    assert match_flat_tag("Loss/Val") == ("val", "loss", "")
+    assert match_flat_tag("valid_accuracy_epoch") == ("val", "accuracy", "epoch")
+    assert match_flat_tag("train_loss_step") == ("train", "loss", "step")
+    assert match_flat_tag("learning_rate") is None
+
+
+def test_every_layout_is_ranked_with_0_based_best_epochs(logdir, capsys):
+    assert main(["leaderboard", str(logdir), "--json"]) == 0
+    rows = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"tbx-split-first", "tbx-split-last", "tbx-add-scalars", "torch-tutorial"}
+    for row in rows.values():
+        assert row["best_epoch"] == 3 and row["epochs"] == 8
+        assert row["status"] == "overfitting" and row["onset_epoch"] == 3
+    assert rows["tbx-add-scalars"]["layout"] == "add_scalars"
+    assert rows["tbx-split-last"]["layout"] == "flat"  # global steps 0, 40, 80 -> epochs
+
+
+def test_lightning_logs_place_values_by_the_epoch_scalar(tmp_path):
+    """A real Lightning fit with its own TensorBoardLogger (version_N, global steps)."""
+    import lightning
+
+    from tests.test_lightning import Noise, loaders
+
+    train, val = loaders()
+    trainer = lightning.Trainer(
+        max_epochs=4,
+        accelerator="cpu",
+        logger=lightning.pytorch.loggers.TensorBoardLogger(str(tmp_path), name="lightning_logs"),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(Noise(), train, val)
+    run = read_run(str(tmp_path / "lightning_logs" / "version_0"))
+    assert run.layout == "lightning"
+    history = run.history
+    assert history["loss"].epochs == [0, 1, 2, 3]  # train_loss_epoch; _step values left out
+    assert history["val_loss"].epochs == [0, 1, 2, 3]
+    assert "val_acc" in history
+
+
+def test_the_tab_lists_a_lightning_style_run(tmp_path):
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboardX import SummaryWriter
+    from werkzeug import test as werkzeug_test
+    from werkzeug import wrappers
+
+    from tbviz.plugin import TbvizPlugin
+
+    logdir = tmp_path / "runs"
+    writer = SummaryWriter(str(logdir / "lightning_logs" / "version_0"))
+    step = 0
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        for _ in range(5):
+            writer.add_scalar("train_loss_step", train + 0.1, step)
+            step += 1
+        writer.add_scalar("train_loss_epoch", train, step - 1)
+        writer.add_scalar("val_loss", val, step - 1)
+        writer.add_scalar("epoch", epoch, step - 1)
+    writer.close()
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    plugin = TbvizPlugin(base_plugin.TBContext(logdir=str(logdir), data_provider=provider))
+    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
+    rows = json.loads(client.get("/data/plugin/tbviz/runs").get_data())["runs"]
+    [row] = rows
+    assert row["run"] == "lightning_logs/version_0" and row["source"] == "scalars"
+    assert row["best_epoch"] == 3 and row["epochs"] == 8 and row["status"] == "overfitting"
+
+
+def test_a_broken_file_costs_only_what_is_broken(tmp_path, capsys):
+    logdir = tmp_path / "runs"
+    tensorboardx_run(logdir / "good", "split-first")
+    tensorboardx_run(logdir / "flipped", "split-first")
+    [events] = (logdir / "flipped").glob("events.out.tfevents.*")
+    data = bytearray(events.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle
+    events.write_bytes(bytes(data))
+    (logdir / "good" / "events.out.tfevents.0.junk").write_bytes(b"\x07" * 40)
+    assert main(["leaderboard", str(logdir), "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = {r["run"]: r for r in json.loads(captured.out)}
+    assert set(rows) == {"good", "flipped"}
+    assert rows["good"]["partial"] and rows["good"]["epochs"] == 8  # the junk file cost nothing
+    assert rows["flipped"]["partial"] and 0 < rows["flipped"]["epochs"] < 8
+    assert "flipped" in captured.err and "at byte" in captured.err
+    assert main(["leaderboard", str(logdir)]) == 0
+    assert "(partial)" in capsys.readouterr().out
+
+
+def test_an_unpairable_folder_is_named_with_its_tags_and_the_command_fails(tmp_path, capsys):
+    logdir = tmp_path / "runs"
+    tensorboardx_run(logdir / "odd", "odd")
+    assert main(["leaderboard", str(logdir)]) == 1
+    err = capsys.readouterr().err
+    assert "'odd'" in err and "loss/holdout" in err and "--train-tag" in err
+    assert "no runs with training/validation scalars" in err
+    # The explicit mapping reads it.
+    args = ["--train-tag", "{metric}/ours", "--val-tag", "{metric}/holdout"]
+    assert main(["leaderboard", str(logdir), "--json", *args]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["run"] == "odd" and row["best_epoch"] == 3 and row["layout"] == "mapped"
+    assert main(["leaderboard", str(logdir), "--train-tag", "x"]) == 2
+    assert "go together" in capsys.readouterr().err
+
+
+def test_tag_mapping_needs_the_placeholder():
+    with pytest.raises(ValueError, match="metric"):
+        TagMapping("loss/train", "loss/val")
+    mapping = TagMapping("{metric}/ours", "*/{metric}/holdout")
+    assert mapping.match("loss/ours") == ("train", "loss")
+    assert mapping.match("a/b/acc/holdout") == ("val", "acc")
+
+
+def test_global_steps_become_epoch_indices():
+    steps = [99, 199, 299]
+    result = flat_history(
+        {
+            "train/loss": Series(list(range(0, 300, 10)), [1.0 - i / 40 for i in range(30)]),
+            "val/loss": Series(steps, [0.9, 0.8, 0.85]),
+        }
+    )
+    assert result.history["val_loss"].epochs == [0, 1, 2]
+    assert result.history["loss"].epochs == [0, 1, 2]
+    # The training value at each epoch's end: the last one logged up to its mark.
+    assert result.history["loss"].values[0] == pytest.approx(1.0 - 9 / 40)
+
+
+def test_annotate_writes_beside_flat_runs_and_brings_grown_runs_up_to_date(tmp_path, capsys):
+    from tensorboardX import SummaryWriter
+
+    logdir = tmp_path / "runs"
+    writer = SummaryWriter(str(logdir / "growing"))
+    for epoch in range(4):
+        writer.add_scalar("train/loss", TRAIN[epoch], epoch)
+        writer.add_scalar("val/loss", VAL[epoch], epoch)
+    writer.close()
+    assert main(["annotate", str(logdir), "--no-progress"]) == 0
+    assert "1 annotated" in capsys.readouterr().out
+    run = read_run(str(logdir / "growing"))
+    assert [s for s, _ in run.diagnoses()] == [0, 1, 2, 3]
+    assert main(["annotate", str(logdir), "--no-progress"]) == 0  # idempotent
+    assert "1 already current" in capsys.readouterr().out
+    # Training resumed and went on (a new file, as a resumed writer makes).
+    writer = SummaryWriter(str(logdir / "growing"), filename_suffix=".resumed")
+    for epoch in range(4, 8):
+        writer.add_scalar("train/loss", TRAIN[epoch], epoch)
+        writer.add_scalar("val/loss", VAL[epoch], epoch)
+    writer.close()
+    before = {p: p.read_bytes() for p in (logdir / "growing").iterdir()}
+    assert main(["annotate", str(logdir), "--no-progress"]) == 0
+    assert "brought up to date growing" in capsys.readouterr().out
+    assert all(p.read_bytes() == data for p, data in before.items())  # appended, not rewritten
+    run = read_run(str(logdir / "growing"))
+    diagnoses = run.diagnoses()
+    assert [s for s, _ in diagnoses] == list(range(8))
+    assert diagnoses[-1][1]["status"] == "overfitting" and diagnoses[-1][1]["epochs"] == 8
+    assert [s for s, *_ in run.images()] == [3, 7]
