@@ -118,6 +118,7 @@ def _annotate_run(
     for the epochs after ``after`` only (a run annotated before up to it)."""
     diagnosis = None
     seen = History()
+    gate = notes.NoteGate(noted=last_status)
     with EventFileWriter(run_dir) as writer:
         for epoch, row in history.rows():
             seen.record(epoch, row)
@@ -125,7 +126,7 @@ def _annotate_run(
             if after is not None and epoch <= after:
                 continue
             values = summaries.epoch_values(diagnosis, seen)
-            if diagnosis.status != last_status:
+            if gate.update(diagnosis.status):
                 values.append(
                     summaries.text_value(
                         metadata.TAG_NOTES,
@@ -133,7 +134,6 @@ def _annotate_run(
                         metadata.NOTES_DESCRIPTION,
                     )
                 )
-                last_status = diagnosis.status
             writer.add(epoch, values)
         last = history.last_epoch
         figure = plotter.render(history, diagnosis, figure_title(run, last, diagnosis.status))

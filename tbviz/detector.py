@@ -23,7 +23,8 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
   has been away means a bump, not a turn.
 * **Training still learning, or done.** The training twin improved since the
   best epoch, or sits at its floor (a converged curve, the classic picture of
-  memorisation). Training rising by more than ``max_train_rise`` of its own
+  memorisation: near its minimum and no worse than at the best epoch by more
+  than twice its own noise). Training rising by more than ``max_train_rise`` of its own
   range is instability, not overfitting: judged against the range, a loss
   moving 0.008 -> 0.014 near zero is noise, not an "81% jump".
 * **Learning-rate drops get their chance.** When a logged learning rate
@@ -40,6 +41,7 @@ Pure numpy; no TensorFlow.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -139,6 +141,9 @@ REASON_CODES = {
     "overfitting": "validation worse beyond noise while training improved or converged",
 }
 
+
+#: Degrees of freedom a side's noise estimate needs before it can lower the other's.
+MIN_NOISE_DOF = 2
 
 #: A learning rate below this share of the previous epoch's is a drop (a step
 #: decay or ReduceLROnPlateau; not the few percent an epoch of a smooth decay).
@@ -243,13 +248,15 @@ class MetricDetector:
         since = last_epoch - best_epoch
         unit = max(abs(best), 1e-12)
         gl = 100.0 * (scale(last_raw) - best) / unit
-        start = max(s.warmup_epochs, len(self._values) - s.noise_window)
-        noise = _robust_noise(
-            self._epochs[start:],
-            [scale(v) for v in self._values[start:]],
-            max(best_i - start, 0),
-        )
-        threshold = max(s.min_generalization_loss / 100.0 * unit, s.noise_multiplier * noise)
+        noise = threshold = None
+        if since > 0:  # at a new best there is nothing to weigh against the noise
+            start = max(s.warmup_epochs, len(self._values) - s.noise_window)
+            noise = _robust_noise(
+                self._epochs[start:],
+                [scale(v) for v in self._values[start:]],
+                max(best_i - start, 0),
+            )
+            threshold = max(s.min_generalization_loss / 100.0 * unit, s.noise_multiplier * noise)
         train_best = self._train_at(best_epoch)
         train_now = (
             sum(self._recent_train) / len(self._recent_train) if self._recent_train else None
@@ -309,7 +316,7 @@ class MetricDetector:
             return verdict("plateau", "training-unstable")
         at_floor = (scale(train_now) - scale(self._floor())) <= s.train_floor * (
             self._train_max - self._train_min
-        )
+        ) and not self._train_worse(best_epoch, train_best, train_now)
         if train_gain < s.min_train_improvement and not at_floor:
             return verdict("plateau", "training-flat")
         if not learning:
@@ -339,6 +346,15 @@ class MetricDetector:
             return False
         level = float(np.median(np.asarray(ys) - slope * np.asarray(xs))) + slope * xs[-1]
         return (level - best) / -slope <= since
+
+    def _train_worse(self, best_epoch: int, train_best: float, train_now: float) -> bool:
+        """Training now is worse than at the best epoch by more than twice its own noise
+        (then it is not sitting at its floor, whatever its range says)."""
+        recent = sorted(e for e in self._train if e > self._epochs[-1] - self.settings.noise_window)
+        ys = [self._scale(self._train[e]) for e in recent]
+        split = max(bisect.bisect_right(recent, best_epoch) - 1, 0)
+        noise = _robust_noise(recent, ys, split)
+        return self._scale(train_now) - self._scale(train_best) > 2 * noise
 
     def _train_at(self, epoch: int) -> float | None:
         if epoch in self._train:
@@ -373,15 +389,61 @@ def _robust_noise(xs: list[int], ys: list[float], split: int) -> float:
     # The descent counts only once a parabola fits it (a line through 3-4
     # points of a curving descent reads the curvature as noise).
     for part, fewest in ((slice(0, split + 1), 5), (slice(split, None), 4)):
-        px = np.asarray(xs[part], dtype=np.float64)
-        py = np.asarray(ys[part], dtype=np.float64)
+        px, py = xs[part], ys[part]
         if len(py) < fewest:
             continue
         degree = 2 if len(py) >= 5 else 1
-        coef = np.polyfit(px - px[0], py, degree)
-        squares = float(np.sum((py - np.polyval(coef, px - px[0])) ** 2))
-        estimates.append(math.sqrt(squares / (len(py) - degree - 1)))
-    return min(estimates, default=0.0)
+        squares = _residual_squares(px, py, degree)
+        dof = len(py) - degree - 1
+        estimates.append((math.sqrt(squares / dof), dof))
+    # An estimate from 2-3 degrees of freedom is often small by chance: it may
+    # lower a better-founded one only once it has as many.
+    trusted = [sd for sd, dof in estimates if dof >= MIN_NOISE_DOF]
+    if trusted:
+        return min(trusted)
+    return max((sd for sd, _ in estimates), default=0.0)
+
+
+def _residual_squares(xs: list[int], ys: list[float], degree: int) -> float:
+    """Residual sum of squares of a least-squares line (1) or parabola (2).
+
+    Plain Python on centred x: the windows hold a handful of points, where
+    numpy's per-call overhead would be most of the detector's cost. Huge
+    values give ``inf`` (no alarm), not an overflow error.
+    """
+    n = len(xs)
+    mx = sum(xs) / n
+    u = [x - mx for x in xs]
+    if degree == 1:
+        suu = sum(v * v for v in u) or 1.0
+        my = sum(ys) / n
+        slope = sum(v * (y - my) for v, y in zip(u, ys, strict=True)) / suu
+        return sum(_square(y - my - slope * v) for v, y in zip(u, ys, strict=True))
+    # Normal equations of y = a + b u + c u^2, solved by Cramer's rule.
+    s1 = sum(u)
+    s2 = sum(v**2 for v in u)
+    s3 = sum(v**3 for v in u)
+    s4 = sum(v**4 for v in u)
+    t0 = sum(ys)
+    t1 = sum(v * y for v, y in zip(u, ys, strict=True))
+    t2 = sum(v * v * y for v, y in zip(u, ys, strict=True))
+    m = ((n, s1, s2), (s1, s2, s3), (s2, s3, s4))
+    det = _det3(m)
+    if abs(det) < 1e-12:
+        return _residual_squares(xs, ys, 1)
+    a = _det3(((t0, s1, s2), (t1, s2, s3), (t2, s3, s4))) / det
+    b = _det3(((n, t0, s2), (s1, t1, s3), (s2, t2, s4))) / det
+    c = _det3(((n, s1, t0), (s1, s2, t1), (s2, s3, t2))) / det
+    return sum(_square(y - a - b * v - c * v * v) for v, y in zip(u, ys, strict=True))
+
+
+def _square(r: float) -> float:
+    return r * r  # float ``**`` raises OverflowError where ``*`` gives inf
+
+
+def _det3(m) -> float:
+    (a, b, c), (d, e, f), (g, h, i) = m
+    return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
 
 
 def _theil_sen(xs: list[int], ys: list[float]) -> float:

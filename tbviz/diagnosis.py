@@ -219,6 +219,7 @@ def diagnose(
     mode: str = "auto",
     settings: DetectorSettings | None = None,
     directions: Mapping[str, str] | None = None,
+    every_metric: bool = True,
 ) -> Diagnosis:
     """Diagnose a training history: improving, plateau, overfitting, diverged?
 
@@ -231,6 +232,9 @@ def diagnose(
         settings: detector thresholds; see :class:`DetectorSettings`.
         directions: ``{"metric": "min" | "max"}`` for metrics whose names do
             not say (``val_`` prefixes are ignored).
+        every_metric: run the detector on every validation metric (their
+            onsets in ``metrics``); False follows only ``monitor`` and keeps
+            the others' best values, several times faster (leaderboards).
 
     Raises:
         ValueError: the history is empty, or ``mode``/``directions`` are invalid.
@@ -241,13 +245,15 @@ def diagnose(
         'overfitting'
     """
     hist = as_history(history)
-    diagnoser = RunDiagnoser(monitor, mode=mode, settings=settings, directions=directions)
-    diagnosis = None
-    for epoch, values in hist.rows():
-        diagnosis = diagnoser.update(epoch, values)
-    if diagnosis is None:
+    diagnoser = RunDiagnoser(
+        monitor, mode=mode, settings=settings, directions=directions, every_metric=every_metric
+    )
+    rows = hist.rows()
+    if not rows:
         raise ValueError("the history is empty: log at least one epoch before diagnosing")
-    return diagnosis
+    for epoch, values in rows[:-1]:
+        diagnoser.feed(epoch, values)  # the verdict of a prefix is built only at the end
+    return diagnoser.update(*rows[-1])
 
 
 class RunDiagnoser:
@@ -271,6 +277,7 @@ class RunDiagnoser:
         mode: str = "auto",
         settings: DetectorSettings | None = None,
         directions: Mapping[str, str] | None = None,
+        every_metric: bool = True,
     ) -> None:
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
@@ -281,9 +288,11 @@ class RunDiagnoser:
         self.directions = dirs.check_directions(directions)
         resolved = dirs.resolve(monitor, mode, self.directions)
         self.direction, self.direction_source = resolved.direction, resolved.source
+        self._every_metric = every_metric
         self._monitor_name = base_name(monitor)
         self._train_key = self._monitor_name if is_validation(monitor) else None
         self._detectors: dict[str, MetricDetector] = {}
+        self._followed: dict[str, str | None] = {}  # key -> metric name, None: not followed
         self._last: dict[str, float] = {}
         self._order: list[str] = []
         self._stopping = _EarlyStoppingReplay(self.direction, self.settings.patience)
@@ -306,7 +315,15 @@ class RunDiagnoser:
                 self._stopping = _EarlyStoppingReplay(given, self.settings.patience)
 
     def update(self, epoch: int, values: Mapping[str, float]) -> Diagnosis:
-        """Add one epoch's numeric logs (Keras names; ``val_`` for validation)."""
+        """Add one epoch's numeric logs (Keras names; ``val_`` for validation) and
+        return the diagnosis after it."""
+        self.feed(epoch, values)
+        self.diagnosis = self._diagnosis()
+        return self.diagnosis
+
+    def feed(self, epoch: int, values: Mapping[str, float]) -> None:
+        """Add one epoch without building its :class:`Diagnosis` (a replay's earlier
+        epochs); the detectors' state moves exactly as with :meth:`update`."""
         if self._last_epoch is None or epoch > self._last_epoch:
             self._epochs += 1
             self._last_epoch = epoch
@@ -320,17 +337,23 @@ class RunDiagnoser:
                 self._diverged_at = epoch
             else:
                 self._feed(epoch, values)
-        self.diagnosis = self._diagnosis()
-        return self.diagnosis
 
     def _feed(self, epoch: int, values: Mapping[str, float]) -> None:
         lr = next((values[k] for k in LEARNING_RATE_KEYS if k in values), None)
         self._learning.update(values)
         learning = not self._learning.stuck(self.settings)
         for key, value in values.items():
-            if key != self.monitor and not is_validation(key):
+            name = self._followed.get(key, "")
+            if name == "":
+                name = self._followed[key] = (
+                    self._monitor_name
+                    if key == self.monitor
+                    else base_name(key)
+                    if is_validation(key)
+                    else None
+                )
+            if name is None:
                 continue
-            name = base_name(key) if key != self.monitor else self._monitor_name
             detector = self._detectors.get(key)
             if detector is None:
                 direction = (
@@ -338,7 +361,8 @@ class RunDiagnoser:
                     if key == self.monitor
                     else dirs.resolve(key, "auto", self.directions).direction
                 )
-                detector = self._detectors[key] = MetricDetector(direction, self.settings)
+                kind = MetricDetector if self._every_metric or key == self.monitor else _BestOnly
+                detector = self._detectors[key] = kind(direction, self.settings)
             twin = values.get(name) if key != name else None
             verdict = detector.update(epoch, value, twin, lr, learning=learning)
             if key == self.monitor:
@@ -442,6 +466,36 @@ class RunDiagnoser:
         return tuple(rows)
 
 
+@dataclass(frozen=True)
+class _Best:
+    best_epoch: int | None
+    best_value: float | None
+    gap: float | None
+    onset_epoch: int | None = None
+
+
+class _BestOnly:
+    """A metric's best validation value and epoch, without the detector's replay:
+    what a leaderboard needs of the metrics it does not rank by."""
+
+    def __init__(self, direction: str, settings: DetectorSettings | None = None) -> None:
+        self.direction = direction
+        self.verdict = _Best(None, None, None)
+
+    def update(self, epoch, value, twin=None, lr=None, *, learning=True) -> _Best:
+        best = self.verdict
+        gap = value - twin if twin is not None and math.isfinite(value) else None
+        if math.isfinite(value) and (
+            best.best_value is None
+            or (value < best.best_value if self.direction == "min" else value > best.best_value)
+        ):
+            best = _Best(epoch, value, gap)
+        else:
+            best = _Best(best.best_epoch, best.best_value, gap)
+        self.verdict = best
+        return best
+
+
 def _finish(status: str, code: str, common: dict, **parts) -> Diagnosis:
     from tbviz.notes import reason_text
 
@@ -474,6 +528,7 @@ class _LearningTracker:
         self.loss: list[float] = []  # first, second, last training loss
         self.loss_count = 0
         self.accuracy: dict[str, list] = {}  # key -> [second, last, max, count]
+        self._is_accuracy: dict[str, bool] = {}
         self._detail: tuple | None = None
 
     def update(self, values: Mapping[str, float]) -> None:
@@ -485,7 +540,10 @@ class _LearningTracker:
             else:
                 self.loss[2] = loss
         for key, value in values.items():
-            if is_validation(key) or "acc" not in key.lower() or not math.isfinite(value):
+            accuracy = self._is_accuracy.get(key)
+            if accuracy is None:
+                accuracy = self._is_accuracy[key] = not is_validation(key) and "acc" in key.lower()
+            if not accuracy or not math.isfinite(value):
                 continue
             state = self.accuracy.setdefault(key, [None, None, -math.inf, 0])
             state[3] += 1

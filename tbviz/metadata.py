@@ -66,7 +66,7 @@ FIGURE_DESCRIPTION = (
     "Training vs validation per metric. Star: best validation epoch; red band: "
     "overfitting, from the onset; dashed red line: divergence."
 )
-NOTES_DESCRIPTION = "Overfitting diagnosis, written whenever the status changes."
+NOTES_DESCRIPTION = "Overfitting diagnosis, written when the status changes."
 SUMMARY_DESCRIPTION = "Final overfitting diagnosis of the run."
 
 

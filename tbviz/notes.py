@@ -243,3 +243,38 @@ def _metrics_table(d: Diagnosis) -> list[str]:
             f"| {fmt(m.last_train)} | {fmt(m.last_validation)} |"
         )
     return table
+
+
+#: Statuses worth a note the epoch they appear; others must hold a few epochs first.
+URGENT = ("overfitting", "diverged", "not-learning", "no-monitor", "no-validation")
+
+
+class NoteGate:
+    """Decides when a status change deserves a note (``tbviz/notes``).
+
+    A verdict (overfitting, diverged, not learning, a missing monitor) is
+    noted the epoch it appears. ``improving`` and ``plateau`` alternate
+    whenever a noisy curve sets a new best now and then, so a change between
+    them is noted only once the new status has held ``hold`` epochs: a long
+    run gets a note per phase, not one every few epochs.
+    """
+
+    def __init__(self, hold: int = 5, noted: str | None = None) -> None:
+        self.hold = hold
+        self.noted = noted
+        self._candidate: str | None = None
+        self._held = 0
+
+    def update(self, status: str) -> bool:
+        """Feed one epoch's status; True if a note should be written now."""
+        if status == self.noted:
+            self._candidate, self._held = None, 0
+            return False
+        if status == self._candidate:
+            self._held += 1
+        else:
+            self._candidate, self._held = status, 1
+        if status in URGENT or self.noted is None or self._held >= self.hold:
+            self.noted, self._candidate, self._held = status, None, 0
+            return True
+        return False

@@ -88,7 +88,8 @@ class RunLogger:
       ``tbviz/best_step``), and with ``hparams`` the run's hyperparameters
       for TensorBoard's HParams dashboard, which then compares runs at their
       best epoch rather than their last;
-    * an overfitting note (tag ``tbviz/notes``) whenever the status changes;
+    * an overfitting note (tag ``tbviz/notes``) when the status changes (a verdict at
+      once; improving / plateau once they have held 5 epochs, see :class:`tbviz.notes.NoteGate`);
     * the comparison figure (tag ``tbviz/comparison``) every ``figure_every``
       epochs, drawn on a background thread within ``figure_budget``.
 
@@ -160,7 +161,7 @@ class RunLogger:
             monitor, mode=mode, settings=self.settings, directions=directions
         )
         self.diagnosis: Diagnosis | None = None
-        self._last_status: str | None = None
+        self._notes = notes.NoteGate()
         self._warned: set[str] = set()
         self.stopped: str | None = None
         if run_name is None:
@@ -202,7 +203,7 @@ class RunLogger:
             self.history = logged
             for epoch, values in logged.rows():
                 self.diagnosis = self._diagnoser.update(epoch, values)
-            self._last_status = self.diagnosis.status
+            self._notes = notes.NoteGate(noted=self.diagnosis.status)
             return name
         counter = 2
         while read_history(join_path(self.logdir, f"{name}-{counter}")).last_epoch is not None:
@@ -246,11 +247,10 @@ class RunLogger:
             run_values += summaries.hparams_values(self._hparams, self.history.keys())
             self._hparams_written = True
         self._writer.write_run_values(epoch, run_values)
-        if diagnosis.status != self._last_status:
+        if self._notes.update(diagnosis.status):
             self._writer.write_text(
                 metadata.TAG_NOTES, notes.note(diagnosis), epoch, metadata.NOTES_DESCRIPTION
             )
-            self._last_status = diagnosis.status
         if self.renderer is not None and (epoch + 1) % self.figure_every == 0:
             self._request_figure(epoch)
         self._writer.flush()

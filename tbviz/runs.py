@@ -225,7 +225,7 @@ def _diagnose_run(
         return None, unpaired_message(run, data)
     result = RunResult(
         run,
-        diagnose(data.history, metric, mode=mode),
+        diagnose(data.history, metric, mode=mode, every_metric=False),
         hparams=data.hparams(),
         history=data.history if keep_history else None,
         problems=tuple(data.problems),
