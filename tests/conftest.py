@@ -17,6 +17,48 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A curve shaped like the tutorial's: validation bottoms out at epoch 4 (step 3).
+TUTORIAL = {
+    "loss": [0.45, 0.15, 0.10, 0.07, 0.05, 0.035, 0.025, 0.018, 0.012, 0.009],
+    "val_loss": [0.16, 0.09, 0.075, 0.068, 0.070, 0.074, 0.080, 0.085, 0.090, 0.097],
+    "accuracy": [0.87, 0.956, 0.970, 0.979, 0.985, 0.990, 0.993, 0.995, 0.997, 0.998],
+    "val_accuracy": [0.953, 0.972, 0.977, 0.979, 0.978, 0.978, 0.977, 0.978, 0.976, 0.976],
+}
+
+
+def log_history(logdir, name: str, history: dict, **options) -> None:
+    """Log a Keras-style history dict through RunLogger, one epoch at a time."""
+    from tbviz import RunLogger
+
+    with RunLogger(logdir, name, **options) as run:
+        for epoch in range(len(next(iter(history.values())))):
+            run.log_epoch(epoch, {k: v[epoch] for k, v in history.items()})
+
+
+@pytest.fixture(scope="module")
+def mixed_logdir(tmp_path_factory):
+    """tbviz runs, a Keras TensorBoard run, an empty run, an unrelated folder and a
+    corrupt file: the log directory the command-line tests read."""
+    root = tmp_path_factory.mktemp("runs")
+    log_history(root, "overfit", TUTORIAL, figure_every=0)
+    log_history(
+        root,
+        "sweep/better",
+        {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]},
+        figure_every=0,
+        hparams={"lr": 0.01, "optimizer": "adam"},
+    )
+    write_keras_run(root / "plain-keras")
+    (root / "empty" / "train").mkdir(parents=True)
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not a run")
+    corrupt = root / "corrupt" / "train"
+    corrupt.mkdir(parents=True)
+    (corrupt / "events.out.tfevents.1.host").write_bytes(
+        b"\x10\x00\x00\x00\x00\x00\x00\x00garbage!" * 3
+    )
+    return root
+
 
 def tiny_mnist(n_train: int = 256, n_val: int = 128, seed: int = 0):
     """A few hundred real MNIST-5k digits, scaled and with a channel axis."""
@@ -131,3 +173,54 @@ def tensorboard_server():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+LIGHTNING_MODULE = '''
+import lightning
+import torch
+
+
+class Noise(lightning.LightningModule):
+    """An MLP on random labels: the training loss falls, validation rises."""
+
+    def __init__(self, lr=1e-2, width=64):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(20, width), torch.nn.ReLU(), torch.nn.Linear(width, 2)
+        )
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self.net(x), y)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        logits = self.net(x)
+        self.log("val_loss", torch.nn.functional.cross_entropy(logits, y), sync_dist=True)
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), sync_dist=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def loaders(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(256, 20, generator=g), torch.randint(0, 2, (256,), generator=g)
+    xv, yv = torch.randn(128, 20, generator=g), torch.randint(0, 2, (128,), generator=g)
+    data = torch.utils.data.TensorDataset
+    return (
+        torch.utils.data.DataLoader(data(x, y), batch_size=64),
+        torch.utils.data.DataLoader(data(xv, yv), batch_size=64),
+    )
+'''
+
+
+def lightning_module():
+    """(Noise, loaders) from :data:`LIGHTNING_MODULE`: the same source a DDP test
+    runs as a script, so both train the same module."""
+    namespace: dict = {}
+    exec(LIGHTNING_MODULE, namespace)
+    return namespace["Noise"], namespace["loaders"]

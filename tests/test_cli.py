@@ -8,39 +8,12 @@ import sys
 
 import pytest
 
-from tbviz import RunLogger
 from tbviz.cli import main
-from tests.conftest import write_keras_run
-from tests.test_diagnosis import TUTORIAL
-
-
-def log(logdir, name, history, hparams=None):
-    with RunLogger(logdir, name, figure_every=0, hparams=hparams) as run:
-        n = len(next(iter(history.values())))
-        for epoch in range(n):
-            run.log_epoch(epoch, {k: v[epoch] for k, v in history.items()})
 
 
 @pytest.fixture(scope="module")
-def logdir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    log(root, "overfit", TUTORIAL)
-    log(
-        root,
-        "sweep/better",
-        {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]},
-        hparams={"lr": 0.01, "optimizer": "adam"},
-    )
-    write_keras_run(root / "plain-keras")
-    (root / "empty" / "train").mkdir(parents=True)
-    (root / "notes").mkdir()
-    (root / "notes" / "readme.txt").write_text("not a run")
-    corrupt = root / "corrupt" / "train"
-    corrupt.mkdir(parents=True)
-    (corrupt / "events.out.tfevents.1.host").write_bytes(
-        b"\x10\x00\x00\x00\x00\x00\x00\x00garbage!" * 3
-    )
-    return root
+def logdir(mixed_logdir):
+    return mixed_logdir
 
 
 def test_leaderboard_ranks_every_run_best_first(logdir, capsys):

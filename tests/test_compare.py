@@ -16,14 +16,13 @@ from PIL import Image
 from tbviz import metadata
 from tbviz.cli import main
 from tbviz.event_reader import read_run
-from tests.test_cli import logdir  # noqa: F401 - the shared log directory fixture
 
 
 @pytest.fixture
-def work(logdir, tmp_path):  # noqa: F811
+def work(mixed_logdir, tmp_path):
     """A private copy: compare and annotate write into it."""
     copy = tmp_path / "runs"
-    shutil.copytree(logdir, copy)
+    shutil.copytree(mixed_logdir, copy)
     return copy
 
 

@@ -18,14 +18,7 @@ from tbviz.diagnosis import (
     simulate_early_stopping,
 )
 from tbviz.notes import headline, note
-
-# A curve shaped like the tutorial's: validation bottoms out at epoch 4 (step 3).
-TUTORIAL = {
-    "loss": [0.45, 0.15, 0.10, 0.07, 0.05, 0.035, 0.025, 0.018, 0.012, 0.009],
-    "val_loss": [0.16, 0.09, 0.075, 0.068, 0.070, 0.074, 0.080, 0.085, 0.090, 0.097],
-    "accuracy": [0.87, 0.956, 0.970, 0.979, 0.985, 0.990, 0.993, 0.995, 0.997, 0.998],
-    "val_accuracy": [0.953, 0.972, 0.977, 0.979, 0.978, 0.978, 0.977, 0.978, 0.976, 0.976],
-}
+from tests.conftest import TUTORIAL
 
 
 def prefix(history, n):

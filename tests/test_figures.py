@@ -6,7 +6,7 @@ from matplotlib.image import imread
 
 from tbviz import History, diagnose
 from tbviz.figures import ALARM_COLOR, BEST_COLOR, grid_shape, render_comparison
-from tests.test_diagnosis import TUTORIAL
+from tests.conftest import TUTORIAL
 
 
 def decode(png: bytes) -> np.ndarray:

@@ -79,7 +79,9 @@ def test_lightning_logs_place_values_by_the_epoch_scalar(tmp_path):
     """A real Lightning fit with its own TensorBoardLogger (version_N, global steps)."""
     import lightning
 
-    from tests.test_lightning import Noise, loaders
+    from tests.conftest import lightning_module
+
+    Noise, loaders = lightning_module()
 
     train, val = loaders()
     trainer = lightning.Trainer(

@@ -11,54 +11,11 @@ import torch
 
 from tbviz.event_reader import read_run
 from tbviz.lightning import OverfittingStopping, TBVizCallback, keras_names
-from tests.conftest import ROOT
+from tests.conftest import LIGHTNING_MODULE, ROOT, lightning_module
 
 pytestmark = pytest.mark.slow
 
-MODULE = '''
-import lightning
-import torch
-
-
-class Noise(lightning.LightningModule):
-    """An MLP on random labels: the training loss falls, validation rises."""
-
-    def __init__(self, lr=1e-2, width=64):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = torch.nn.Sequential(
-            torch.nn.Linear(20, width), torch.nn.ReLU(), torch.nn.Linear(width, 2)
-        )
-
-    def training_step(self, batch, _):
-        x, y = batch
-        loss = torch.nn.functional.cross_entropy(self.net(x), y)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, sync_dist=True)
-        return loss
-
-    def validation_step(self, batch, _):
-        x, y = batch
-        logits = self.net(x)
-        self.log("val_loss", torch.nn.functional.cross_entropy(logits, y), sync_dist=True)
-        self.log("val_acc", (logits.argmax(1) == y).float().mean(), sync_dist=True)
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-
-
-def loaders(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x, y = torch.randn(256, 20, generator=g), torch.randint(0, 2, (256,), generator=g)
-    xv, yv = torch.randn(128, 20, generator=g), torch.randint(0, 2, (128,), generator=g)
-    data = torch.utils.data.TensorDataset
-    return (
-        torch.utils.data.DataLoader(data(x, y), batch_size=64),
-        torch.utils.data.DataLoader(data(xv, yv), batch_size=64),
-    )
-'''
-namespace: dict = {}
-exec(MODULE, namespace)  # the same module the DDP script runs
-Noise, loaders = namespace["Noise"], namespace["loaders"]
+Noise, loaders = lightning_module()
 
 
 def trainer(callbacks, epochs):
@@ -126,7 +83,7 @@ def test_the_lightning_stopper_stops_and_restores(tmp_path):
 
 
 DDP = (
-    MODULE
+    LIGHTNING_MODULE
     + """
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ from werkzeug import wrappers
 
 from tbviz import RunLogger
 from tbviz.plugin import TbvizPlugin
-from tests.conftest import write_keras_run
-from tests.test_diagnosis import TUTORIAL
+from tests.conftest import TUTORIAL, write_keras_run
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
 SWEEP = "sweep/lr=0.01,filters=8"  # the trainer's sweep names hold commas

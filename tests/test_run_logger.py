@@ -11,7 +11,7 @@ from tbviz.diagnosis import DIAGNOSIS_VERSION
 from tbviz.errors import LogDirError
 from tbviz.event_reader import read_folder, read_run
 from tbviz.run_logger import validate_run_name
-from tests.test_diagnosis import TUTORIAL
+from tests.conftest import TUTORIAL
 
 
 def epochs_of(history):
