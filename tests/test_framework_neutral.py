@@ -104,3 +104,23 @@ def test_the_readme_pytorch_loop_runs_as_written(tmp_path):
     data = read_run(str(tmp_path / "runs" / "torch-mlp"))
     assert data.history["val_loss"].epochs == list(range(30))
     assert data.hparams() == {"lr": 0.01}
+
+
+HIDE_TENSORFLOW = "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"
+
+
+@pytest.mark.parametrize(
+    "code, what",
+    [
+        ("from tbviz import TBVizCallback", "TBVizCallback"),
+        ("from tbviz import OverfittingStopping", "OverfittingStopping"),
+        ("from tbviz.trainer.cli import main; sys.exit(main(['--epochs', '1']))", "the trainer"),
+    ],
+)
+def test_without_tensorflow_the_keras_parts_name_the_extra(code, what):
+    out = subprocess.run(
+        [sys.executable, "-c", HIDE_TENSORFLOW + code], capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert what in out.stderr and "pip install 'tbviz[keras]'" in out.stderr
+    assert "RunLogger" in out.stderr  # and what still works without it

@@ -233,7 +233,11 @@ def _run(args: argparse.Namespace) -> int:
     from tbviz.errors import missing_extra
     from tbviz.run_logger import validate_run_name
 
-    if importlib.util.find_spec("tensorflow") is None:
+    try:
+        found = importlib.util.find_spec("tensorflow") is not None
+    except ValueError:  # in sys.modules as None: hidden on purpose
+        found = False
+    if not found:
         raise missing_extra("tensorflow", "the trainer", "keras")
 
     if args.run_name is not None:

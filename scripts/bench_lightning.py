@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""What does ``tbviz.lightning.TBVizCallback`` cost a Lightning fit? Beside Lightning's own
+``TensorBoardLogger``.
+
+A small MLP on 4,000 random 64-feature samples (batch 64, 20 epochs, CPU) is
+fit four ways, interleaved so machine noise hits each alike:
+
+  bare          logger=False, no callbacks
+  tb-logger     Lightning's TensorBoardLogger (its default logger)
+  tbviz         logger=False + tbviz.lightning.TBVizCallback (figures within 3%)
+  tbviz+stop    as tbviz, plus tbviz.lightning.OverfittingStopping (never firing
+                here: it judges every epoch, which is the cost measured)
+
+and prints the median fit time of ``--repeats`` rounds, the ratio of medians
+to ``bare`` and the median of per-round ratios. No timing is asserted anywhere:
+these machines are shared and noisy.
+
+    python scripts/bench_lightning.py [--repeats 5] [--epochs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_module():
+    import lightning
+    import torch
+
+    class Mlp(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+            )
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.cross_entropy(self.net(x), y)
+            self.log("train_loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, _):
+            x, y = batch
+            logits = self.net(x)
+            self.log("val_loss", torch.nn.functional.cross_entropy(logits, y))
+            self.log("val_acc", (logits.argmax(1) == y).float().mean())
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    return Mlp
+
+
+def loaders():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4000, 64, generator=g), torch.randint(0, 10, (4000,), generator=g)
+    xv, yv = torch.randn(1000, 64, generator=g), torch.randint(0, 10, (1000,), generator=g)
+    data = torch.utils.data.TensorDataset
+    return (
+        torch.utils.data.DataLoader(data(x, y), batch_size=64, shuffle=True),
+        torch.utils.data.DataLoader(data(xv, yv), batch_size=256),
+    )
+
+
+def fit(way: str, epochs: int, workdir: str) -> float:
+    import lightning
+    import torch
+
+    from tbviz.lightning import OverfittingStopping, TBVizCallback
+
+    torch.manual_seed(0)
+    logger = False
+    callbacks = []
+    if way == "tb-logger":
+        logger = lightning.pytorch.loggers.TensorBoardLogger(workdir, name="tb")
+    if way.startswith("tbviz"):
+        callbacks.append(TBVizCallback(log_dir=workdir))
+    if way == "tbviz+stop":
+        callbacks.append(OverfittingStopping())
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    train, val = loaders()
+    start = time.perf_counter()
+    trainer.fit(make_module()(), train, val)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    import logging
+
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    ways = ("bare", "tb-logger", "tbviz", "tbviz+stop")
+    times: dict[str, list[float]] = {w: [] for w in ways}
+    with tempfile.TemporaryDirectory() as workdir:
+        fit("bare", 1, workdir)  # warm-up: imports, first-call costs
+        for round_ in range(args.repeats):
+            for way in ways:
+                times[way].append(fit(way, args.epochs, workdir))
+            print(
+                f"round {round_ + 1}/{args.repeats}: "
+                + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in ways),
+                flush=True,
+            )
+    bare = statistics.median(times["bare"])
+    print("\n| way | median fit | ratio of medians | median of paired ratios |")
+    print("|---|---|---|---|")
+    for way in ways:
+        paired = statistics.median(t / b for t, b in zip(times[way], times["bare"], strict=True))
+        median = statistics.median(times[way])
+        print(f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
