@@ -56,7 +56,7 @@ try:
         import tbparse
         tbparse.SummaryReader(sys.argv[1]).tensors
     else:
-        from tbviz.cli import main
+        from tbviz.commands.cli import main
         code = main(sys.argv)
 finally:
     peak = max(resource.getrusage(who).ru_maxrss
@@ -68,8 +68,8 @@ sys.exit(code)
 
 def write_run(run_dir: str, seed: int) -> None:
     """One run as Keras writes it: a scalar event per tag and step, train and validation."""
-    from tbviz import metadata, summaries
-    from tbviz.event_writer import EventFileWriter
+    from tbviz.logdir import metadata, summaries
+    from tbviz.logdir.writer import EventFileWriter
 
     rng = random.Random(seed)
     onset = rng.randint(5, 60)  # some runs never overfit within 50 epochs
@@ -96,7 +96,7 @@ def write_flat_run(run_dir: str, seed: int) -> None:
     """One run as a PyTorch loop writes it: one folder, the split in the tag."""
     from tensorboard.compat.proto import summary_pb2
 
-    from tbviz.event_writer import EventFileWriter
+    from tbviz.logdir.writer import EventFileWriter
 
     rng = random.Random(seed)
     onset = rng.randint(5, 60)

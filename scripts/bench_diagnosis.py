@@ -2,7 +2,7 @@
 """How rightly, how early and how steadily does tbviz call overfitting? Against EarlyStopping.
 
 Streams every real history in ``tests/fixtures/histories/`` epoch by epoch
-through ``tbviz.diagnosis.RunDiagnoser`` (as the callback does during
+through ``tbviz.core.diagnosis.RunDiagnoser`` (as the callback does during
 training), each judged by the metric its fixture names (``val_loss``,
 ``val_mse``, ``val_mae``, ``val_auc``), and replays Keras'
 ``EarlyStopping(patience=P)`` for P = 1..5 on the same curves.
@@ -55,8 +55,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tbviz.diagnosis import RunDiagnoser, simulate_early_stopping  # noqa: E402
-from tbviz.directions import base_name, resolve  # noqa: E402
+from tbviz.core.diagnosis import RunDiagnoser, simulate_early_stopping  # noqa: E402
+from tbviz.core.directions import base_name, resolve  # noqa: E402
 
 OVERFIT_FINAL_GL = 5.0
 OVERFIT_NOISE = 3.0

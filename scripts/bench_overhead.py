@@ -129,13 +129,13 @@ def fit_once(way: str, data, epochs: int, holds: list[float], figures: dict) -> 
         )
         seconds = time.perf_counter() - start
         if way == "tbviz":
-            from tbviz.event_reader import read_run
+            from tbviz.logdir.reader import read_run
 
             images = read_run(os.path.join(logdir, "bench")).images()
             figures.setdefault("tbviz", []).extend(len(png) for *_, png in images)
             figures.setdefault("drawn", []).append(len(images))
         if way == "tf-guide":
-            from tbviz.event_reader import read_folder
+            from tbviz.logdir.reader import read_folder
 
             tag = read_folder(logdir).get("comparison")
             figures.setdefault("tf-guide", []).extend(len(v[2]) for v in tag.values)

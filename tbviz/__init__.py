@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tbviz.diagnosis import DetectorSettings, Diagnosis, diagnose
-from tbviz.history import History
+from tbviz.core.diagnosis import DetectorSettings, Diagnosis, diagnose
+from tbviz.core.history import History
 
 __version__ = "0.1.0"
 
@@ -25,14 +25,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from tbviz.callback import TBVizCallback
-    from tbviz.run_logger import RunLogger
-    from tbviz.stopping import OverfittingStopping
+    from tbviz.live.callback import TBVizCallback
+    from tbviz.live.run_logger import RunLogger
+    from tbviz.live.stopping import OverfittingStopping
 
 _LAZY = {
-    "RunLogger": "tbviz.run_logger",
-    "TBVizCallback": "tbviz.callback",
-    "OverfittingStopping": "tbviz.stopping",
+    "RunLogger": "tbviz.live.run_logger",
+    "TBVizCallback": "tbviz.live.callback",
+    "OverfittingStopping": "tbviz.live.stopping",
 }
 
 

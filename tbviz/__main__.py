@@ -2,6 +2,6 @@
 
 import sys
 
-from tbviz.cli import main
+from tbviz.commands.cli import main
 
 sys.exit(main())

@@ -32,10 +32,10 @@ except ImportError:  # the standalone package of older releases
     except ImportError as err:
         raise missing_extra("lightning", "tbviz.lightning", "lightning") from err
 
-from tbviz.detector import DetectorSettings
-from tbviz.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
-from tbviz.text import epoch_label, fmt
+from tbviz.core.detector import DetectorSettings
+from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.core.text import epoch_label, fmt
+from tbviz.live.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
 
 _TRAIN_PREFIXES = ("train_", "train/", "training_", "training/")
 _VALIDATION_PREFIXES = (

@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from tbviz import TBVizCallback
-from tbviz import metadata as md
+from tbviz.logdir import metadata as md
 from tests.conftest import tiny_cnn, tiny_mnist
 
 
@@ -156,7 +156,7 @@ def test_a_fit_that_raised_is_closed_as_interrupted_by_the_next_fit(tmp_path):
     model.fit(
         x, y, validation_data=(xv, yv), epochs=3, initial_epoch=2, verbose=0, callbacks=[callback]
     )
-    from tbviz.event_reader import read_run
+    from tbviz.logdir.reader import read_run
 
     data = read_run(str(tmp_path / "flaky"))
     summaries = data.texts(md.TAG_SUMMARY)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tbviz.cli import main
+from tbviz.commands.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_the_command_does_not_import_tensorflow(logdir, tmp_path, command):
     work = tmp_path / "runs"
     shutil.copytree(logdir, work)  # compare and annotate write
     code = (
-        "import sys; from tbviz.cli import main; main(sys.argv[1:]); "
+        "import sys; from tbviz.commands.cli import main; main(sys.argv[1:]); "
         "print('TF' if 'tensorflow' in sys.modules else 'no TF')"
     )
     out = subprocess.run(

@@ -13,9 +13,9 @@ import sys
 import pytest
 from PIL import Image
 
-from tbviz import metadata
-from tbviz.cli import main
-from tbviz.event_reader import read_run
+from tbviz.commands.cli import main
+from tbviz.logdir import metadata
+from tbviz.logdir.reader import read_run
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_annotate_fills_in_plain_keras_runs_once(work, capsys):
 
 
 def test_an_interrupted_annotation_leaves_nothing(work, monkeypatch):
-    import tbviz.annotate as annotate_module
+    import tbviz.commands.annotate as annotate_module
 
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
@@ -168,7 +168,7 @@ def test_truncated_files_and_a_damaged_compare_run_do_not_stop_compare(work, cap
 
 def _leaderboard_rows(work):
     """The newest leaderboard, read from tbviz's own file (read_run would stop at the junk)."""
-    from tbviz.event_reader import iter_events
+    from tbviz.logdir.reader import iter_events
 
     newest = sorted(p for p in (work / "_compare").iterdir() if p.name.endswith(".tbviz"))[-1]
     for event in iter_events(str(newest)):
@@ -179,7 +179,7 @@ def _leaderboard_rows(work):
 
 
 def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
-    from tbviz.cli import ProgressBar
+    from tbviz.commands.cli import ProgressBar
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -203,9 +203,9 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
 def test_worker_processes_give_the_same_ranking_and_warnings(tmp_path):
     """Big log directories are read by forked workers: same rows, same order, and a
     broken file's warning still reaches the caller."""
-    from tbviz import summaries
-    from tbviz.event_writer import EventFileWriter
-    from tbviz.runs import PARALLEL_MIN_RUNS, diagnose_runs
+    from tbviz.commands.runs import PARALLEL_MIN_RUNS, diagnose_runs
+    from tbviz.logdir import summaries
+    from tbviz.logdir.writer import EventFileWriter
 
     for i in range(PARALLEL_MIN_RUNS + 6):
         for split, offset in (("train", 0.0), ("validation", 0.05 + i / 1000)):

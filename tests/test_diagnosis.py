@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tbviz import Diagnosis, diagnose
-from tbviz.diagnosis import (
+from tbviz.core.diagnosis import (
     STATUSES,
     DetectorSettings,
     DiagnosisFormatError,
     parse_diagnosis,
     simulate_early_stopping,
 )
-from tbviz.notes import headline, note
+from tbviz.core.notes import headline, note
 from tests.conftest import TUTORIAL
 
 
@@ -292,7 +292,7 @@ def test_patience_needed_to_keep_the_best_epoch():
 
 def test_diagnosis_does_not_import_tensorflow():
     code = (
-        "import sys, tbviz, tbviz.figures, tbviz.event_reader, tbviz.trainer.cli; "
+        "import sys, tbviz, tbviz.figures.run_figure, tbviz.logdir.reader, tbviz.trainer.cli; "
         "tbviz.diagnose({'loss': [1]}); print('tensorflow' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tbviz import RunLogger, TBVizCallback
-from tbviz import metadata as md
-from tbviz.event_reader import CorruptEventFile, iter_events, read_history, read_run
+from tbviz.logdir import metadata as md
+from tbviz.logdir.reader import CorruptEventFile, iter_events, read_history, read_run
 from tests.conftest import ROOT, tiny_cnn, tiny_mnist
 
 

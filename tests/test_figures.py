@@ -5,7 +5,7 @@ import pytest
 from matplotlib.image import imread
 
 from tbviz import History, diagnose
-from tbviz.figures import ALARM_COLOR, BEST_COLOR, grid_shape, render_comparison
+from tbviz.figures.run_figure import ALARM_COLOR, BEST_COLOR, grid_shape, render_comparison
 from tests.conftest import TUTORIAL
 
 

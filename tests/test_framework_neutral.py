@@ -10,9 +10,9 @@ import urllib.parse
 import pytest
 
 from tbviz import RunLogger
-from tbviz import metadata as md
-from tbviz.event_reader import read_run
-from tbviz.storage import StorageError
+from tbviz.logdir import metadata as md
+from tbviz.logdir.reader import read_run
+from tbviz.logdir.storage import StorageError
 from tests.conftest import ROOT
 
 LOOP = """

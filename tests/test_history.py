@@ -1,4 +1,4 @@
-from tbviz.history import History, as_history, base_name, is_validation, metric_direction
+from tbviz.core.history import History, as_history, base_name, is_validation, metric_direction
 
 
 def test_directions_follow_the_metric_name():

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from tbviz.cli import main
-from tbviz.event_reader import read_run
-from tbviz.history import Series
-from tbviz.layouts import TagMapping, flat_history, match_flat_tag
+from tbviz.commands.cli import main
+from tbviz.core.history import Series
+from tbviz.logdir.layouts import TagMapping, flat_history, match_flat_tag
+from tbviz.logdir.reader import read_run
 
 VAL = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.61, 0.67]  # best at epoch 3 (step 3)
 TRAIN = [1.1, 0.7, 0.45, 0.3, 0.2, 0.12, 0.07, 0.04]
@@ -110,7 +110,7 @@ def test_the_tab_lists_a_lightning_style_run(tmp_path):
     from werkzeug import test as werkzeug_test
     from werkzeug import wrappers
 
-    from tbviz.plugin import TbvizPlugin
+    from tbviz.dashboard.plugin import TbvizPlugin
 
     logdir = tmp_path / "runs"
     writer = SummaryWriter(str(logdir / "lightning_logs" / "version_0"))

@@ -9,8 +9,8 @@ import lightning
 import pytest
 import torch
 
-from tbviz.event_reader import read_run
 from tbviz.lightning import OverfittingStopping, TBVizCallback, keras_names
+from tbviz.logdir.reader import read_run
 from tests.conftest import LIGHTNING_MODULE, ROOT, lightning_module
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from werkzeug import test as werkzeug_test
 from werkzeug import wrappers
 
 from tbviz import RunLogger
-from tbviz.plugin import TbvizPlugin
+from tbviz.dashboard.plugin import TbvizPlugin
 from tests.conftest import TUTORIAL, write_keras_run
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tbviz import RunLogger
-from tbviz.cli import main
-from tbviz.event_reader import read_run
+from tbviz.commands.cli import main
+from tbviz.logdir.reader import read_run
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

@@ -6,11 +6,11 @@ import pytest
 from matplotlib.image import imread
 
 from tbviz import RunLogger
-from tbviz import metadata as md
-from tbviz.diagnosis import DIAGNOSIS_VERSION
+from tbviz.core.diagnosis import DIAGNOSIS_VERSION
 from tbviz.errors import LogDirError
-from tbviz.event_reader import read_folder, read_run
-from tbviz.run_logger import validate_run_name
+from tbviz.live.run_logger import validate_run_name
+from tbviz.logdir import metadata as md
+from tbviz.logdir.reader import read_folder, read_run
 from tests.conftest import TUTORIAL
 
 
@@ -63,7 +63,7 @@ def test_diagnosis_tensor_carries_versioned_tbviz_metadata(tmp_path):
     assert tags[md.TAG_FIGURE].plugin == "images"
     assert tags[md.TAG_NOTES].plugin == "text"
     assert json.loads(tags[md.TAG_DIAGNOSIS].values[0])["version"] == DIAGNOSIS_VERSION == 2
-    from tbviz.event_reader import event_files, iter_events
+    from tbviz.logdir.reader import event_files, iter_events
 
     [path] = event_files(str(tmp_path / "r"))
     contents = [
@@ -105,7 +105,7 @@ def test_over_budget_figures_coalesce_and_the_last_epoch_is_always_drawn(tmp_pat
 
 
 def test_a_figure_that_cannot_be_drawn_warns_once_and_logging_goes_on(tmp_path, monkeypatch):
-    from tbviz.figures import ComparisonPlotter
+    from tbviz.figures.run_figure import ComparisonPlotter
 
     def broken(*args, **kwargs):
         raise RuntimeError("matplotlib had a bad day")
@@ -286,7 +286,7 @@ def test_non_finite_values_keep_logging_without_warnings(tmp_path):
 def test_hparams_are_checked_before_anything_is_written(tmp_path):
     import numpy as np
 
-    from tbviz.run_logger import validate_hparams
+    from tbviz.live.run_logger import validate_hparams
 
     assert validate_hparams({"lr": np.float32(0.5), "n": np.int64(3)}) == {"lr": 0.5, "n": 3}
     with pytest.raises(ValueError, match="bool, int, float or str"):

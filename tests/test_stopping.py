@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tbviz import OverfittingStopping, TBVizCallback
-from tbviz import metadata as md
-from tbviz.callback import metric_directions
-from tbviz.event_reader import read_run
+from tbviz.live.callback import metric_directions
+from tbviz.logdir import metadata as md
+from tbviz.logdir.reader import read_run
 from tests.conftest import tiny_mnist
 
 pytestmark = pytest.mark.slow

@@ -28,6 +28,6 @@ def test_ci_runs_the_readme_test_command():
 def test_hparams_session_tag_matches_tensorboard():
     from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-    from tbviz import metadata
+    from tbviz.logdir import metadata
 
     assert metadata.HPARAMS_SESSION_TAG == hparams_metadata.SESSION_START_INFO_TAG

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.image import imread
 
 from tbviz import TBVizCallback
-from tbviz import metadata as md
+from tbviz.logdir import metadata as md
 from tests.conftest import tiny_cnn, tiny_mnist
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tbviz.errors import DataError, DatasetUnavailable
-from tbviz.event_reader import read_run
+from tbviz.logdir.reader import read_run
 from tbviz.trainer import datasets
 from tbviz.trainer.metrics import TUTORIAL_METRICS, MetricError, plan_metrics
 from tests.conftest import ROOT

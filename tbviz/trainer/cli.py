@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
     import importlib.util
 
     from tbviz.errors import missing_extra
-    from tbviz.run_logger import validate_run_name
+    from tbviz.live.run_logger import validate_run_name
 
     try:
         found = importlib.util.find_spec("tensorflow") is not None
@@ -304,8 +304,8 @@ def sweep_runs(sweep: dict[str, list]) -> list[tuple[str, dict]]:
 
 
 def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
-    from tbviz.compare import compare
-    from tbviz.runs import leaderboard_text
+    from tbviz.commands.compare import compare
+    from tbviz.commands.runs import leaderboard_text
     from tbviz.trainer.training import train
 
     combos = sweep_runs(sweep)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tbviz.diagnosis import Diagnosis
+from tbviz.core.diagnosis import Diagnosis
 from tbviz.trainer.datasets import Dataset, prepare
 from tbviz.trainer.metrics import plan_metrics
 
@@ -67,7 +67,7 @@ def train(
 
     import keras  # imports TensorFlow: only once the inputs are known to be good
 
-    from tbviz.callback import TBVizCallback
+    from tbviz.live.callback import TBVizCallback
     from tbviz.trainer.model import build_cnn, build_metrics
 
     keras.utils.set_random_seed(config.seed)
@@ -90,7 +90,7 @@ def train(
     )
     callbacks = [callback]
     if config.stop_on_overfitting:
-        from tbviz.stopping import OverfittingStopping
+        from tbviz.live.stopping import OverfittingStopping
 
         callbacks.insert(0, OverfittingStopping())
     history = model.fit(

@@ -16,12 +16,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tbviz import metadata, storage
-from tbviz.diagnosis import Diagnosis, diagnose
-from tbviz.event_reader import CorruptEventFile, event_files, join_path, read_run
-from tbviz.history import History
-from tbviz.layouts import ADD_SCALARS_FOLDER, KERAS_SPLITS, TagMapping, is_split_folder
-from tbviz.text import fmt, md_code, md_escape, plural
+from tbviz.core.diagnosis import Diagnosis, diagnose
+from tbviz.core.history import History
+from tbviz.core.text import fmt, md_code, md_escape, plural
+from tbviz.logdir import metadata, storage
+from tbviz.logdir.layouts import ADD_SCALARS_FOLDER, KERAS_SPLITS, TagMapping, is_split_folder
+from tbviz.logdir.reader import CorruptEventFile, event_files, join_path, read_run
 
 
 @dataclass(frozen=True)

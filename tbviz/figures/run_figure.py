@@ -25,8 +25,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from tbviz.diagnosis import Diagnosis
-from tbviz.history import History, Series
+from tbviz.core.diagnosis import Diagnosis
+from tbviz.core.history import History, Series
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"

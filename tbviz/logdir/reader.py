@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from tbviz import layouts, metadata, storage
-from tbviz.crc import masked_crc32c
-from tbviz.history import History, Series
+from tbviz.core.history import History, Series
+from tbviz.logdir import layouts, metadata, storage
+from tbviz.logdir.crc import masked_crc32c
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -206,7 +206,7 @@ def _decode(value, plugin: str) -> object:
 class RunData:
     """What one run folder holds, decoded.
 
-    ``layout`` says how its scalars were read (see :mod:`tbviz.layouts`);
+    ``layout`` says how its scalars were read (see :mod:`tbviz.logdir.layouts`);
     ``problems`` names broken files and where they broke (the run was read
     in part); ``unmatched`` lists scalar tags no layout could place.
     """
@@ -333,6 +333,6 @@ def read_hparams(root: dict[str, TagData]) -> dict[str, object]:
     data = root.get(metadata.HPARAMS_SESSION_TAG)
     if not data or not data.content:
         return {}
-    from tbviz.summaries import read_hparams as parse
+    from tbviz.logdir.summaries import read_hparams as parse
 
     return parse(data.content)

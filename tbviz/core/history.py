@@ -6,7 +6,7 @@ the figures, the overfitting detector) wants the same data per *metric*, with
 training and validation side by side. This module does that pairing once, keeps
 the epoch index of every value (a metric may appear only from some epoch on, a
 resumed run may not start at 0), and tells which way each metric is better
-(:mod:`tbviz.directions`).
+(:mod:`tbviz.core.directions`).
 
 Pure Python and numpy: no TensorFlow, no Keras.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tbviz.directions import VALIDATION_PREFIX, base_name, metric_direction
+from tbviz.core.directions import VALIDATION_PREFIX, base_name, metric_direction
 
 __all__ = [
     "VALIDATION_PREFIX",

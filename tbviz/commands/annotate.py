@@ -3,7 +3,7 @@
 An old ``keras.callbacks.TensorBoard`` log directory has scalars but no
 figures, notes or diagnosis. ``annotate`` replays each such run's history
 epoch by epoch through the same detector a live run uses and writes what
-:class:`tbviz.run_logger.RunLogger` would have written into the run folder:
+:class:`tbviz.live.run_logger.RunLogger` would have written into the run folder:
 per-epoch diagnosis, detector state and best-epoch scalars, a note at each
 status change, the final comparison figure and summary.
 
@@ -21,14 +21,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tbviz import metadata, notes, summaries
-from tbviz.diagnosis import RunDiagnoser
-from tbviz.event_reader import CorruptEventFile, join_path, read_run
-from tbviz.event_writer import EventFileWriter
-from tbviz.figures import ComparisonPlotter, figure_title
-from tbviz.history import History
-from tbviz.layouts import TagMapping
-from tbviz.runs import select_runs, unpaired_message
+from tbviz.commands.runs import select_runs, unpaired_message
+from tbviz.core import notes
+from tbviz.core.diagnosis import RunDiagnoser
+from tbviz.core.history import History
+from tbviz.figures.run_figure import ComparisonPlotter, figure_title
+from tbviz.logdir import metadata, summaries
+from tbviz.logdir.layouts import TagMapping
+from tbviz.logdir.reader import CorruptEventFile, join_path, read_run
+from tbviz.logdir.writer import EventFileWriter
 
 ANNOTATED_NOTE = "*Written by `tbviz annotate` from the logged scalars, after training ended.*\n\n"
 

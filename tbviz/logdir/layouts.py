@@ -33,8 +33,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tbviz import metadata
-from tbviz.history import VALIDATION_PREFIX, History, Series
+from tbviz.core.history import VALIDATION_PREFIX, History, Series
+from tbviz.logdir import metadata
 
 _TRAIN = ("train", "training")
 _VALIDATION = ("val", "valid", "validation", "eval", "evaluation", "test", "dev")

@@ -1,7 +1,7 @@
 """Words for people about a diagnosis: the plain reason, the headline, the note.
 
-The detector decides with codes and numbers (:mod:`tbviz.detector`,
-:mod:`tbviz.diagnosis`); this module turns them into text. ``reason_text`` is
+The detector decides with codes and numbers (:mod:`tbviz.core.detector`,
+:mod:`tbviz.core.diagnosis`); this module turns them into text. ``reason_text`` is
 plain (it goes into the JSON diagnosis and the tbviz tab); ``headline`` and
 ``note`` are markdown for TensorBoard's text dashboard, with every user-given
 name escaped.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tbviz.text import epoch_label, fmt, md_code, md_escape, plural
+from tbviz.core.text import epoch_label, fmt, md_code, md_escape, plural
 
 if TYPE_CHECKING:
-    from tbviz.diagnosis import Diagnosis
+    from tbviz.core.diagnosis import Diagnosis
 
 
 def worse_phrase(d: Diagnosis) -> str:

@@ -31,7 +31,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tbviz import metadata
+from tbviz.logdir import metadata
 
 _SCALARS = "scalars"
 _TEXT = "text"
@@ -74,7 +74,7 @@ class TbvizPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_js(self, request):
-        source = resources.files("tbviz").joinpath("static", "index.js").read_bytes()
+        source = resources.files("tbviz.dashboard").joinpath("static", "index.js").read_bytes()
         return http_util.Respond(request, source, "text/javascript")
 
     @wrappers.Request.application
@@ -215,10 +215,10 @@ class TbvizPlugin(base_plugin.TBPlugin):
 
         TensorBoard sees ``<run>/train`` and ``<run>/validation`` (and
         ``add_scalars``' ``<run>/<Tag>_<split>``) as runs of their own; they
-        are put back together here through :mod:`tbviz.layouts`.
+        are put back together here through :mod:`tbviz.logdir.layouts`.
         """
-        from tbviz.history import Series
-        from tbviz.layouts import add_scalars_history, flat_history, keras_history
+        from tbviz.core.history import Series
+        from tbviz.logdir.layouts import add_scalars_history, flat_history, keras_history
 
         listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
         groups = {tb_run: _group(tb_run, tags) for tb_run, tags in listing.items()}
@@ -265,7 +265,7 @@ def _group(tb_run: str, tags) -> tuple[str, str]:
     """(run, part) of a TensorBoard run: ``"cnn/validation"`` -> ``("cnn", "validation")``,
     ``"a/Loss_train"`` holding ``Loss`` -> ``("a", "Loss_train")``; a flat run is its own
     run with part ``""``."""
-    from tbviz.layouts import ADD_SCALARS_FOLDER
+    from tbviz.logdir.layouts import ADD_SCALARS_FOLDER
 
     head, _, last = tb_run.rpartition("/")
     if last in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR):
@@ -279,7 +279,7 @@ def _group(tb_run: str, tags) -> tuple[str, str]:
 def _stored(payload) -> dict | None:
     """A stored diagnosis as a dict, read through the one checked parser; None if
     it cannot be read (the tab then diagnoses the run from its scalars)."""
-    from tbviz.diagnosis import DiagnosisFormatError, parse_diagnosis
+    from tbviz.core.diagnosis import DiagnosisFormatError, parse_diagnosis
 
     try:
         return parse_diagnosis(_text(payload)).to_dict()
@@ -288,8 +288,8 @@ def _stored(payload) -> dict | None:
 
 
 def _diagnose(history: dict[str, tuple[list, list]]) -> dict | None:
-    from tbviz.diagnosis import diagnose
-    from tbviz.history import History, Series
+    from tbviz.core.diagnosis import diagnose
+    from tbviz.core.history import History, Series
 
     built = History()
     for key, (steps, values) in history.items():

@@ -2,7 +2,7 @@
 
 Keras' ``EarlyStopping`` waits a fixed ``patience`` after the best epoch,
 whatever the curves look like: too long on a clear turn, too short on a noisy
-plateau. This callback stops when tbviz's detector (:mod:`tbviz.detector`)
+plateau. This callback stops when tbviz's detector (:mod:`tbviz.core.detector`)
 confirms overfitting: validation worse than its best beyond the run's own
 noise while training keeps improving. It restores the best epoch's weights, as
 ``EarlyStopping(restore_best_weights=True)`` does.
@@ -19,10 +19,10 @@ try:
 except ImportError as err:
     raise missing_extra("keras", "OverfittingStopping", "keras") from err
 
-from tbviz.detector import DetectorSettings
-from tbviz.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.history import numeric_logs
-from tbviz.text import epoch_label, fmt
+from tbviz.core.detector import DetectorSettings
+from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.core.history import numeric_logs
+from tbviz.core.text import epoch_label, fmt
 
 #: The model attribute where a stop is recorded, so ``TBVizCallback``'s notes can say it.
 STOP_ATTRIBUTE = "_tbviz_stopped"
@@ -44,18 +44,18 @@ class OverfittingStopping(keras.callbacks.Callback):
     Args:
         monitor: the validation metric to judge by, as in ``EarlyStopping``.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (the compiled Keras metric,
-            then its name; see :mod:`tbviz.directions`).
+            then its name; see :mod:`tbviz.core.directions`).
         restore_best_weights: at the stop, restore the weights of the best
             epoch of ``monitor`` (the onset of overfitting).
         start_from_epoch: epochs to ignore entirely before judging, as in
             ``EarlyStopping`` (a warm-up whose values should not count).
         verbose: 1 prints a line when training is stopped.
-        settings: detector thresholds; see :class:`tbviz.detector.DetectorSettings`.
+        settings: detector thresholds; see :class:`tbviz.core.detector.DetectorSettings`.
 
     Attributes:
         stopped_epoch: the 0-based epoch after which training stopped (0: not stopped).
         best_epoch: the epoch whose weights were restored, or None.
-        diagnosis: the last :class:`tbviz.diagnosis.Diagnosis`.
+        diagnosis: the last :class:`tbviz.core.diagnosis.Diagnosis`.
     """
 
     def __init__(
@@ -103,7 +103,7 @@ class OverfittingStopping(keras.callbacks.Callback):
         if epoch < self.start_from_epoch or not logs:
             return
         if self.diagnosis is None:
-            from tbviz.callback import metric_directions
+            from tbviz.live.callback import metric_directions
 
             self._diagnoser.add_directions(metric_directions(self.model))
         numbers = numeric_logs(logs)

@@ -4,7 +4,7 @@ Every event file tbviz writes, during training (:class:`RunWriter`, used by
 ``RunLogger``) and after it (``tbviz compare``, ``tbviz annotate``), is framed
 here as TFRecords: length, masked CRC-32C of the length, payload, masked
 CRC-32C of the payload, the format TensorBoard, tbparse and
-:mod:`tbviz.event_reader` read. Files go through :mod:`tbviz.storage`, so a
+:mod:`tbviz.logdir.reader` read. Files go through :mod:`tbviz.logdir.storage`, so a
 log directory may be local or a URL (``s3://``, ``gs://``, ``memory://``).
 """
 
@@ -21,9 +21,9 @@ from collections.abc import Mapping
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tbviz import metadata, storage, summaries
-from tbviz.crc import masked_crc32c
 from tbviz.errors import LogDirError
+from tbviz.logdir import metadata, storage, summaries
+from tbviz.logdir.crc import masked_crc32c
 
 _FILE_VERSION = "brain.Event:2"
 _SPLIT_DIRS = {"train": metadata.TRAIN_DIR, "validation": metadata.VALIDATION_DIR}
@@ -96,7 +96,7 @@ class EventFileWriter:
         self._write(event_pb2.Event(wall_time=now, file_version=_FILE_VERSION))
 
     def add(self, step: int, values: list[summary_pb2.Summary.Value]) -> None:
-        """Write ``values`` (see :mod:`tbviz.summaries`) as one event at ``step``."""
+        """Write ``values`` (see :mod:`tbviz.logdir.summaries`) as one event at ``step``."""
         if not values:
             return
         self._write(
@@ -206,7 +206,7 @@ class RunWriter:
         )
 
     def write_run_values(self, step: int, values: list) -> None:
-        """``Summary.Value`` protos from :mod:`tbviz.summaries`, into the run folder."""
+        """``Summary.Value`` protos from :mod:`tbviz.logdir.summaries`, into the run folder."""
         self._write_values(None, step, values)
 
     def write_figure(self, figure, step: int) -> None:

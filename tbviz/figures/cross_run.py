@@ -9,7 +9,7 @@
   the monitored metric, all on the same axes, best run first, a page of
   ``per_page`` panels per image; pages are capped.
 
-matplotlib object API on Agg only, as in :mod:`tbviz.figures`.
+matplotlib object API on Agg only, as in :mod:`tbviz.figures.run_figure`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from tbviz.figures import (
+from tbviz.commands.runs import RunResult
+from tbviz.core.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
+from tbviz.figures.run_figure import (
     ALARM_COLOR,
     BEST_COLOR,
     TRAIN_COLOR,
@@ -36,8 +38,6 @@ from tbviz.figures import (
     line_data,
     set_margins,
 )
-from tbviz.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
-from tbviz.runs import RunResult
 
 #: Runs drawn in colour, with a legend entry, in the overlay.
 OVERLAY_TOP = 10
@@ -60,7 +60,7 @@ def render_overlay(
 ) -> RenderedFigure:
     """Every run's validation curves, one panel per metric; the ``top`` best in colour.
 
-    ``results`` are best first (as :func:`tbviz.runs.diagnose_runs` returns
+    ``results`` are best first (as :func:`tbviz.commands.runs.diagnose_runs` returns
     them) and carry their histories.
 
     Raises:

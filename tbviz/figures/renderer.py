@@ -30,9 +30,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tbviz.diagnosis import Diagnosis
-from tbviz.figures import ComparisonPlotter, RenderedFigure
-from tbviz.history import History, Series
+from tbviz.core.diagnosis import Diagnosis
+from tbviz.core.history import History, Series
+from tbviz.figures.run_figure import ComparisonPlotter, RenderedFigure
 
 _OPEN: weakref.WeakSet[FigureRenderer] = weakref.WeakSet()
 

@@ -8,12 +8,12 @@ is how the callback and ``RunLogger`` use it; ``diagnose`` is that replayed
 over the whole history, so streaming and post-hoc verdicts agree at every
 epoch and both cost linear time in the number of epochs.
 
-The overfitting rules live in :mod:`tbviz.detector`; this module adds the
+The overfitting rules live in :mod:`tbviz.core.detector`; this module adds the
 run-wide verdicts (divergence, not learning, a missing monitor), what
 ``keras.callbacks.EarlyStopping`` would have done on the same curve, and the
 versioned dict layout (:data:`DIAGNOSIS_VERSION`) written as the run's
 machine-readable diagnosis and read back by :func:`parse_diagnosis`. Words for
-people come from :mod:`tbviz.notes`; the ``reason`` here is plain text.
+people come from :mod:`tbviz.core.notes`; the ``reason`` here is plain text.
 
 Pure numpy: importing this module does not import TensorFlow.
 """
@@ -25,10 +25,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
-from tbviz import directions as dirs
-from tbviz.detector import DetectorSettings, MetricDetector, Verdict
+from tbviz.core import directions as dirs
+from tbviz.core.detector import DetectorSettings, MetricDetector, Verdict
+from tbviz.core.history import History, as_history, base_name, is_validation
 from tbviz.errors import TbvizError
-from tbviz.history import History, as_history, base_name, is_validation
 
 STATUSES = (
     "improving",
@@ -106,7 +106,7 @@ class Diagnosis:
     """The verdict on one history, and the numbers it was decided on.
 
     All epochs are 0-based, as Keras and TensorBoard steps count them.
-    ``reason_code`` is stable for programs (see :data:`tbviz.detector.REASON_CODES`
+    ``reason_code`` is stable for programs (see :data:`tbviz.core.detector.REASON_CODES`
     and the run-wide codes ``diverged``, ``not-learning``, ``no-validation``,
     ``no-monitor``); ``reason`` says the same in plain text.
     ``generalization_loss`` is Prechelt's GL in percent on the loss-like
@@ -159,7 +159,7 @@ class Diagnosis:
 
     def plain_headline(self) -> str:
         """One line for a terminal: the status and the fact that matters most."""
-        from tbviz.notes import headline
+        from tbviz.core.notes import headline
 
         return headline(self, markdown=False)
 
@@ -225,10 +225,10 @@ def diagnose(
 
     Args:
         history: a Keras ``History.history`` dict (metric -> one value per
-            epoch), a ``keras.callbacks.History``, or a :class:`tbviz.history.History`.
+            epoch), a ``keras.callbacks.History``, or a :class:`tbviz.core.history.History`.
         monitor: the validation metric to judge by, as Keras names it.
         mode: ``"min"``, ``"max"``, or ``"auto"`` (from ``directions``, then
-            Keras' metric names; see :mod:`tbviz.directions`).
+            Keras' metric names; see :mod:`tbviz.core.directions`).
         settings: detector thresholds; see :class:`DetectorSettings`.
         directions: ``{"metric": "min" | "max"}`` for metrics whose names do
             not say (``val_`` prefixes are ignored).
@@ -259,7 +259,7 @@ def diagnose(
 class RunDiagnoser:
     """The diagnosis of one run, updated one epoch at a time.
 
-    Holds a :class:`tbviz.detector.MetricDetector` per validation metric, an
+    Holds a :class:`tbviz.core.detector.MetricDetector` per validation metric, an
     ``EarlyStopping`` replay of the monitored one, and what the run-wide
     verdicts need (first non-finite loss, first training losses and
     accuracies). ``update`` costs the same at epoch 5 and at epoch 5,000.
@@ -497,7 +497,7 @@ class _BestOnly:
 
 
 def _finish(status: str, code: str, common: dict, **parts) -> Diagnosis:
-    from tbviz.notes import reason_text
+    from tbviz.core.notes import reason_text
 
     numbers = parts.pop("numbers", {})
     learning = parts.pop("learning", None)
@@ -568,7 +568,7 @@ class _LearningTracker:
         return False
 
     def detail(self) -> tuple | None:
-        """What made :meth:`stuck` true, for the words (see :mod:`tbviz.notes`)."""
+        """What made :meth:`stuck` true, for the words (see :mod:`tbviz.core.notes`)."""
         return self._detail
 
 

@@ -17,12 +17,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tbviz import metadata, storage, summaries
-from tbviz.event_reader import CorruptEventFile, read_folder
-from tbviz.event_writer import EventFileWriter
-from tbviz.layouts import TagMapping
-from tbviz.runs import RunResult, diagnose_runs, leaderboard_markdown
-from tbviz.text import md_code
+from tbviz.commands.runs import RunResult, diagnose_runs, leaderboard_markdown
+from tbviz.core.text import md_code
+from tbviz.logdir import metadata, storage, summaries
+from tbviz.logdir.layouts import TagMapping
+from tbviz.logdir.reader import CorruptEventFile, read_folder
+from tbviz.logdir.writer import EventFileWriter
 
 OUTPUT_SUFFIXES = (".json", ".md", ".png")
 
@@ -73,7 +73,7 @@ def compare(
     """Read, diagnose and rank every run; write ``LOGDIR/_compare`` and ``outputs``.
 
     Runs that cannot be read are skipped with a warning naming the file (see
-    :func:`tbviz.runs.diagnose_runs`, also for ``workers``). With no readable
+    :func:`tbviz.commands.runs.diagnose_runs`, also for ``workers``). With no readable
     run, nothing is written.
 
     Raises:
@@ -96,7 +96,7 @@ def compare(
     comparison = Comparison(results, step)
     if not results:
         return comparison
-    from tbviz.compare_figures import render_overlay, render_small_multiples
+    from tbviz.figures.cross_run import render_overlay, render_small_multiples
 
     note = f"Runs matching {md_code(runs)}." if runs else ""
     markdown = leaderboard_markdown(results, metric, note)

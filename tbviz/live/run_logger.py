@@ -21,17 +21,18 @@ import warnings
 import weakref
 from collections.abc import Mapping
 
-from tbviz import metadata, notes, storage, summaries
-from tbviz.detector import DetectorSettings
-from tbviz.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.directions import check_directions, unknown_direction_hint
-from tbviz.event_reader import join_path
-from tbviz.event_writer import RunWriter
-from tbviz.figures import figure_title
-from tbviz.history import History, base_name, is_validation, numeric_logs
-from tbviz.renderer import FigureRenderer
-from tbviz.summaries import HParamValue
-from tbviz.text import epoch_label
+from tbviz.core import notes
+from tbviz.core.detector import DetectorSettings
+from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.core.directions import check_directions, unknown_direction_hint
+from tbviz.core.history import History, base_name, is_validation, numeric_logs
+from tbviz.core.text import epoch_label
+from tbviz.figures.renderer import FigureRenderer
+from tbviz.figures.run_figure import figure_title
+from tbviz.logdir import metadata, storage, summaries
+from tbviz.logdir.reader import join_path
+from tbviz.logdir.summaries import HParamValue
+from tbviz.logdir.writer import RunWriter
 
 _SAFE_SEGMENT = re.compile(r"^[^\x00-\x1f]+$")
 _OPEN_LOGGERS: weakref.WeakSet[RunLogger] = weakref.WeakSet()
@@ -88,8 +89,9 @@ class RunLogger:
       ``tbviz/best_step``), and with ``hparams`` the run's hyperparameters
       for TensorBoard's HParams dashboard, which then compares runs at their
       best epoch rather than their last;
-    * an overfitting note (tag ``tbviz/notes``) when the status changes (a verdict at
-      once; improving / plateau once they have held 5 epochs, see :class:`tbviz.notes.NoteGate`);
+    * an overfitting note (tag ``tbviz/notes``) when the status changes (a verdict
+      at once; improving / plateau once they have held 5 epochs: see
+      :class:`tbviz.core.notes.NoteGate`);
     * the comparison figure (tag ``tbviz/comparison``) every ``figure_every``
       epochs, drawn on a background thread within ``figure_budget``.
 
@@ -190,7 +192,7 @@ class RunLogger:
         after it (``fit(initial_epoch=k)``) continues the folder: the step
         axis goes on and the diagnosis starts from the logged history.
         """
-        from tbviz.event_reader import CorruptEventFile, read_history
+        from tbviz.logdir.reader import CorruptEventFile, read_history
 
         try:
             logged = read_history(join_path(self.logdir, name))

@@ -12,10 +12,10 @@ try:
 except ImportError as err:
     raise missing_extra("keras", "TBVizCallback", "keras") from err
 
-from tbviz.directions import check_directions
-from tbviz.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
-from tbviz.stopping import STOP_ATTRIBUTE
-from tbviz.summaries import HParamValue
+from tbviz.core.directions import check_directions
+from tbviz.live.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
+from tbviz.live.stopping import STOP_ATTRIBUTE
+from tbviz.logdir.summaries import HParamValue
 
 
 class TBVizCallback(keras.callbacks.Callback):
@@ -110,7 +110,7 @@ class TBVizCallback(keras.callbacks.Callback):
         if not self._writes:
             return
         # A log directory that cannot be used fails here, before any training.
-        from tbviz.event_writer import prepare_run_dir
+        from tbviz.logdir.writer import prepare_run_dir
 
         prepare_run_dir(self.log_dir)
         if self.logger is not None:

@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error(f"--runs {args.runs!r} is not a regular expression: {err}")
     args.mapping = None
     if args.train_tag or args.val_tag:
-        from tbviz.layouts import TagMapping
+        from tbviz.logdir.layouts import TagMapping
 
         if not (args.train_tag and args.val_tag):
             return _error("--train-tag and --val-tag go together: give both")
@@ -148,7 +148,7 @@ def _error(message: str) -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from tbviz.runs import diagnose_runs
+    from tbviz.commands.runs import diagnose_runs
 
     results = diagnose_runs(
         args.logdir,
@@ -165,7 +165,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from tbviz.compare import compare
+    from tbviz.commands.compare import compare
 
     with ProgressBar("reading runs", enabled=not args.no_progress) as bar:
         comparison = compare(
@@ -188,7 +188,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from tbviz.annotate import annotate
+    from tbviz.commands.annotate import annotate
 
     with ProgressBar("annotating runs", enabled=not args.no_progress) as bar:
         outcome = annotate(
@@ -215,7 +215,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
 def _print_board(results, args: argparse.Namespace) -> int:
     """Print the leaderboard; with no runs, say so on standard error and return 1."""
-    from tbviz.runs import leaderboard_text
+    from tbviz.commands.runs import leaderboard_text
 
     if results:
         print(leaderboard_text(results, args.metric))

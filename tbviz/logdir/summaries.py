@@ -1,6 +1,6 @@
 """``Summary.Value`` protos of everything tbviz writes, built without TensorFlow.
 
-The writer (:mod:`tbviz.event_writer`) uses these during training
+The writer (:mod:`tbviz.logdir.writer`) uses these during training
 (``RunLogger``) and after it (``tbviz compare``, ``tbviz annotate``). Building
 the protos in one place keeps tags and metadata identical whoever writes them.
 """
@@ -22,12 +22,12 @@ from tensorboard.plugins.scalar import summary_v2 as scalar_summary
 from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.util import tensor_util
 
-from tbviz import metadata
+from tbviz.logdir import metadata
 
 if TYPE_CHECKING:
-    from tbviz.diagnosis import Diagnosis
-    from tbviz.figures import RenderedFigure
-    from tbviz.history import History
+    from tbviz.core.diagnosis import Diagnosis
+    from tbviz.core.history import History
+    from tbviz.figures.run_figure import RenderedFigure
 
 Value = summary_pb2.Summary.Value
 
@@ -76,7 +76,7 @@ def json_value(tag: str, payload: object, kind: str, description: str) -> Value:
 
 
 def diagnosis_value(diagnosis: Mapping) -> Value:
-    """The structured diagnosis of a run (see :meth:`tbviz.diagnosis.Diagnosis.to_dict`)."""
+    """The structured diagnosis of a run (see :meth:`tbviz.core.diagnosis.Diagnosis.to_dict`)."""
     return json_value(
         metadata.TAG_DIAGNOSIS,
         diagnosis,

@@ -1,0 +1,1 @@
+"""The tbviz tab inside TensorBoard: the plugin's routes and its static front end."""
