@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -35,7 +36,8 @@ except ImportError:  # the standalone package of older releases
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.text import epoch_label, fmt
-from tbviz.live.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
+from tbviz.live.options import RunOptions
+from tbviz.live.run_logger import RunLogger, validate_run_name
 
 _TRAIN_PREFIXES = ("train_", "train/", "training_", "training/")
 _VALIDATION_PREFIXES = (
@@ -127,24 +129,17 @@ class TBVizCallback(pl.Callback):
         hparams: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__()
-        validate_options(
-            figure_every=figure_every,
-            figure_budget=figure_budget,
-            monitor=monitor,
-            patience=patience,
-            mode=mode,
-        )
-        self.log_dir = str(log_dir)
-        self.run_name = validate_run_name(run_name) if run_name is not None else None
-        self.options = dict(
+        self.options = RunOptions(
             figure_every=figure_every,
             figure_budget=figure_budget,
             monitor=monitor,
             mode=mode,
             directions=directions,
             patience=patience,
+            hparams=hparams,
         )
-        self.hparams = validate_hparams(hparams)
+        self.log_dir = str(log_dir)
+        self.run_name = validate_run_name(run_name) if run_name is not None else None
         self.logger: RunLogger | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -152,12 +147,14 @@ class TBVizCallback(pl.Callback):
             return
         if self.logger is not None:
             self.logger.close(interrupted=True)
+        options = self.options
+        if options.hparams is None:  # the module's save_hyperparameters()
+            options = dataclasses.replace(options, hparams=_hparams(pl_module))
         self.logger = RunLogger(
             self.log_dir,
             self.run_name,
             first_epoch=int(trainer.current_epoch),
-            hparams=self.hparams if self.hparams is not None else _hparams(pl_module),
-            **self.options,
+            **options.as_kwargs(),
         )
         self.run_name = self.logger.run_name
 

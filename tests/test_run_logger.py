@@ -286,9 +286,10 @@ def test_non_finite_values_keep_logging_without_warnings(tmp_path):
 def test_hparams_are_checked_before_anything_is_written(tmp_path):
     import numpy as np
 
-    from tbviz.live.run_logger import validate_hparams
+    from tbviz.live.options import RunOptions
 
-    assert validate_hparams({"lr": np.float32(0.5), "n": np.int64(3)}) == {"lr": 0.5, "n": 3}
+    hparams = RunOptions(hparams={"lr": np.float32(0.5), "n": np.int64(3)}).hparams
+    assert hparams == {"lr": 0.5, "n": 3}
     with pytest.raises(ValueError, match="bool, int, float or str"):
         RunLogger(tmp_path, "r", hparams={"layers": [1, 2]})
     with pytest.raises(ValueError, match="dict"):

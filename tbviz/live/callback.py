@@ -12,8 +12,8 @@ try:
 except ImportError as err:
     raise missing_extra("keras", "TBVizCallback", "keras") from err
 
-from tbviz.core.directions import check_directions
-from tbviz.live.run_logger import RunLogger, validate_hparams, validate_options, validate_run_name
+from tbviz.live.options import RunOptions
+from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.live.stopping import STOP_ATTRIBUTE
 from tbviz.logdir.summaries import HParamValue
 
@@ -82,22 +82,17 @@ class TBVizCallback(keras.callbacks.Callback):
             # Defined only when wanted: a batch hook makes Keras hand over every
             # batch's logs synchronously, which slows fit() for everyone.
             self.on_train_batch_end = self._log_batch
-        validate_options(
+        self.options = RunOptions(
             figure_every=figure_every,
             figure_budget=figure_budget,
             monitor=monitor,
-            patience=patience,
             mode=mode,
+            directions=directions,
+            patience=patience,
+            hparams=hparams,
         )
-        self.directions = check_directions(directions)
-        self.mode = mode
-        self.hparams = validate_hparams(hparams)
         self.log_dir = os.fspath(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None
-        self.figure_every = figure_every
-        self.figure_budget = figure_budget
-        self.monitor = monitor
-        self.patience = patience
         self.logger: RunLogger | None = None
         self._writes = True
         self._directions_read = False
@@ -124,16 +119,7 @@ class TBVizCallback(keras.callbacks.Callback):
         # fit(initial_epoch=k) from a fresh one reusing the name.
         if self.logger is None and self._writes:
             self.logger = RunLogger(
-                self.log_dir,
-                self.run_name,
-                figure_every=self.figure_every,
-                figure_budget=self.figure_budget,
-                monitor=self.monitor,
-                mode=self.mode,
-                directions=self.directions,
-                patience=self.patience,
-                first_epoch=int(epoch),
-                hparams=self.hparams,
+                self.log_dir, self.run_name, first_epoch=int(epoch), **self.options.as_kwargs()
             )
             self.run_name = self.logger.run_name
             self._directions_read = False

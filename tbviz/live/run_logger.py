@@ -24,11 +24,12 @@ from collections.abc import Mapping
 from tbviz.core import notes
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.core.directions import check_directions, unknown_direction_hint
+from tbviz.core.directions import unknown_direction_hint
 from tbviz.core.history import History, base_name, is_validation, numeric_logs
 from tbviz.core.text import epoch_label
 from tbviz.figures.renderer import FigureRenderer
 from tbviz.figures.run_figure import figure_title
+from tbviz.live.options import RunOptions
 from tbviz.logdir import metadata, storage, summaries
 from tbviz.logdir.reader import join_path
 from tbviz.logdir.summaries import HParamValue
@@ -143,15 +144,16 @@ class RunLogger:
         first_epoch: int = 0,
         hparams: Mapping[str, HParamValue] | None = None,
     ) -> None:
-        validate_options(
+        self.options = RunOptions(
             figure_every=figure_every,
             figure_budget=figure_budget,
             monitor=monitor,
-            patience=patience,
             mode=mode,
+            directions=directions,
+            patience=patience,
+            hparams=hparams,
         )
-        directions = check_directions(directions)
-        hparams = validate_hparams(hparams)
+        directions, hparams = self.options.directions, self.options.hparams
 
         logdir = os.fspath(logdir)
         self.logdir = logdir
@@ -330,59 +332,6 @@ class RunLogger:
         title = figure_title(self.run_name, epoch, status)
         self.renderer.submit(epoch, self.history, self.diagnosis, title)
         self._last_figure_epoch = epoch
-
-
-def validate_options(
-    *,
-    figure_every: int,
-    figure_budget: float | None,
-    monitor: str,
-    patience: int,
-    mode: str = "auto",
-) -> None:
-    """Check the options shared by RunLogger and TBVizCallback; raise ValueError."""
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
-    if figure_budget is not None and (
-        isinstance(figure_budget, bool)
-        or not isinstance(figure_budget, (int, float))
-        or not 0 < figure_budget <= 1
-    ):
-        raise ValueError(
-            f"figure_budget must be a share of time in (0, 1] such as 0.03, or None, "
-            f"got {figure_budget!r}"
-        )
-    if isinstance(figure_every, bool) or not isinstance(figure_every, int) or figure_every < 0:
-        raise ValueError(
-            f"figure_every must be an int >= 0 (0 turns figures off), got {figure_every!r}"
-        )
-    if not isinstance(monitor, str) or not monitor:
-        raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
-    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-        raise ValueError(f"patience must be an int >= 1, got {patience!r}")
-
-
-def validate_hparams(
-    hparams: Mapping[str, HParamValue] | None,
-) -> dict[str, HParamValue] | None:
-    """A copy of ``hparams`` with numpy scalars made plain; raise ValueError if unusable."""
-    if hparams is None:
-        return None
-    if not isinstance(hparams, Mapping):
-        raise ValueError(f"hparams must be a dict of name -> value, got {type(hparams).__name__}")
-    clean: dict[str, HParamValue] = {}
-    for name, value in hparams.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"hparams names must be non-empty strings, got {name!r}")
-        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-            value = value.item()  # numpy scalar
-        if not isinstance(value, (bool, int, float, str)):
-            raise ValueError(
-                f"hparams[{name!r}] = {value!r}: values must be bool, int, float or str "
-                "(TensorBoard's HParams dashboard shows no other kinds)"
-            )
-        clean[name] = value
-    return clean
 
 
 @atexit.register

@@ -1,0 +1,83 @@
+"""``RunOptions``: what a logged run is configured with, validated in one place.
+
+``RunLogger``, the Keras callback and the Lightning callback take the same
+options; each builds one ``RunOptions``, which checks them all when it is
+made (a clear ``ValueError`` before any training) and hands them on whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from tbviz.core.directions import check_directions
+from tbviz.logdir.summaries import HParamValue
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options of a logged run (see :class:`tbviz.RunLogger` for each one).
+
+    Raises:
+        ValueError: an option is out of range or of the wrong kind; the
+            message names it and what it accepts.
+    """
+
+    figure_every: int = 1
+    figure_budget: float | None = 0.03
+    monitor: str = "val_loss"
+    mode: str = "auto"
+    directions: Mapping[str, str] | None = None
+    patience: int = 3
+    hparams: Mapping[str, HParamValue] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "min", "max"):
+            raise ValueError(f'mode must be "auto", "min" or "max", got {self.mode!r}')
+        budget = self.figure_budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1
+        ):
+            raise ValueError(
+                f"figure_budget must be a share of time in (0, 1] such as 0.03, or None, "
+                f"got {budget!r}"
+            )
+        every = self.figure_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ValueError(
+                f"figure_every must be an int >= 0 (0 turns figures off), got {every!r}"
+            )
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ValueError(
+                f"monitor must be a metric name such as 'val_loss', got {self.monitor!r}"
+            )
+        patience = self.patience
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+        object.__setattr__(self, "directions", check_directions(self.directions))
+        object.__setattr__(self, "hparams", _clean_hparams(self.hparams))
+
+    def as_kwargs(self) -> dict:
+        """The options as keyword arguments of :class:`tbviz.RunLogger`."""
+        return asdict(self)
+
+
+def _clean_hparams(hparams: Mapping[str, HParamValue] | None) -> dict[str, HParamValue] | None:
+    """A copy of ``hparams`` with numpy scalars made plain; ValueError if unusable."""
+    if hparams is None:
+        return None
+    if not isinstance(hparams, Mapping):
+        raise ValueError(f"hparams must be a dict of name -> value, got {type(hparams).__name__}")
+    clean: dict[str, HParamValue] = {}
+    for name, value in hparams.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"hparams names must be non-empty strings, got {name!r}")
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            value = value.item()  # numpy scalar
+        if not isinstance(value, (bool, int, float, str)):
+            raise ValueError(
+                f"hparams[{name!r}] = {value!r}: values must be bool, int, float or str "
+                "(TensorBoard's HParams dashboard shows no other kinds)"
+            )
+        clean[name] = value
+    return clean
