@@ -22,13 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tbviz.commands.runs import select_runs, unpaired_message
-from tbviz.core import notes
-from tbviz.core.diagnosis import RunDiagnoser
 from tbviz.core.history import History
 from tbviz.figures.run_figure import ComparisonPlotter, figure_title
 from tbviz.logdir import metadata, summaries
 from tbviz.logdir.layouts import TagMapping
 from tbviz.logdir.reader import CorruptEventFile, join_path, read_run
+from tbviz.logdir.run_output import RunOutput
 from tbviz.logdir.writer import EventFileWriter
 
 ANNOTATED_NOTE = "*Written by `tbviz annotate` from the logged scalars, after training ended.*\n\n"
@@ -89,16 +88,8 @@ def annotate(
                         RuntimeWarning,
                         stacklevel=2,
                     )
-                previous = stored[-1][1].get("status") if stored else None
-                _annotate_run(
-                    run,
-                    run_dir,
-                    data.history,
-                    RunDiagnoser(metric, mode=mode),
-                    plotter,
-                    after=done_until,
-                    last_status=previous,
-                )
+                output = RunOutput(metric, mode=mode, preface=ANNOTATED_NOTE)
+                _annotate_run(run, run_dir, data.history, output, plotter, after=done_until)
                 (outcome.updated if stored else outcome.annotated).append(run)
         if progress is not None:
             progress(done, len(names))
@@ -109,43 +100,27 @@ def _annotate_run(
     run: str,
     run_dir: str,
     history: History,
-    diagnoser: RunDiagnoser,
+    output: RunOutput,
     plotter: ComparisonPlotter,
     *,
     after: int | None = None,
-    last_status: str | None = None,
 ) -> None:
-    """Replay ``history`` through ``diagnoser`` and write what a live run would have,
+    """Replay ``history`` through ``output`` and write what a live run would have,
     for the epochs after ``after`` only (a run annotated before up to it)."""
-    diagnosis = None
-    seen = History()
-    gate = notes.NoteGate(noted=last_status)
     with EventFileWriter(run_dir) as writer:
         for epoch, row in history.rows():
-            seen.record(epoch, row)
-            diagnosis = diagnoser.update(epoch, row)
             if after is not None and epoch <= after:
-                continue
-            values = summaries.epoch_values(diagnosis, seen)
-            if gate.update(diagnosis.status):
-                values.append(
-                    summaries.text_value(
-                        metadata.TAG_NOTES,
-                        ANNOTATED_NOTE + notes.note(diagnosis),
-                        metadata.NOTES_DESCRIPTION,
-                    )
-                )
-            writer.add(epoch, values)
-        last = history.last_epoch
+                output.skip(epoch, row)
+            else:
+                writer.add(epoch, output.epoch(epoch, row).values)
+        last, diagnosis = history.last_epoch, output.diagnosis
         figure = plotter.render(history, diagnosis, figure_title(run, last, diagnosis.status))
         writer.add(
             last,
             [
                 summaries.image_value(metadata.TAG_FIGURE, [figure], metadata.FIGURE_DESCRIPTION),
                 summaries.text_value(
-                    metadata.TAG_SUMMARY,
-                    ANNOTATED_NOTE + notes.note(diagnosis, final=True),
-                    metadata.SUMMARY_DESCRIPTION,
+                    metadata.TAG_SUMMARY, output.summary(), metadata.SUMMARY_DESCRIPTION
                 ),
             ],
         )

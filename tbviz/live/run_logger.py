@@ -21,17 +21,16 @@ import warnings
 import weakref
 from collections.abc import Mapping
 
-from tbviz.core import notes
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.directions import unknown_direction_hint
 from tbviz.core.history import History, base_name, is_validation, numeric_logs
-from tbviz.core.text import epoch_label
 from tbviz.figures.renderer import FigureRenderer
 from tbviz.figures.run_figure import figure_title
 from tbviz.live.options import RunOptions
-from tbviz.logdir import metadata, storage, summaries
+from tbviz.logdir import metadata, storage
 from tbviz.logdir.reader import join_path
+from tbviz.logdir.run_output import RunOutput
 from tbviz.logdir.summaries import HParamValue
 from tbviz.logdir.writer import RunWriter
 
@@ -160,12 +159,10 @@ class RunLogger:
         self.figure_every = figure_every
         self.monitor = monitor
         self.settings = settings or DetectorSettings(patience=patience)
-        self.history = History()
-        self._diagnoser = RunDiagnoser(
-            monitor, mode=mode, settings=self.settings, directions=directions
+        self._output = RunOutput(
+            monitor, mode=mode, directions=directions, settings=self.settings, hparams=hparams
         )
         self.diagnosis: Diagnosis | None = None
-        self._notes = notes.NoteGate()
         self._warned: set[str] = set()
         self.stopped: str | None = None
         if run_name is None:
@@ -180,10 +177,13 @@ class RunLogger:
             else None
         )
         self._last_figure_epoch: int | None = None
-        self._hparams = hparams
-        self._hparams_written = False
         self._closed = False
         _OPEN_LOGGERS.add(self)
+
+    @property
+    def history(self) -> History:
+        """Every epoch logged to this run so far (a resumed run's earlier ones included)."""
+        return self._output.history
 
     def _continue_or_rename(self, name: str, first_epoch: int) -> str:
         """Resume ``name`` if this run starts after its last logged epoch, else rename.
@@ -204,10 +204,8 @@ class RunLogger:
         if last is None:
             return name
         if first_epoch > last:
-            self.history = logged
-            for epoch, values in logged.rows():
-                self.diagnosis = self._diagnoser.update(epoch, values)
-            self._notes = notes.NoteGate(noted=self.diagnosis.status)
+            self._output.resume(logged)
+            self.diagnosis = self._output.diagnosis
             return name
         counter = 2
         while read_history(join_path(self.logdir, f"{name}-{counter}")).last_epoch is not None:
@@ -235,26 +233,16 @@ class RunLogger:
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0 (0-based, as Keras counts), got {epoch!r}")
         numbers = numeric_logs(logs)
-        self.history.record(epoch, numbers)
         train = {k: v for k, v in numbers.items() if not is_validation(k)}
         validation = {base_name(k): v for k, v in numbers.items() if is_validation(k)}
         if train:
             self._writer.write_scalars("train", epoch, train)
         if validation:
             self._writer.write_scalars("validation", epoch, validation)
-        diagnosis = self._diagnoser.update(epoch, numbers)
-        self.diagnosis = diagnosis
+        out = self._output.epoch(epoch, numbers)
+        diagnosis = self.diagnosis = out.diagnosis
         self._warn_once(diagnosis)
-        run_values = summaries.epoch_values(diagnosis, self.history)
-        if self._hparams and not self._hparams_written:
-            # Written once the metric names are known: the experiment lists them.
-            run_values += summaries.hparams_values(self._hparams, self.history.keys())
-            self._hparams_written = True
-        self._writer.write_run_values(epoch, run_values)
-        if self._notes.update(diagnosis.status):
-            self._writer.write_text(
-                metadata.TAG_NOTES, notes.note(diagnosis), epoch, metadata.NOTES_DESCRIPTION
-            )
+        self._writer.write_run_values(epoch, out.values)
         if self.renderer is not None and (epoch + 1) % self.figure_every == 0:
             self._request_figure(epoch)
         self._writer.flush()
@@ -263,7 +251,7 @@ class RunLogger:
     def add_directions(self, found: Mapping[str, str]) -> None:
         """Directions read from the model's metric objects (the Keras callback
         does this), used for metrics whose direction the user did not give."""
-        self._diagnoser.add_directions(found)
+        self._output.diagnoser.add_directions(found)
 
     def _warn_once(self, diagnosis: Diagnosis) -> None:
         """Tell the user, once per run, about a monitor that is missing or ambiguous."""
@@ -307,14 +295,8 @@ class RunLogger:
                 if last is not None and self._last_figure_epoch != last:
                     self._request_figure(last)
                 self.renderer.close()
-            if last is not None and self.diagnosis is not None:
-                summary = notes.note(self.diagnosis, final=True, stopped=self.stopped)
-                if interrupted:
-                    summary = (
-                        f"**Interrupted** after {epoch_label(last)}: training stopped before "
-                        "its planned end (an exception, Ctrl-C, or the program exiting); "
-                        "every finished epoch is logged.\n\n" + summary
-                    )
+            summary = self._output.summary(interrupted=interrupted, stopped=self.stopped)
+            if summary is not None:
                 self._writer.write_text(
                     metadata.TAG_SUMMARY, summary, last, metadata.SUMMARY_DESCRIPTION
                 )
