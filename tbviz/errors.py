@@ -8,7 +8,11 @@ class TbvizError(Exception):
 
 
 class LogDirError(TbvizError, OSError):
-    """The log directory (or a run folder in it) cannot be created or written."""
+    """The log directory (or a run folder in it) is missing, or cannot be created or written."""
+
+
+class OutputError(TbvizError, ValueError):
+    """An output file tbviz was asked to write has an unknown kind or no folder."""
 
 
 class DataError(TbvizError, ValueError):

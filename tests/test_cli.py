@@ -62,3 +62,16 @@ def test_the_command_does_not_import_tensorflow(logdir, tmp_path, command):
         [sys.executable, "-m", "tbviz", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "leaderboard" in help_text
+
+
+def test_only_tbviz_errors_become_exit_2_bugs_show_in_full(tmp_path, monkeypatch, capsys):
+    assert main(["leaderboard", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    import tbviz.commands.runs as runs
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not a user mistake")
+
+    monkeypatch.setattr(runs, "diagnose_runs", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["leaderboard", str(tmp_path)])

@@ -17,7 +17,6 @@ epochs. No TensorFlow.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +40,7 @@ class Annotation:
     updated: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def annotate(
@@ -57,10 +57,11 @@ def annotate(
     A run annotated before whose scalars have grown since (training went on)
     is brought up to date: the new epochs are appended, nothing is rewritten.
     Runs whose files cannot be read, or whose scalars pair into no training
-    and validation curves, are skipped with a warning naming them and why.
+    and validation curves, are skipped; ``problems`` says which and why (and
+    names runs read only in part).
 
     Raises:
-        FileNotFoundError: ``logdir`` does not exist.
+        LogDirError: ``logdir`` does not exist.
     """
     names = select_runs(logdir, runs)
     outcome = Annotation()
@@ -70,23 +71,21 @@ def annotate(
         try:
             data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS}, mapping=mapping)
         except (CorruptEventFile, OSError) as err:
-            warnings.warn(f"skipping run {run!r}: {err}", RuntimeWarning, stacklevel=2)
+            outcome.problems.append(f"skipping run {run!r}: {err}")
             outcome.skipped.append(run)
         else:
             last = data.history.last_epoch
             stored = data.diagnoses()
             done_until = stored[-1][0] if stored else None
             if last is None:
-                warnings.warn(unpaired_message(run, data), RuntimeWarning, stacklevel=2)
+                outcome.problems.append(unpaired_message(run, data))
                 outcome.skipped.append(run)
             elif done_until is not None and done_until >= last:
                 outcome.already.append(run)
             else:
                 if data.problems:
-                    warnings.warn(
-                        f"run {run!r} was read in part: " + "; ".join(data.problems),
-                        RuntimeWarning,
-                        stacklevel=2,
+                    outcome.problems.append(
+                        f"run {run!r} was read in part: " + "; ".join(data.problems)
                     )
                 output = RunOutput(metric, mode=mode, preface=ANNOTATED_NOTE)
                 _annotate_run(run, run_dir, data.history, output, plotter, after=done_until)

@@ -15,8 +15,9 @@ import argparse
 import json
 import re
 import sys
-import warnings
 from collections.abc import Sequence
+
+from tbviz.errors import TbvizError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,15 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             return _error(str(err))
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                code = command[args.command](args)
-            finally:
-                for warning in caught:
-                    print(f"tbviz: warning: {warning.message}", file=sys.stderr)
-        return code
-    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        return command[args.command](args)
+    except TbvizError as err:  # the user's to fix; anything else is a bug, shown in full
         return _error(str(err))
     except BrokenPipeError:  # `tbviz leaderboard ... | head`
         sys.stderr.close()
@@ -142,6 +136,12 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
+def _warn(problems: list[str]) -> None:
+    """What the user should hear about runs, one line each on standard error."""
+    for problem in problems:
+        print(f"tbviz: warning: {problem}", file=sys.stderr)
+
+
 def _error(message: str) -> int:
     print(f"tbviz: error: {message}", file=sys.stderr)
     return 2
@@ -150,6 +150,7 @@ def _error(message: str) -> int:
 def _leaderboard(args: argparse.Namespace) -> int:
     from tbviz.commands.runs import diagnose_runs
 
+    problems: list[str] = []
     results = diagnose_runs(
         args.logdir,
         args.runs,
@@ -157,7 +158,9 @@ def _leaderboard(args: argparse.Namespace) -> int:
         mode=args.mode,
         mapping=args.mapping,
         workers=_workers(),
+        problems=problems,
     )
+    _warn(problems)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
         return 0 if results else 1
@@ -178,6 +181,7 @@ def _compare(args: argparse.Namespace) -> int:
             progress=bar.update,
             workers=_workers(),
         )
+    _warn(comparison.problems)
     if _print_board(comparison.results, args):
         return 1
     if comparison.event_file:
@@ -199,6 +203,7 @@ def _annotate(args: argparse.Namespace) -> int:
             mapping=args.mapping,
             progress=bar.update,
         )
+    _warn(outcome.problems)
     for run in outcome.annotated:
         print(f"annotated {run}")
     for run in outcome.updated:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tbviz.commands.runs import RunResult, diagnose_runs, leaderboard_markdown
 from tbviz.core.text import md_code
+from tbviz.errors import OutputError
 from tbviz.logdir import metadata, storage, summaries
 from tbviz.logdir.layouts import TagMapping
 from tbviz.logdir.reader import CorruptEventFile, read_folder
@@ -44,19 +44,20 @@ class Comparison:
     step: int
     event_file: str | None = None
     outputs: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def check_outputs(paths: Sequence[str]) -> None:
-    """Raise ValueError for an ``--out`` path tbviz cannot write (before any reading)."""
+    """Raise OutputError for an ``--out`` path tbviz cannot write (before any reading)."""
     for path in paths:
         if os.path.splitext(path)[1].lower() not in OUTPUT_SUFFIXES:
-            raise ValueError(
+            raise OutputError(
                 f"--out {path!r}: the file name must end in .json (leaderboard data), "
                 ".md (leaderboard table) or .png (overlay figure)"
             )
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
-            raise ValueError(f"--out {path!r}: folder {folder!r} does not exist")
+            raise OutputError(f"--out {path!r}: folder {folder!r} does not exist")
 
 
 def compare(
@@ -72,15 +73,17 @@ def compare(
 ) -> Comparison:
     """Read, diagnose and rank every run; write ``LOGDIR/_compare`` and ``outputs``.
 
-    Runs that cannot be read are skipped with a warning naming the file (see
-    :func:`tbviz.commands.runs.diagnose_runs`, also for ``workers``). With no readable
-    run, nothing is written.
+    What the user should hear (runs skipped or read in part, naming the file;
+    a figure that could not be drawn) is in ``Comparison.problems`` (see
+    :func:`tbviz.commands.runs.diagnose_runs`, also for ``workers``). With no
+    readable run, nothing is written.
 
     Raises:
-        FileNotFoundError: ``logdir`` does not exist.
-        ValueError: an ``outputs`` path has an unknown suffix or no folder.
+        LogDirError: ``logdir`` does not exist.
+        OutputError: an ``outputs`` path has an unknown suffix or no folder.
     """
     check_outputs(outputs)
+    problems: list[str] = []
     results = diagnose_runs(
         logdir,
         runs,
@@ -90,10 +93,11 @@ def compare(
         keep_history=True,
         progress=progress,
         workers=workers,
+        problems=problems,
     )
     compare_dir = storage.join(logdir, metadata.COMPARE_RUN)
-    step = _next_step(compare_dir)
-    comparison = Comparison(results, step)
+    step = _next_step(compare_dir, problems)
+    comparison = Comparison(results, step, problems=problems)
     if not results:
         return comparison
     from tbviz.figures.cross_run import render_overlay, render_small_multiples
@@ -112,7 +116,7 @@ def compare(
         overlay = render_overlay(results, metric)
         values.append(summaries.image_value(metadata.TAG_OVERLAY, [overlay], OVERLAY_DESCRIPTION))
     except ValueError as err:  # no validation data anywhere: the table still stands
-        warnings.warn(f"no overlay figure: {err}", RuntimeWarning, stacklevel=2)
+        problems.append(f"no overlay figure: {err}")
     pages = render_small_multiples(results, metric)
     if pages:
         values.append(
@@ -122,17 +126,20 @@ def compare(
         writer.add(step, values)
     comparison.event_file = writer.path
     for path in outputs:
+        if path.lower().endswith(".png") and overlay is None:
+            problems.append(f"{path} not written: no overlay figure")
+            continue
         _write_output(path, payload, markdown, overlay)
         comparison.outputs.append(path)
     return comparison
 
 
-def _next_step(compare_dir: str) -> int:
+def _next_step(compare_dir: str, problems: list[str]) -> int:
     """One more than the last comparison's step; 0 for the first."""
     try:
         data = read_folder(compare_dir, tags={metadata.TAG_LEADERBOARD_JSON})
     except (CorruptEventFile, OSError) as err:
-        warnings.warn(f"earlier comparisons unreadable ({err})", RuntimeWarning, stacklevel=3)
+        problems.append(f"earlier comparisons unreadable ({err})")
         return 0
     steps = data[metadata.TAG_LEADERBOARD_JSON].steps if data else []
     return steps[-1] + 1 if steps else 0
@@ -147,8 +154,6 @@ def _write_output(path: str, payload: dict, markdown: str, overlay) -> None:
     elif suffix == ".md":
         with open(path, "w", encoding="utf-8") as out:
             out.write(markdown + "\n")
-    elif overlay is not None:
+    else:
         with open(path, "wb") as out:
             out.write(overlay.png)
-    else:
-        warnings.warn(f"{path} not written: no overlay figure", RuntimeWarning, stacklevel=3)

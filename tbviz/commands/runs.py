@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from tbviz.core.diagnosis import Diagnosis, diagnose
 from tbviz.core.history import History
 from tbviz.core.text import fmt, md_code, md_escape, plural
+from tbviz.errors import LogDirError
 from tbviz.logdir import metadata, storage
 from tbviz.logdir.layouts import ADD_SCALARS_FOLDER, KERAS_SPLITS, TagMapping, is_split_folder
 from tbviz.logdir.reader import CorruptEventFile, event_files, join_path, read_run
@@ -76,7 +77,7 @@ def find_runs(logdir: str) -> Iterator[str]:
     any other folder holding event files (flat layouts, Lightning's
     ``version_N``). Folders starting with ``_`` (``_compare``) are skipped."""
     if not storage.isdir(logdir):
-        raise FileNotFoundError(f"log directory {logdir!r} does not exist")
+        raise LogDirError(f"log directory {logdir!r} does not exist")
     tree = _event_tree(logdir)
     runs, claimed = set(), set()
     hidden = {rel for rel in tree if any(p.startswith("_") for p in rel.split("/"))}
@@ -151,14 +152,19 @@ def diagnose_runs(
     keep_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    problems: list[str] | None = None,
 ) -> list[RunResult]:
     """Read and diagnose every run (matching the ``runs`` regex), best first.
 
     Runs are read one at a time; a result keeps the diagnosis and hparams
-    (and the history, with ``keep_history``, for figures). A run whose files
-    are corrupt or which never logged a value is skipped with a warning that
-    names it and the file; the others are still read. ``progress(done,
-    total)`` is called after each run.
+    (and the history, with ``keep_history``, for figures). What the user
+    should hear (a run read in part, a folder whose tags pair into no curves,
+    a run that cannot be read, naming the file) goes into ``problems`` when
+    a list is given, else out as a ``RuntimeWarning``; the other runs are
+    still read. ``progress(done, total)`` is called after each run.
+
+    Raises:
+        LogDirError: ``logdir`` does not exist.
 
     ``workers > 1`` reads big log directories (``PARALLEL_MIN_RUNS`` runs or
     more) in that many forked processes, each holding one run at a time.
@@ -189,7 +195,9 @@ def diagnose_runs(
         else:
             outcomes = map(read, names)
         for done, (result, problem) in enumerate(outcomes, 1):
-            if problem:
+            if problem and problems is not None:
+                problems.append(problem)
+            elif problem:
                 warnings.warn(problem, RuntimeWarning, stacklevel=2)
             if result is not None:
                 results.append(result)

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2, types_pb2
 
 from tbviz.core.history import History, Series
+from tbviz.errors import TbvizError
 from tbviz.logdir import layouts, metadata, storage
 from tbviz.logdir.crc import masked_crc32c
 
@@ -29,7 +30,7 @@ _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 
 
-class CorruptEventFile(ValueError):
+class CorruptEventFile(TbvizError, ValueError):
     """An event file has a record whose checksum or framing is wrong."""
 
 
