@@ -15,6 +15,37 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+#: Modules whose every test is slow (they train Keras or start servers at import or
+#: in module fixtures): not even collected by the quick tier, ``-m "not slow"``.
+SLOW_MODULES = {
+    "test_callback.py",
+    "test_lightning.py",
+    "test_remote.py",
+    "test_stopping.py",
+    "test_tensorboard_serving.py",
+}
+
+
+def _quick(config) -> bool:
+    return (config.option.markexpr or "").replace(" ", "") == "notslow"
+
+
+def pytest_ignore_collect(collection_path, config):
+    if _quick(config) and collection_path.name in SLOW_MODULES:
+        return True
+    return None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The quick tier must not need TensorFlow: fail it if anything imported it."""
+    if _quick(session.config) and "tensorflow" in sys.modules and exitstatus == 0:
+        sys.stderr.write(
+            "\nthe quick tier (-m 'not slow') imported TensorFlow: mark the test that "
+            "needs it slow\n"
+        )
+        session.exitstatus = 1
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A curve shaped like the tutorial's: validation bottoms out at epoch 4 (step 3).
@@ -48,7 +79,7 @@ def mixed_logdir(tmp_path_factory):
         figure_every=0,
         hparams={"lr": 0.01, "optimizer": "adam"},
     )
-    write_keras_run(root / "plain-keras")
+    write_keras_layout_run(root / "plain-keras")
     (root / "empty" / "train").mkdir(parents=True)
     (root / "notes").mkdir()
     (root / "notes" / "readme.txt").write_text("not a run")
@@ -77,6 +108,22 @@ def tiny_cnn(metrics=("accuracy",)):
     keras.utils.set_random_seed(0)
     plans, _ = plan_metrics(metrics)
     return build_cnn((28, 28, 1), 10, build_metrics(plans, 10), filters=4)
+
+
+def write_keras_layout_run(run_dir: Path, epochs: int = 2) -> None:
+    """A run laid out as ``keras.callbacks.TensorBoard`` lays it out (``train/``,
+    ``validation/``, ``epoch_*`` float32 scalar tensors, no tbviz output),
+    written without TensorFlow for the quick tier; :func:`write_keras_run`
+    makes one with Keras itself."""
+    from tbviz.logdir import summaries
+    from tbviz.logdir.writer import EventFileWriter
+
+    for split, offset in (("train", 0.0), ("validation", 0.1)):
+        with EventFileWriter(str(run_dir / split)) as writer:
+            for epoch in range(epochs):
+                loss = 2.0 / (epoch + 1) + offset
+                values = {"epoch_loss": loss, "epoch_accuracy": 1 - loss / 3}
+                writer.add(epoch, summaries.scalar_values(values))
 
 
 def write_keras_run(run_dir: Path, epochs: int = 2) -> None:

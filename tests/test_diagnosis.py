@@ -265,6 +265,7 @@ def test_non_finite_values_become_null_in_dict():
     json.dumps(d.to_dict(), allow_nan=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patience", [1, 2, 3, 5])
 def test_early_stopping_replay_matches_keras(patience):
     import keras

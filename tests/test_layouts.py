@@ -64,6 +64,7 @@ def test_flat_tags_are_matched_case_insensitively():
     assert match_flat_tag("learning_rate") is None
 
 
+@pytest.mark.slow
 def test_every_layout_is_ranked_with_0_based_best_epochs(logdir, capsys):
     assert main(["leaderboard", str(logdir), "--json"]) == 0
     rows = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
@@ -75,6 +76,7 @@ def test_every_layout_is_ranked_with_0_based_best_epochs(logdir, capsys):
     assert rows["tbx-split-last"]["layout"] == "flat"  # global steps 0, 40, 80 -> epochs
 
 
+@pytest.mark.slow
 def test_lightning_logs_place_values_by_the_epoch_scalar(tmp_path):
     """A real Lightning fit with its own TensorBoardLogger (version_N, global steps)."""
     import lightning
@@ -223,3 +225,13 @@ def test_annotate_writes_beside_flat_runs_and_brings_grown_runs_up_to_date(tmp_p
     assert [s for s, _ in diagnoses] == list(range(8))
     assert diagnoses[-1][1]["status"] == "overfitting" and diagnoses[-1][1]["epochs"] == 8
     assert [s for s, *_ in run.images()] == [3, 7]
+
+
+@pytest.mark.slow
+def test_a_run_written_by_keras_tensorboard_callback_is_read(tmp_path, capsys):
+    from tests.conftest import write_keras_run
+
+    write_keras_run(tmp_path / "runs" / "plain-keras", epochs=3)
+    assert main(["leaderboard", str(tmp_path / "runs"), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["run"] == "plain-keras" and row["layout"] == "keras" and row["epochs"] == 3

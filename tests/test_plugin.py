@@ -24,7 +24,7 @@ from werkzeug import wrappers
 
 from tbviz import RunLogger
 from tbviz.dashboard.plugin import TbvizPlugin
-from tests.conftest import TUTORIAL, write_keras_run
+from tests.conftest import TUTORIAL, write_keras_layout_run
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
 SWEEP = "sweep/lr=0.01,filters=8"  # the trainer's sweep names hold commas
@@ -42,7 +42,7 @@ def logdir(tmp_path_factory):
     _log(root, "overfit", TUTORIAL, figure_every=3)
     _log(root, SWEEP, {"loss": [0.5, 0.2, 0.1], "val_loss": [0.3, 0.05, 0.04]})
     _log(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
-    write_keras_run(root / "plain-keras")
+    write_keras_layout_run(root / "plain-keras")
     return root
 
 

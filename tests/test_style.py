@@ -23,11 +23,3 @@ def test_ci_runs_the_readme_test_command():
     assert len(commands) == 2, "the Quick start shows exactly two commands"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci
-
-
-def test_hparams_session_tag_matches_tensorboard():
-    from tensorboard.plugins.hparams import metadata as hparams_metadata
-
-    from tbviz.logdir import metadata
-
-    assert metadata.HPARAMS_SESSION_TAG == hparams_metadata.SESSION_START_INFO_TAG

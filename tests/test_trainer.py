@@ -37,6 +37,7 @@ def test_duplicates_and_validation_names():
         plan_metrics(["val_accuracy"])
 
 
+@pytest.mark.slow
 def test_tutorial_metrics_compile_and_give_correct_numbers():
     """The four-metric list trains on integer labels and each value means what it says."""
     import keras
@@ -93,6 +94,7 @@ def test_mnist_5k_is_real_balanced_and_split_with_a_fixed_seed():
     assert a.x_train.max() == 255
 
 
+@pytest.mark.slow
 def test_full_mnist_is_read_from_the_keras_cache(tmp_path, monkeypatch):
     (tmp_path / "datasets").mkdir()
     write_npz(tmp_path / "datasets" / "mnist.npz")
@@ -102,6 +104,7 @@ def test_full_mnist_is_read_from_the_keras_cache(tmp_path, monkeypatch):
     assert dataset.x_train.shape == (60, 28, 28) and dataset.y_test.shape == (20,)
 
 
+@pytest.mark.slow
 def test_full_mnist_falls_back_to_mnist_5k_offline(tmp_path, monkeypatch):
     import keras
 
@@ -261,6 +264,7 @@ def test_train_script_on_an_npz_file(tmp_path):
     assert [s for s, *_ in data.images()] == [0, 1]
 
 
+@pytest.mark.slow
 def test_the_trainer_offers_the_optimizers_the_model_builds():
     from tbviz.trainer.cli import _OPTIMIZER_NAMES
     from tbviz.trainer.model import OPTIMIZERS

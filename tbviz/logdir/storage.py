@@ -6,8 +6,8 @@ same for the writer, the reader and every command. A path is a URL when it
 has a scheme (``scheme://``). URLs are opened with fsspec, which TensorBoard
 itself uses when TensorFlow is absent; a scheme fsspec does not know (such as
 TensorFlow's ``ram://``) goes through ``tf.io.gfile`` when TensorFlow is
-installed. A missing file-system package is a :class:`StorageError` that names
-what to install (``pip install s3fs``).
+already imported (training with Keras). A missing file-system package is a
+:class:`StorageError` that names what to install (``pip install s3fs``).
 
 Object stores cannot append to a file, so :class:`LiveFile` keeps what it
 wrote and uploads the whole file again at each flush (a run's event files are
@@ -83,23 +83,15 @@ def _backend(path: str) -> tuple[str, Any, str]:
         raise StorageError(f"{path}: URLs need fsspec: pip install fsspec")
     raise StorageError(
         f"{path}: no file system knows {name}:// (fsspec does not, and TensorFlow, whose "
-        "tf.io.gfile might, is not installed)"
+        "tf.io.gfile might, is not in use)"
     )
 
 
 def _tensorflow_gfile():
-    """``tf.io.gfile`` if TensorFlow is installed (imported only for such URLs)."""
-    if "tensorflow" not in sys.modules:
-        try:
-            import importlib.util
-
-            if importlib.util.find_spec("tensorflow") is None:
-                return None
-        except ValueError:
-            return None
-    import tensorflow as tf
-
-    return tf.io.gfile
+    """``tf.io.gfile`` if TensorFlow is already imported (a Keras user's process);
+    never imported here, so a URL never costs TensorFlow's start-up."""
+    tf = sys.modules.get("tensorflow")
+    return getattr(getattr(tf, "io", None), "gfile", None)
 
 
 _GFILE_SCHEMES: dict[str, bool] = {}
