@@ -67,7 +67,7 @@ def test_the_command_does_not_import_tensorflow(logdir, tmp_path, command):
 def test_only_tbviz_errors_become_exit_2_bugs_show_in_full(tmp_path, monkeypatch, capsys):
     assert main(["leaderboard", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    import tbviz.commands.runs as runs
+    import tbviz.commands.discovery as runs
 
     def bug(*args, **kwargs):
         raise ValueError("a bug, not a user mistake")

@@ -203,7 +203,7 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
 def test_worker_processes_give_the_same_ranking_and_warnings(tmp_path):
     """Big log directories are read by forked workers: same rows, same order, and a
     broken file's warning still reaches the caller."""
-    from tbviz.commands.runs import PARALLEL_MIN_RUNS, diagnose_runs
+    from tbviz.commands.discovery import PARALLEL_MIN_RUNS, diagnose_runs
     from tbviz.logdir import summaries
     from tbviz.logdir.writer import EventFileWriter
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tbviz.commands.runs import select_runs, unpaired_message
+from tbviz.commands.discovery import select_runs, unpaired_message
 from tbviz.core.history import History
 from tbviz.figures.run_figure import ComparisonPlotter, figure_title
 from tbviz.logdir import metadata, summaries

@@ -148,7 +148,7 @@ def _error(message: str) -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from tbviz.commands.runs import diagnose_runs
+    from tbviz.commands.discovery import diagnose_runs
 
     problems: list[str] = []
     results = diagnose_runs(
@@ -220,7 +220,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
 def _print_board(results, args: argparse.Namespace) -> int:
     """Print the leaderboard; with no runs, say so on standard error and return 1."""
-    from tbviz.commands.runs import leaderboard_text
+    from tbviz.commands.leaderboard import leaderboard_text
 
     if results:
         print(leaderboard_text(results, args.metric))

@@ -16,7 +16,9 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tbviz.commands.runs import RunResult, diagnose_runs, leaderboard_markdown
+from tbviz.commands.discovery import diagnose_runs
+from tbviz.commands.leaderboard import leaderboard_markdown
+from tbviz.core.results import RunResult
 from tbviz.core.text import md_code
 from tbviz.errors import OutputError
 from tbviz.logdir import metadata, storage, summaries
@@ -75,7 +77,7 @@ def compare(
 
     What the user should hear (runs skipped or read in part, naming the file;
     a figure that could not be drawn) is in ``Comparison.problems`` (see
-    :func:`tbviz.commands.runs.diagnose_runs`, also for ``workers``). With no
+    :func:`tbviz.commands.discovery.diagnose_runs`, also for ``workers``). With no
     readable run, nothing is written.
 
     Raises:

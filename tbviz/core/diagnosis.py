@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 from tbviz.core import directions as dirs
 from tbviz.core.detector import DetectorSettings, MetricDetector, Verdict
 from tbviz.core.history import History, as_history, base_name, is_validation
+from tbviz.core.text import finite_or_none
 from tbviz.errors import TbvizError
 
 STATUSES = (
@@ -664,7 +665,7 @@ def simulate_early_stopping(
 def json_safe(value):
     """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return finite_or_none(value)
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

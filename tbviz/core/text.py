@@ -44,6 +44,12 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` if it is a finite number, else None: what JSON can hold (the one
+    place tbviz turns NaN and infinities into nulls)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def plural(count: int, word: str) -> str:
     """``plural(1, "epoch") == "1 epoch"``, ``plural(3, "epoch") == "3 epochs"``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"

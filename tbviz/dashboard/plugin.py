@@ -22,7 +22,6 @@ Routes, under ``/data/plugin/tbviz``:
 from __future__ import annotations
 
 import json
-import math
 from importlib import resources
 
 from tensorboard import errors
@@ -31,6 +30,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tbviz.core.text import finite_or_none
 from tbviz.logdir import metadata
 
 _SCALARS = "scalars"
@@ -195,12 +195,12 @@ class TbvizPlugin(base_plugin.TBPlugin):
                     "direction": diagnosis.get("direction"),
                     "epochs": diagnosis.get("epochs"),
                     "best_epoch": diagnosis.get("best_epoch"),
-                    "best_value": _finite(diagnosis.get("best_value")),
-                    "last_value": _finite(diagnosis.get("last_value")),
+                    "best_value": diagnosis.get("best_value"),
+                    "last_value": diagnosis.get("last_value"),
                     "onset_epoch": diagnosis.get("onset_epoch"),
                     "diverged_at": diagnosis.get("diverged_at"),
-                    "gap": _finite(diagnosis.get("gap")),
-                    "generalization_loss": _finite(diagnosis.get("generalization_loss")),
+                    "gap": diagnosis.get("gap"),
+                    "generalization_loss": diagnosis.get("generalization_loss"),
                     "reason": diagnosis.get("reason", ""),
                     "has_figure": run in figures,
                 }
@@ -301,11 +301,7 @@ def _diagnose(history: dict[str, tuple[list, list]]) -> dict | None:
 
 def _series(history: dict[str, tuple[list, list]], monitor: str) -> tuple[list, list]:
     steps, values = history.get(monitor, ([], []))
-    return list(steps), [_finite(float(v)) for v in values]
-
-
-def _finite(value):
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return list(steps), [finite_or_none(float(v)) for v in values]
 
 
 def _text(array) -> str:

@@ -25,8 +25,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from tbviz.commands.runs import RunResult
 from tbviz.core.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
+from tbviz.core.results import RunResult
 from tbviz.figures.run_figure import (
     ALARM_COLOR,
     BEST_COLOR,
@@ -60,7 +60,7 @@ def render_overlay(
 ) -> RenderedFigure:
     """Every run's validation curves, one panel per metric; the ``top`` best in colour.
 
-    ``results`` are best first (as :func:`tbviz.commands.runs.diagnose_runs` returns
+    ``results`` are best first (as :func:`tbviz.commands.discovery.diagnose_runs` returns
     them) and carry their histories.
 
     Raises:

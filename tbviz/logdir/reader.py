@@ -240,15 +240,39 @@ class RunData:
         ]
 
     def diagnoses(self) -> list[tuple[int, dict]]:
-        """(step, diagnosis dict) of every structured diagnosis written."""
-        return self.json_values(metadata.TAG_DIAGNOSIS)
+        """(step, diagnosis dict) of every structured diagnosis written, each read
+        through :func:`tbviz.core.diagnosis.parse_diagnosis` (version checked,
+        older versions brought to the current layout; unreadable ones left out)."""
+        from tbviz.core.diagnosis import DiagnosisFormatError, parse_diagnosis
+
+        data = self._tbviz_tag(metadata.TAG_DIAGNOSIS)
+        if data is None:
+            return []
+        checked = []
+        for step, payload in zip(data.steps, data.values, strict=True):
+            try:
+                checked.append((step, parse_diagnosis(payload).to_dict()))
+            except DiagnosisFormatError:
+                continue
+        return checked
 
     def json_values(self, tag: str) -> list[tuple[int, object]]:
         """(step, decoded JSON) of a tbviz JSON tensor tag (diagnosis, leaderboard)."""
-        data = self.root.get(tag)
-        if not data or data.plugin != metadata.PLUGIN_NAME:
+        data = self._tbviz_tag(tag)
+        if data is None:
             return []
         return [(step, json.loads(v)) for step, v in zip(data.steps, data.values, strict=True)]
+
+    def _tbviz_tag(self, tag: str) -> TagData | None:
+        """The tag if tbviz wrote it in a metadata version this tbviz reads, else None."""
+        data = self.root.get(tag)
+        if not data or data.plugin != metadata.PLUGIN_NAME:
+            return None
+        try:
+            metadata.parse_plugin_content(data.content)
+        except ValueError:
+            return None
+        return data
 
     def hparams(self) -> dict[str, object]:
         """The run's hyperparameters, as written for the HParams dashboard; {} if none."""

@@ -305,7 +305,7 @@ def sweep_runs(sweep: dict[str, list]) -> list[tuple[str, dict]]:
 
 def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
     from tbviz.commands.compare import compare
-    from tbviz.commands.runs import leaderboard_text
+    from tbviz.commands.leaderboard import leaderboard_text
     from tbviz.trainer.training import train
 
     combos = sweep_runs(sweep)

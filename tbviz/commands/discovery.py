@@ -1,7 +1,8 @@
 """Find the runs in a log directory and diagnose each one, without TensorFlow.
 
-A run is a folder with a ``train/`` or ``validation/`` subfolder holding event
-files: what tbviz writes and what ``keras.callbacks.TensorBoard`` writes.
+A run is a folder with ``train``/``validation`` event folders (Keras, tbviz),
+with ``add_scalars`` event folders, or any other folder holding event files
+(flat PyTorch layouts, Lightning's ``version_N``); see :mod:`tbviz.logdir.layouts`.
 Folders whose name starts with ``_`` (tbviz's own ``_compare``) are skipped.
 """
 
@@ -9,65 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
-from tbviz.core.diagnosis import Diagnosis, diagnose
-from tbviz.core.history import History
-from tbviz.core.text import fmt, md_code, md_escape, plural
+from tbviz.core.diagnosis import diagnose
+from tbviz.core.results import RunResult
 from tbviz.errors import LogDirError
 from tbviz.logdir import metadata, storage
 from tbviz.logdir.layouts import ADD_SCALARS_FOLDER, KERAS_SPLITS, TagMapping, is_split_folder
 from tbviz.logdir.reader import CorruptEventFile, event_files, join_path, read_run
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One run's diagnosis (and, for figures, its history), ready for a leaderboard row."""
-
-    run: str
-    diagnosis: Diagnosis
-    hparams: dict[str, object] = field(default_factory=dict)
-    history: History | None = None
-    problems: tuple[str, ...] = ()
-    layout: str = "keras"
-
-    @property
-    def partial(self) -> bool:
-        """True when a broken file kept part of the run from being read."""
-        return bool(self.problems)
-
-    @property
-    def sort_key(self) -> tuple:
-        """Best first; runs with no value for the metric last."""
-        d = self.diagnosis
-        if d.best_value is None or not math.isfinite(d.best_value):
-            return (1, 0.0, self.run)
-        value = d.best_value if d.direction == "min" else -d.best_value
-        return (0, value, self.run)
-
-    def to_dict(self) -> dict:
-        """The leaderboard row as JSON-ready data."""
-        d = self.diagnosis
-        return {
-            "run": self.run,
-            "metric": d.monitor,
-            "best_value": _finite_or_none(d.best_value),
-            "best_epoch": d.best_epoch,
-            "final_value": _finite_or_none(d.last_value),
-            "status": d.status,
-            "onset_epoch": d.onset_epoch,
-            "diverged_at": d.diverged_at,
-            "epochs": d.epochs,
-            "layout": self.layout,
-            "partial": self.partial,
-            "problems": list(self.problems),
-            "hparams": dict(self.hparams),
-        }
 
 
 def find_runs(logdir: str) -> Iterator[str]:
@@ -258,81 +211,3 @@ def unpaired_message(run: str, data) -> str:
         "map them with --train-tag/--val-tag, e.g. --train-tag '{metric}/ours' "
         "--val-tag '{metric}/holdout'"
     )
-
-
-def leaderboard_text(results: list[RunResult], metric: str) -> str:
-    """The leaderboard as an aligned plain-text table for a terminal."""
-    varying = varying_hparams(results)
-    header = _header(metric, bool(varying))
-    rows = [_row(i, r, varying, str) for i, r in enumerate(results, 1)]
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
-
-
-def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") -> str:
-    """The leaderboard as a markdown table for TensorBoard's Text tab.
-
-    Run names and hparams come from users: they are escaped, so a ``|`` or
-    ``<script>`` in a name shows as text and cannot break the table.
-    """
-    varying = varying_hparams(results)
-    header = [md_escape(h) for h in _header(metric, bool(varying))]
-    lines = [
-        f"**Leaderboard** by {md_code(metric)}, best first: {plural(len(results), 'run')}."
-        + (f" {note}" if note else ""),
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    lines += [
-        "| " + " | ".join(_row(i, r, varying, md_escape)) + " |" for i, r in enumerate(results, 1)
-    ]
-    return "\n".join(lines)
-
-
-def _header(metric: str, with_hparams: bool) -> list[str]:
-    header = ["#", "run", f"best {metric}", "best epoch", "final", "status", "onset", "epochs"]
-    return [*header, "hparams"] if with_hparams else header
-
-
-def varying_hparams(results: list[RunResult]) -> list[str]:
-    """Hparam names whose value is not the same in every run: the ones worth a column."""
-    names = sorted({name for r in results for name in r.hparams})
-    return [name for name in names if len({repr(r.hparams.get(name)) for r in results}) > 1]
-
-
-def _row(index: int, result: RunResult, varying: list[str], escape: Callable) -> list[str]:
-    d = result.diagnosis
-    row = [
-        str(index),
-        escape(result.run),
-        fmt(d.best_value),
-        _epoch(d.best_epoch),
-        fmt(d.last_value),
-        d.status,
-        _epoch(d.onset_epoch),
-        f"{d.epochs} (partial)" if result.partial else str(d.epochs),
-    ]
-    if varying:
-        shown = {k: v for k, v in result.hparams.items() if k in varying}
-        row.append(escape(hparams_text(shown)))
-    return row
-
-
-def hparams_text(hparams: dict[str, object]) -> str:
-    """``{"lr": 0.01, "filters": 8}`` -> ``"filters=8, lr=0.01"``."""
-    return ", ".join(
-        f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in sorted(hparams.items())
-    )
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _epoch(epoch: int | None) -> str:
-    """``3`` -> ``"4 (step 3)"``; None -> ``"-"``."""
-    return "-" if epoch is None else f"{epoch + 1} (step {epoch})"
