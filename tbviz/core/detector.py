@@ -10,27 +10,28 @@ The rules, on a "loss-like" scale where lower is better (a loss as it is;
 ``1 - value`` for a higher-is-better metric bounded by 1, such as accuracy,
 AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
 
-* **Worse than noise.** The generalization loss (Prechelt 1998: how far
-  validation is above its best) must exceed both a floor
-  (``min_generalization_loss`` percent of the best) and ``noise_multiplier``
-  times the run's own validation noise: the scatter of its recent values
-  around a smooth trend on each side of the best epoch, which a steady fall
-  or rise does not inflate. Each of the last ``confirm_epochs``
-  values is worse than the best (by that much on average), and validation
-  must have set its best at least ``min_epochs_since_best`` epochs ago.
+* **Worse than noise.** Each of the last ``confirm_epochs`` validation values
+  is worse than the best, and on average by more than both a floor
+  (``min_generalization_loss`` percent of the best: Prechelt's generalization
+  loss, 1998) and ``noise_multiplier`` times the run's own validation noise:
+  the scatter of its recent values around a smooth trend on either side of
+  the best epoch, which a steady fall or rise does not inflate. The best must
+  be at least ``min_epochs_since_best`` epochs old and past the warm-up.
 * **Not on its way back.** A Theil-Sen slope over the epochs since the best
   that would bring validation back to its best within as many epochs as it
   has been away means a bump, not a turn.
 * **Training still learning, or done.** The training twin improved since the
   best epoch, or sits at its floor (a converged curve, the classic picture of
-  memorisation: near its minimum and no worse than at the best epoch by more
-  than twice its own noise). Training rising by more than ``max_train_rise`` of its own
-  range is instability, not overfitting: judged against the range, a loss
-  moving 0.008 -> 0.014 near zero is noise, not an "81% jump".
+  memorisation: near its minimum, and no worse than at the best epoch by more
+  than twice its own noise). Training rising by more than ``max_train_rise``
+  of its own range is instability, not overfitting: judged against the range,
+  a loss moving 0.008 -> 0.014 near zero is noise, not an "81% jump".
 * **Learning-rate drops get their chance.** When a logged learning rate
   (``learning_rate`` / ``lr``) fell by 30% or more from one epoch to the
-  next, validation often falls again: the
-  confirming epochs must all come ``lr_grace_epochs`` after the drop.
+  next, validation often falls again: the confirming epochs must all come
+  ``lr_grace_epochs`` after the drop.
+* **The run is learning.** No overfitting is confirmed while the run-wide
+  not-learning verdict holds (:mod:`tbviz.core.diagnosis`).
 * **Memory.** Once confirmed, the verdict stays ``overfitting`` (onset = the
   best epoch) until validation sets a new best. Only training becoming
   unstable (rising ``max_train_rise`` of its range above its value at the best
@@ -325,8 +326,8 @@ class MetricDetector:
         return verdict("overfitting", "overfitting")
 
     def _confirmed_worse(self, best: float, threshold: float) -> bool:
-        """The last ``confirm_epochs`` values, all after the best, are worse than it:
-        each by more than the noise floor, and on average by ``threshold``."""
+        """The last ``confirm_epochs`` values, all after the best, are each worse than
+        it, and on average by at least ``threshold``."""
         k = self.settings.confirm_epochs
         if len(self._values) - 1 - self._best_index < k:
             return False
