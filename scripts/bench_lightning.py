@@ -8,8 +8,9 @@ fit four ways, interleaved so machine noise hits each alike:
   bare          logger=False, no callbacks
   tb-logger     Lightning's TensorBoardLogger (its default logger)
   tbviz         logger=False + tbviz.lightning.TBVizCallback (figures within 3%)
-  tbviz+stop    as tbviz, plus tbviz.lightning.OverfittingStopping (never firing
-                here: it judges every epoch, which is the cost measured)
+  tbviz+stop    as tbviz, plus tbviz.lightning.OverfittingStopping; the labels are
+                random, so validation loss rises and the stopper may end the
+                fit early: this row shows what stopping saves, not a cost
 
 and prints the median fit time of ``--repeats`` rounds, the ratio of medians
 to ``bare`` and the median of per-round ratios. No timing is asserted anywhere:
