@@ -77,11 +77,6 @@ class Series:
     def __len__(self) -> int:
         return len(self.values)
 
-    def until(self, epoch: int) -> Series:
-        """The part of this series up to and including ``epoch``."""
-        keep = [i for i, e in enumerate(self.epochs) if e <= epoch]
-        return Series([self.epochs[i] for i in keep], [self.values[i] for i in keep])
-
     def value_at(self, epoch: int) -> float | None:
         """The value logged at ``epoch``, or None if there is none (epochs are sorted)."""
         i = bisect.bisect_left(self.epochs, epoch)
@@ -143,15 +138,6 @@ class History:
     def get(self, key: str) -> Series | None:
         """The series of ``key``, or None if it was never logged."""
         return self._series.get(key)
-
-    def until(self, epoch: int) -> History:
-        """A copy holding only the values of epochs up to and including ``epoch``."""
-        result = History()
-        for key, series in self._series.items():
-            part = series.until(epoch)
-            if len(part):
-                result._series[key] = part
-        return result
 
     def keys(self) -> list[str]:
         """Every logged key, in the order first seen."""

@@ -187,16 +187,6 @@ def write_bytes(path: str, data: bytes) -> None:
         fs.pipe_file(p, data)
 
 
-def remove(path: str) -> None:
-    kind, fs, p = _backend(path)
-    if kind == "local":
-        os.remove(p)
-    elif kind == "gfile":
-        fs.remove(p)
-    else:
-        fs.rm_file(p)
-
-
 class LiveFile:
     """A file that grows by appends and that readers see up to the last :meth:`flush`.
 
