@@ -36,7 +36,7 @@ except ImportError:  # the standalone package of older releases
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.text import epoch_label, fmt
-from tbviz.live.options import RunOptions
+from tbviz.live.options import RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
 
 _TRAIN_PREFIXES = ("train_", "train/", "training_", "training/")
@@ -200,14 +200,7 @@ class OverfittingStopping(pl.Callback):
         settings: DetectorSettings | None = None,
     ) -> None:
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
-        if (
-            isinstance(start_from_epoch, bool)
-            or not isinstance(start_from_epoch, int)
-            or (start_from_epoch < 0)
-        ):
-            raise ValueError(f"start_from_epoch must be an int >= 0, got {start_from_epoch!r}")
+        check_stopping(monitor, mode, start_from_epoch)
         self.monitor, self.mode = monitor, mode
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch

@@ -62,6 +62,20 @@ class RunOptions:
         return asdict(self)
 
 
+def check_stopping(monitor: str, mode: str, start_from_epoch: int) -> None:
+    """The arguments both ``OverfittingStopping`` callbacks (Keras, Lightning) share."""
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
+    if (
+        isinstance(start_from_epoch, bool)
+        or not isinstance(start_from_epoch, int)
+        or start_from_epoch < 0
+    ):
+        raise ValueError(f"start_from_epoch must be an int >= 0, got {start_from_epoch!r}")
+
+
 def _clean_hparams(hparams: Mapping[str, HParamValue] | None) -> dict[str, HParamValue] | None:
     """A copy of ``hparams`` with numpy scalars made plain; ValueError if unusable."""
     if hparams is None:

@@ -23,6 +23,7 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.history import numeric_logs
 from tbviz.core.text import epoch_label, fmt
+from tbviz.live.options import check_stopping
 
 #: The model attribute where a stop is recorded, so ``TBVizCallback``'s notes can say it.
 STOP_ATTRIBUTE = "_tbviz_stopped"
@@ -68,16 +69,7 @@ class OverfittingStopping(keras.callbacks.Callback):
         settings: DetectorSettings | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f'mode must be "auto", "min" or "max", got {mode!r}')
-        if (
-            isinstance(start_from_epoch, bool)
-            or not isinstance(start_from_epoch, int)
-            or start_from_epoch < 0
-        ):
-            raise ValueError(f"start_from_epoch must be an int >= 0, got {start_from_epoch!r}")
+        check_stopping(monitor, mode, start_from_epoch)
         self.monitor = monitor
         self.mode = mode
         self.restore_best_weights = bool(restore_best_weights)
