@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: Modules whose every test is slow (they train Keras or start servers at import or
 #: in module fixtures): not even collected by the quick tier, ``-m "not slow"``.
 SLOW_MODULES = {
+    "test_ray.py",
     "test_callback.py",
     "test_lightning.py",
     "test_remote.py",

@@ -205,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
         "weights (tbviz.OverfittingStopping)",
     )
     parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where a --sweep runs: one run after another here (local), or as Ray Tune "
+        "trials (ray; pip install 'tbviz[ray]') (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: join this Ray cluster instead of starting a local one",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=_positive_int,
+        metavar="N",
+        help="with --executor ray: at most N trials at once (default: as many as Ray fits)",
+    )
+    parser.add_argument(
         "--train-size", type=_positive_int, help="use only the first N training images"
     )
     parser.add_argument(
@@ -239,6 +257,13 @@ def _run(args: argparse.Namespace) -> int:
         found = False
     if not found:
         raise missing_extra("tensorflow", "the trainer", "keras")
+    if args.executor == "ray":
+        try:
+            ray_found = importlib.util.find_spec("ray") is not None
+        except ValueError:
+            ray_found = False
+        if not ray_found:
+            raise missing_extra("ray", "--executor ray", "ray")
 
     if args.run_name is not None:
         try:
@@ -275,7 +300,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.sweep:
-        return _run_sweep(dataset, config, dict(args.sweep), args.run_name or f"sweep-{stamp}")
+        prefix = args.run_name or f"sweep-{stamp}"
+        if args.executor == "ray":
+            return _run_ray_sweep(dataset, config, dict(args.sweep), prefix, args)
+        return _run_sweep(dataset, config, dict(args.sweep), prefix)
     config = dataclasses.replace(config, run_name=args.run_name or f"cnn-{dataset.name}-{stamp}")
     result = train(dataset, config, on_note=lambda note: print(f"note: {note}"))
     print()
@@ -304,8 +332,6 @@ def sweep_runs(sweep: dict[str, list]) -> list[tuple[str, dict]]:
 
 
 def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
-    from tbviz.commands.compare import compare
-    from tbviz.commands.leaderboard import leaderboard_text
     from tbviz.trainer.training import train
 
     combos = sweep_runs(sweep)
@@ -319,6 +345,27 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
         notes_shown = True
         if result.diagnosis is not None:
             print(f"  {result.diagnosis.plain_headline()}")
+    return _compare_sweep(config, prefix)
+
+
+def _run_ray_sweep(dataset, config, sweep: dict[str, list], prefix: str, args) -> int:
+    from tbviz.ray import run_sweep  # raises MissingExtra naming [ray]
+
+    combos = sweep_runs(sweep)
+    print(f"sweep: {len(combos)} Ray Tune trials under {config.logdir}/{prefix}/")
+    rows = run_sweep(
+        dataset, config, combos, prefix, address=args.ray_address, parallel=args.parallel
+    )
+    for row in rows:
+        said = row["error"] or f"{row['epochs']} epochs, ends {row['status']}"
+        print(f"  {row['run']}: {said}")
+    return _compare_sweep(config, prefix)
+
+
+def _compare_sweep(config, prefix: str) -> int:
+    from tbviz.commands.compare import compare
+    from tbviz.commands.leaderboard import leaderboard_text
+
     comparison = compare(config.logdir, runs=f"^{re.escape(prefix)}/")
     print()
     print(leaderboard_text(comparison.results, "val_loss"))

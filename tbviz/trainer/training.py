@@ -57,9 +57,18 @@ class TrainResult:
 
 
 def train(
-    dataset: Dataset, config: TrainConfig, on_note: Callable[[str], None] = lambda _: None
+    dataset: Dataset,
+    config: TrainConfig,
+    on_note: Callable[[str], None] = lambda _: None,
+    report: Callable | None = None,
+    callbacks: Sequence = (),
 ) -> TrainResult:
-    """Fit the tutorial CNN on ``dataset`` and log it under ``config.logdir``."""
+    """Fit the tutorial CNN on ``dataset`` and log it under ``config.logdir``.
+
+    ``report(diagnosis, epoch, logs)`` is called after every epoch, once
+    tbviz has logged it (a Ray Tune trial reports to Tune this way).
+    ``callbacks`` are more Keras callbacks for ``fit`` (an ``EarlyStopping``).
+    """
     plans, notes = plan_metrics(config.metrics)
     for note in notes:
         on_note(note)
@@ -88,7 +97,9 @@ def train(
         figure_budget=config.figure_budget,
         hparams=config.hparams(dataset.name),
     )
-    callbacks = [callback]
+    callbacks = [callback, *callbacks]
+    if report is not None:
+        callbacks.append(reporting_callback(callback, report))
     if config.stop_on_overfitting:
         from tbviz.live.stopping import OverfittingStopping
 
@@ -111,3 +122,16 @@ def train(
         notes=notes,
         stopped=logger.stopped,
     )
+
+
+def reporting_callback(logged, report: Callable):
+    """A Keras callback calling ``report(diagnosis, epoch, logs)`` after ``logged`` (a
+    TBVizCallback earlier in the list) has logged the epoch."""
+    import keras
+
+    class Reporter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            diagnosis = logged.logger.diagnosis if logged.logger is not None else None
+            report(diagnosis, int(epoch), logs or {})
+
+    return Reporter()
