@@ -63,7 +63,10 @@ def test_two_trainings_with_one_name_never_mix(tmp_path):
 
 @pytest.mark.slow
 def test_a_remote_scheme_goes_through_tf_io_gfile():
-    """TensorFlow's in-memory ``ram://`` file system stands in for gs:// offline."""
+    """TensorFlow's in-memory ``ram://`` file system stands in for gs:// offline: in a
+    process that uses TensorFlow (a Keras user's), its schemes work."""
+    import tensorflow  # noqa: F401 - what makes tf.io.gfile's schemes available
+
     logdir = f"ram://tbviz-{os.getpid()}/runs"
     with RunLogger(logdir, "remote", figure_budget=None) as run:
         for epoch in range(3):
@@ -71,6 +74,15 @@ def test_a_remote_scheme_goes_through_tf_io_gfile():
     data = read_run(f"{logdir}/remote")
     assert data.history["val_loss"].values == pytest.approx([1.1, 0.55, 1.1 / 3])
     assert [step for step, *_ in data.images()] == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_gs_urls_without_gcsfs_use_tensorflow_in_a_keras_process():
+    import tensorflow  # noqa: F401 - a Keras user's process
+
+    from tbviz.logdir import storage
+
+    assert storage._backend("gs://bucket/runs")[0] == "gfile"  # gcsfs is not installed here
 
 
 @pytest.mark.slow

@@ -67,18 +67,22 @@ def _backend(path: str) -> tuple[str, Any, str]:
         import fsspec
     except ImportError:
         fsspec = None
+    missing = None
     if fsspec is not None and name in fsspec.available_protocols():
         try:
             fs, fs_path = fsspec.core.url_to_fs(path)
         except ImportError as err:
-            package = _PACKAGES.get(name, f"the fsspec implementation of {name}://")
-            raise StorageError(
-                f"{path}: reading or writing {name}:// needs {package}: pip install {package}"
-            ) from err
-        return "fsspec", fs, fs_path
+            missing = err  # TensorFlow may still have it (gs:// in a Keras process)
+        else:
+            return "fsspec", fs, fs_path
     gfile = _tensorflow_gfile()
     if gfile is not None and _gfile_knows(gfile, name):
         return "gfile", gfile, path
+    if missing is not None:
+        package = _PACKAGES.get(name, f"the fsspec implementation of {name}://")
+        raise StorageError(
+            f"{path}: reading or writing {name}:// needs {package}: pip install {package}"
+        ) from missing
     if fsspec is None:
         raise StorageError(f"{path}: URLs need fsspec: pip install fsspec")
     raise StorageError(
