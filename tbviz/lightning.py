@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Mapping
 
 from tbviz.errors import missing_extra
@@ -35,8 +34,8 @@ except ImportError:  # the standalone package of older releases
 
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.core.text import epoch_label, fmt
-from tbviz.live.options import RunOptions, check_stopping
+from tbviz.core.notes import stop_message
+from tbviz.live.options import STOP_ATTRIBUTE, RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
 
 _TRAIN_PREFIXES = ("train_", "train/", "training_", "training/")
@@ -50,8 +49,6 @@ _VALIDATION_PREFIXES = (
     "eval_",
     "eval/",
 )
-#: Where a stop is recorded on the trainer, so TBVizCallback's final note can say it.
-STOP_ATTRIBUTE = "_tbviz_stopped"
 
 
 def keras_names(metrics: Mapping[str, object]) -> dict[str, float]:
@@ -233,20 +230,11 @@ class OverfittingStopping(pl.Callback):
             return
         trainer.should_stop = True
         self.stopped_epoch = epoch
-        restored = ""
-        if self.restore_best_weights and self._best_state is not None:
+        restored = self.restore_best_weights and self._best_state is not None
+        if restored:
             pl_module.load_state_dict(copy.copy(self._best_state))
             self.best_epoch = d.best_epoch
-            value = d.best_value if d.best_value is not None else math.nan
-            restored = (
-                f"; restored the weights of {epoch_label(d.best_epoch)}, the best "
-                f"{self.monitor} ({fmt(value)})"
-            )
-        onset = d.onset_epoch if d.onset_epoch is not None else d.best_epoch
-        message = (
-            f"Stopped by OverfittingStopping after {epoch_label(epoch)}: overfitting "
-            f"confirmed since {epoch_label(onset)}{restored}."
-        )
+        message = stop_message(epoch, d, restored)
         setattr(trainer, STOP_ATTRIBUTE, message)
         if self.verbose and trainer.is_global_zero:
             print(message)

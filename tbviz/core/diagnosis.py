@@ -298,6 +298,7 @@ class RunDiagnoser:
         self._order: list[str] = []
         self._stopping = _EarlyStoppingReplay(self.direction, self.settings.patience)
         self._learning = _LearningTracker()
+        self._stuck = False  # the not-learning verdict at the last epoch fed
         self._epochs = 0
         self._last_epoch: int | None = None
         self._diverged_at: int | None = None
@@ -342,7 +343,8 @@ class RunDiagnoser:
     def _feed(self, epoch: int, values: Mapping[str, float]) -> None:
         lr = next((values[k] for k in LEARNING_RATE_KEYS if k in values), None)
         self._learning.update(values)
-        learning = not self._learning.stuck(self.settings)
+        self._stuck = self._learning.stuck(self.settings)
+        learning = not self._stuck
         for key, value in values.items():
             name = self._followed.get(key, "")
             if name == "":
@@ -409,7 +411,7 @@ class RunDiagnoser:
         status, code = verdict.status, verdict.reason_code
         if self._diverged_at is not None:
             status = code = "diverged"
-        elif self._learning.stuck(self.settings):
+        elif self._stuck:
             status = code = "not-learning"
         overfitting = status == "overfitting"
         suggested = None

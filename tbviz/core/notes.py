@@ -113,6 +113,21 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
     return d.reason or code
 
 
+def stop_message(epoch: int, d: Diagnosis, restored: bool) -> str:
+    """What an ``OverfittingStopping`` (Keras or Lightning) says when it ends a fit."""
+    said = ""
+    if restored:
+        said = (
+            f"; restored the weights of {epoch_label(d.best_epoch)}, the best "
+            f"{d.monitor} ({fmt(d.best_value)})"
+        )
+    onset = d.onset_epoch if d.onset_epoch is not None else d.best_epoch
+    return (
+        f"Stopped by OverfittingStopping after {epoch_label(epoch)}: overfitting "
+        f"confirmed since {epoch_label(onset)}{said}."
+    )
+
+
 def headline(d: Diagnosis, markdown: bool = True) -> str:
     """One line: the status and the fact that matters most (markdown or plain)."""
     mon = md_escape(d.monitor) if markdown else d.monitor

@@ -12,9 +12,8 @@ try:
 except ImportError as err:
     raise missing_extra("keras", "TBVizCallback", "keras") from err
 
-from tbviz.live.options import RunOptions
+from tbviz.live.options import STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
-from tbviz.live.stopping import STOP_ATTRIBUTE
 from tbviz.logdir.summaries import HParamValue
 
 

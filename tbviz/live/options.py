@@ -62,6 +62,11 @@ class RunOptions:
         return asdict(self)
 
 
+#: Where an ``OverfittingStopping`` leaves its message (on the Keras model or the
+#: Lightning trainer), so the logging callback's final note can say it.
+STOP_ATTRIBUTE = "_tbviz_stopped"
+
+
 def check_stopping(monitor: str, mode: str, start_from_epoch: int) -> None:
     """The arguments both ``OverfittingStopping`` callbacks (Keras, Lightning) share."""
     if not isinstance(monitor, str) or not monitor:

@@ -22,11 +22,8 @@ except ImportError as err:
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.history import numeric_logs
-from tbviz.core.text import epoch_label, fmt
-from tbviz.live.options import check_stopping
-
-#: The model attribute where a stop is recorded, so ``TBVizCallback``'s notes can say it.
-STOP_ATTRIBUTE = "_tbviz_stopped"
+from tbviz.core.notes import stop_message
+from tbviz.live.options import STOP_ATTRIBUTE, check_stopping
 
 
 class OverfittingStopping(keras.callbacks.Callback):
@@ -116,18 +113,11 @@ class OverfittingStopping(keras.callbacks.Callback):
             return
         self.model.stop_training = True
         self.stopped_epoch = int(epoch)
-        restored = ""
-        if self.restore_best_weights and self._best_weights is not None:
+        restored = self.restore_best_weights and self._best_weights is not None
+        if restored:
             self.model.set_weights(self._best_weights)
             self.best_epoch = d.best_epoch
-            restored = (
-                f"; restored the weights of {epoch_label(d.best_epoch)}, the best "
-                f"{self.monitor} ({fmt(d.best_value)})"
-            )
-        message = (
-            f"Stopped by OverfittingStopping after {epoch_label(epoch)}: overfitting "
-            f"confirmed since {epoch_label(d.onset_epoch)}{restored}."
-        )
+        message = stop_message(int(epoch), d, restored)
         setattr(self.model, STOP_ATTRIBUTE, message)
         if self.verbose:
             print(message)

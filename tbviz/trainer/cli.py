@@ -246,24 +246,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import importlib.util
 
     from tbviz.errors import missing_extra
     from tbviz.live.run_logger import validate_run_name
 
-    try:
-        found = importlib.util.find_spec("tensorflow") is not None
-    except ValueError:  # in sys.modules as None: hidden on purpose
-        found = False
-    if not found:
+    if not _installed("tensorflow"):
         raise missing_extra("tensorflow", "the trainer", "keras")
-    if args.executor == "ray":
-        try:
-            ray_found = importlib.util.find_spec("ray") is not None
-        except ValueError:
-            ray_found = False
-        if not ray_found:
-            raise missing_extra("ray", "--executor ray", "ray")
+    if args.executor == "ray" and not _installed("ray"):
+        raise missing_extra("ray", "--executor ray", "ray")
 
     if args.run_name is not None:
         try:
@@ -346,6 +336,16 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
         if result.diagnosis is not None:
             print(f"  {result.diagnosis.plain_headline()}")
     return _compare_sweep(config, prefix)
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (TensorFlow takes 2 s)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None: hidden on purpose
+        return False
 
 
 def _run_ray_sweep(dataset, config, sweep: dict[str, list], prefix: str, args) -> int:
