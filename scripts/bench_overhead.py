@@ -21,10 +21,20 @@ sizes, figures drawn, and peak RSS. ``--long`` repeats MNIST-5k to 40,000
 training images (full-size epochs); ``--soak N`` logs N synthetic epochs with
 a figure each and prints RSS and live figure count every 100 epochs.
 
-    python scripts/bench_overhead.py [--repeats 5] [--epochs 10] [--long] [--soak 500]
+``--figures`` times the comparison figure alone, epoch after epoch of real
+training curves (the fixtures in tests/fixtures/histories), three ways:
+``fresh`` builds a new figure every epoch (the tutorial's way), ``full``
+reuses one figure but lays it all out again every epoch (tbviz until issue
+15), ``tbviz`` is the plotter as it is (background kept, axes laid out only
+when a range changes). Per panel layout (1x2, 2x2) it prints the median and
+mean milliseconds per figure and the ratio to ``full``.
 
-Goals (issue 7): tbviz/bare <= 1.03, on_epoch_end <= 5 ms, PNG <= 60 KB, and
-tbviz cheaper than keras-tb.
+    python scripts/bench_overhead.py [--repeats 5] [--epochs 10] [--long] [--soak 500]
+    python scripts/bench_overhead.py --figures
+
+Goals: tbviz/bare <= 1.03, on_epoch_end <= 5 ms, PNG <= 60 KB, tbviz
+cheaper than keras-tb (issue 7); the 2x2 figure <= 40 ms and >= 5 figures in
+the default 10-epoch fit (issue 15).
 """
 
 from __future__ import annotations
@@ -225,6 +235,66 @@ def run_soak(epochs: int) -> None:
         run.close()
 
 
+def _curves(panels: int) -> list[dict[str, list[float]]]:
+    """Real training curves with ``panels`` metrics (2: loss, accuracy; 4: + two made up)."""
+    import json
+
+    histories = []
+    for path in sorted((ROOT / "tests" / "fixtures" / "histories").glob("*.json")):
+        history = json.loads(path.read_text())["history"]
+        if not {"loss", "val_loss", "accuracy", "val_accuracy"} <= history.keys():
+            continue
+        history = {k: history[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy")}
+        if panels == 4:  # two more panels with curves of another shape
+            history["error"] = [1 - v for v in history["accuracy"]]
+            history["val_error"] = [1 - v for v in history["val_accuracy"]]
+            history["log_loss"] = [-v for v in history["loss"]]
+            history["val_log_loss"] = [-v for v in history["val_loss"]]
+        histories.append(history)
+    return histories
+
+
+def run_figures() -> None:
+    """Milliseconds per comparison figure, redrawn epoch after epoch."""
+    from tbviz.core.diagnosis import diagnose
+    from tbviz.core.history import History
+    from tbviz.figures.run_figure import ComparisonPlotter, figure_title
+
+    ComparisonPlotter().warm_up()
+    print("| layout | way | figures | median ms | mean ms | mean vs full | full draws |")
+    print("|---|---|---|---|---|---|---|")
+    for panels, layout in ((2, "1x2"), (4, "2x2")):
+        curves = _curves(panels)[::3]  # a third of the fixtures is plenty
+        results = {}
+        for way in ("fresh", "full", "tbviz"):
+            took: list[float] = []
+            full_draws = 0
+            for history in curves:
+                epochs = len(history["loss"])
+                plotter = ComparisonPlotter()
+                for epoch in range(1, epochs + 1):
+                    partial = History.from_keras({k: v[:epoch] for k, v in history.items()})
+                    diagnosis = diagnose(partial)
+                    title = figure_title("bench", epoch - 1, diagnosis.status)
+                    if way == "fresh":
+                        plotter = ComparisonPlotter()
+                    elif way == "full":
+                        plotter._frame_key = None  # forget the background: lay out again
+                    start = time.perf_counter()
+                    plotter.render(partial, diagnosis, title, epochs=epochs)
+                    took.append(time.perf_counter() - start)
+                full_draws += plotter.full_draws if way == "tbviz" else 0
+            results[way] = (took, full_draws if way == "tbviz" else len(took))
+        full_mean = statistics.mean(results["full"][0])
+        for way, (took, full_draws) in results.items():
+            mean = statistics.mean(took)
+            print(
+                f"| {layout} | {way} | {len(took)} | {statistics.median(took) * 1000:.1f} | "
+                f"{mean * 1000:.1f} | {mean / full_mean:.2f} | {full_draws} |",
+                flush=True,
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -236,8 +306,13 @@ def main() -> int:
         metavar="N",
         help="instead: N epochs of RunLogger with a figure each; RSS and figures",
     )
+    parser.add_argument(
+        "--figures", action="store_true", help="instead: milliseconds per comparison figure"
+    )
     args = parser.parse_args()
-    if args.soak:
+    if args.figures:
+        run_figures()
+    elif args.soak:
         run_soak(args.soak)
     else:
         run_fits(args)

@@ -151,6 +151,7 @@ class TBVizCallback(pl.Callback):
             self.log_dir,
             self.run_name,
             first_epoch=int(trainer.current_epoch),
+            epochs=trainer.max_epochs if isinstance(trainer.max_epochs, int) else None,
             **options.as_kwargs(),
         )
         self.run_name = self.logger.run_name

@@ -5,7 +5,14 @@ import pytest
 from matplotlib.image import imread
 
 from tbviz import History, diagnose
-from tbviz.figures.run_figure import ALARM_COLOR, BEST_COLOR, grid_shape, render_comparison
+from tbviz.figures.run_figure import (
+    ALARM_COLOR,
+    BEST_COLOR,
+    VALIDATION_COLOR,
+    ComparisonPlotter,
+    grid_shape,
+    render_comparison,
+)
 from tests.conftest import TUTORIAL
 
 
@@ -80,3 +87,64 @@ def test_training_only_metrics_get_a_panel():
 def test_empty_history_is_refused():
     with pytest.raises(ValueError, match="no metric"):
         render_comparison(History())
+
+
+def legend_texts(plotter: ComparisonPlotter) -> list[str]:
+    return [t.get_text() for t in plotter._figure.legends[0].get_texts()]
+
+
+def test_the_legend_names_only_the_marks_drawn():
+    plotter = ComparisonPlotter()
+    improving = History.from_keras({k: v[:3] for k, v in TUTORIAL.items()})
+    plotter.render(improving, diagnose(improving), title="run")
+    assert legend_texts(plotter) == ["training", "validation", "best validation epoch"]
+    history = History.from_keras(TUTORIAL)
+    plotter.render(history, diagnose(history), title="run")
+    assert "overfitting" in legend_texts(plotter)
+    assert "diverged" not in legend_texts(plotter)
+
+
+def test_a_one_point_figure_has_whole_epoch_ticks():
+    plotter = ComparisonPlotter()
+    plotter.render(History.from_keras({"loss": [0.7], "val_loss": [0.8]}), title="run")
+    ax = plotter._panels["loss"].ax
+    assert list(ax.get_xticks()) == [1, 2, 3, 4, 5]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4", "5"]
+
+
+def test_learning_rate_labels_are_short_and_inside_the_figure():
+    rates = [1e-3 * 0.5**i for i in range(8)]
+    history = History.from_keras({"loss": [1 / (i + 1) for i in range(8)], "learning_rate": rates})
+    plotter = ComparisonPlotter()
+    plotter.render(history, title="run")
+    renderer = plotter._canvas.get_renderer()
+    labels = [t for t in plotter._panels["learning_rate"].labels if t.get_visible()]
+    assert labels and all(len(t.get_text()) <= 7 for t in labels)
+    for text in labels:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0, f"{text.get_text()!r} is clipped at the figure's edge"
+
+
+def test_most_epochs_only_move_the_curves():
+    """A 40-epoch run lays its axes out a few times, not every epoch, and the
+    incremental figure shows the curves drawn since."""
+    losses = [2.0 / (i + 1) + 0.01 * i for i in range(40)]
+    full = {
+        "loss": [v * 0.8 for v in losses],
+        "val_loss": losses,
+        "accuracy": [1 - v / 3 for v in losses],
+        "val_accuracy": [1 - v / 2.5 for v in losses],
+    }
+    plotter = ComparisonPlotter()
+    images = []
+    for epoch in range(1, 41):
+        history = History.from_keras({k: v[:epoch] for k, v in full.items()})
+        images.append(decode(plotter.render(history, diagnose(history), "run", epochs=40).png))
+    assert plotter.full_draws <= 3
+    assert images[0].shape == images[-1].shape
+    orange = np.array([int(VALIDATION_COLOR[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+
+    def validation_pixels(image):
+        return int((np.abs(image[..., :3] - orange).max(axis=-1) < 0.05).sum())
+
+    assert validation_pixels(images[-1]) > 5 * validation_pixels(images[0])

@@ -1,19 +1,26 @@
 """Draw comparison figures off the training thread, within a share of training time.
 
-A figure costs 100-200 ms of matplotlib. On a machine where TensorFlow keeps
-every core busy, a background thread does not make that free: each
-millisecond of drawing is still paid in wall time. So the renderer does two
-things:
+A figure costs 10-80 ms of matplotlib (the first and any that must lay out
+its axes again cost the most). On a machine where TensorFlow keeps every core
+busy, a background thread does not make that free: each millisecond of
+drawing is still paid in wall time. So the renderer does three things:
 
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
 * drawing is capped at ``budget`` (a share of the time since the renderer
-  started, 3% by default): a figure is drawn only when the time spent so far,
-  plus this figure and the final one (each estimated by what the last figure
-  took), fits in the budget. Over budget, requests
+  started, 3% by default; drawing is counted in the worker thread's CPU
+  time, which is what it takes from training: its wall time also counts
+  the waits while training holds the cores): a figure is drawn only when the time spent so far,
+  plus this figure and the final one (each estimated by the median of the
+  last figures), fits in the budget. Over budget, requests
   wait and coalesce: the newest epoch replaces an older one still waiting.
   ``close`` always draws the last epoch submitted, budget or not, so the final
-  figure is never missing.
+  figure is never missing;
+* the first epoch's figure is drawn at once, outside the budget's check (it
+  still counts against it), so a run killed early has a figure to show.
+  matplotlib's one-time start-up (fonts, glyph caches) is paid when the
+  renderer starts, while the first epoch trains, and is not counted: it is
+  not a figure, and ``scripts/bench_overhead.py`` measures the whole cost.
 
 A drawing error is reported once (a ``RuntimeWarning``) and never reaches the
 training loop. Renderers still open at interpreter exit are drained.
@@ -22,6 +29,8 @@ training loop. Renderers still open at interpreter exit are drained.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import statistics
 import threading
 import time
 import warnings
@@ -43,6 +52,7 @@ class _Job:
     history: History
     diagnosis: Diagnosis | None
     title: str
+    epochs: int | None
 
 
 def snapshot(history: History) -> History:
@@ -83,7 +93,13 @@ class FigureRenderer:
         self._busy = False
         self._started = time.monotonic()
         self.seconds_drawing = 0.0
-        self._estimate = 0.1  # seconds a figure takes; updated after each one
+        # Seconds a figure takes: the median of the figures after the first
+        # (which lays out the whole figure), a guess until there is one. Most
+        # figures only move curves; the few that must lay out the axes again
+        # are paid for from the budget all the same.
+        self._estimate = 0.015
+        self._took: list[float] = []
+        self._first_drawn = False
         self.drawn: list[int] = []
         self.coalesced = 0
         self._failed = False
@@ -91,9 +107,19 @@ class FigureRenderer:
         self._thread.start()
         _OPEN.add(self)
 
-    def submit(self, epoch: int, history: History, diagnosis: Diagnosis | None, title: str) -> None:
-        """Ask for the figure of ``epoch``; returns at once (history is copied)."""
-        job = _Job(epoch, snapshot(history), diagnosis, title)
+    def submit(
+        self,
+        epoch: int,
+        history: History,
+        diagnosis: Diagnosis | None,
+        title: str,
+        epochs: int | None = None,
+    ) -> None:
+        """Ask for the figure of ``epoch``; returns at once (history is copied).
+
+        ``epochs`` is the number of epochs the run plans, if known.
+        """
+        job = _Job(epoch, snapshot(history), diagnosis, title, epochs)
         with self._lock:
             if self._closing:
                 return
@@ -126,7 +152,7 @@ class FigureRenderer:
 
     def _within_budget(self) -> bool:
         """True if drawing one more figure keeps drawing within the budget."""
-        if self._budget is None:
+        if self._budget is None or not self.drawn:
             return True
         elapsed = time.monotonic() - self._started
         # Room for this figure and for the final one, which close() draws anyway.
@@ -138,6 +164,9 @@ class FigureRenderer:
         return max(0.01, due - time.monotonic())
 
     def _run(self) -> None:
+        # A failure here shows again, and is reported, with the first real figure.
+        with contextlib.suppress(Exception):
+            self._plotter.warm_up()
         while True:
             with self._lock:
                 while True:
@@ -155,9 +184,9 @@ class FigureRenderer:
                 self._lock.notify_all()
 
     def _draw(self, job: _Job) -> None:
-        start = time.monotonic()
+        start = time.thread_time()
         try:
-            figure = self._plotter.render(job.history, job.diagnosis, job.title)
+            figure = self._plotter.render(job.history, job.diagnosis, job.title, epochs=job.epochs)
             self._write(figure, job.epoch)
             self.drawn.append(job.epoch)
         except Exception as err:  # never let a figure stop training
@@ -170,9 +199,12 @@ class FigureRenderer:
                     stacklevel=1,
                 )
         finally:
-            took = time.monotonic() - start
+            took = time.thread_time() - start
             self.seconds_drawing += took
-            self._estimate = took
+            if self._first_drawn:
+                self._took.append(took)
+                self._estimate = statistics.median(self._took[-8:])
+            self._first_drawn = True
 
 
 @atexit.register

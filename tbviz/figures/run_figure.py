@@ -23,10 +23,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import ScaledTranslation
 
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import History, Series
+from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -63,26 +64,51 @@ def grid_shape(panels: int) -> tuple[int, int]:
 
 
 class _Panel:
-    """The artists of one metric's panel, created once and updated every epoch."""
+    """The artists of one metric's panel, created once and updated every epoch.
 
-    def __init__(self, ax, name: str) -> None:
+    The curves, the marks and the y axis' labels and grid lines are
+    *animated* artists: a full draw (frame, title, epoch axis) leaves them out,
+    so it can be kept as a background. The y axis is drawn on top of it only
+    when its range changes, and the curves on top of that every epoch.
+    """
+
+    def __init__(self, ax) -> None:
         self.ax = ax
-        ax.set_title(name, fontsize=11)
-        ax.set_xlabel("epoch", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, alpha=0.3)
-        style = dict(marker="o", markersize=3, linewidth=1.6)
+        # Texts at fixed offsets rather than set_title/set_xlabel: matplotlib
+        # measures every tick label to place those, on every full draw.
+        self.name = ax.text(
+            0.5, 1.0, "", transform=_offset(ax, 0, 4), ha="center", va="bottom", fontsize=11
+        )
+        ax.text(0.5, 0.0, "epoch", transform=_offset(ax, 0, -16), ha="center", va="top", fontsize=9)
+        ax.tick_params(labelsize=8, length=0, pad=4)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_yticks([])
+        ax.set_autoscale_on(False)
+        y_axis = ax.get_yaxis_transform()  # x in axes fractions, y in data
+        (self.grid,) = ax.plot(
+            [], [], color="#b0b0b0", alpha=0.3, linewidth=0.8, transform=y_axis, animated=True
+        )
+        self._label_transform = y_axis + ScaledTranslation(-4 / 72, 0, ax.figure.dpi_scale_trans)
+        self.labels: list = []
+        style = dict(marker="o", markersize=3, linewidth=1.6, animated=True)
+        self.band = ax.axvspan(1, 2, color=ALARM_COLOR, alpha=0.12, linewidth=0, animated=True)
+        self.best_line = ax.axvline(
+            1, color=BEST_COLOR, linestyle=":", linewidth=1.2, animated=True
+        )
+        self.diverged_line = ax.axvline(
+            1, color=ALARM_COLOR, linestyle="--", linewidth=1.2, animated=True
+        )
         (self.train,) = ax.plot([], [], color=TRAIN_COLOR, **style)
         (self.validation,) = ax.plot([], [], color=VALIDATION_COLOR, **style)
         (self.best,) = ax.plot(
-            [], [], marker="*", markersize=11, color=BEST_COLOR, linestyle="none"
+            [], [], marker="*", markersize=11, color=BEST_COLOR, linestyle="none", animated=True
         )
-        self.best_line = ax.axvline(1, color=BEST_COLOR, linestyle=":", linewidth=1.2)
-        self.diverged_line = ax.axvline(1, color=ALARM_COLOR, linestyle="--", linewidth=1.2)
-        self.band = ax.axvspan(1, 2, color=ALARM_COLOR, alpha=0.12, linewidth=0)
+        self.range: Range | None = None
+        self._extent: int | None = None
+        self._y_shown: Range | None = None
 
     def update(self, pair, metric, diagnosis: Diagnosis | None, last_epoch: int) -> None:
+        """Move the curves and marks to this epoch and grow the y range if they left it."""
         _set_series(self.train, pair.train)
         _set_series(self.validation, pair.validation)
         has_best = metric is not None and metric.best_epoch is not None
@@ -100,90 +126,235 @@ class _Panel:
         self.diverged_line.set_visible(diverged is not None)
         if diverged is not None:
             self.diverged_line.set_xdata([diverged + 1, diverged + 1])
-        self.ax.relim(visible_only=True)
-        self.ax.autoscale_view()
+        values = np.concatenate([self.train.get_ydata(), self.validation.get_ydata()])
+        values = values[np.isfinite(values)]
+        if values.size:
+            self.range = grow_range(self.range, float(values.min()), float(values.max()))
+
+    def set_extent(self, extent: int) -> int:
+        """Lay the epoch axis out from 1 to ``extent`` (part of the full draw)."""
+        if extent != self._extent:
+            self.ax.set_xlim(0.5, extent + 0.5)
+            self.ax.set_xticks(epoch_ticks(extent))
+            self._extent = extent
+        return extent
+
+    def set_y_range(self) -> Range | None:
+        """Move the y limits, labels and grid lines to the current range."""
+        if self.range is not None and self.range != self._y_shown:
+            self.ax.set_ylim(self.range.low, self.range.high)
+            ticks, labels = self.range.ticks(), self.range.labels()
+            while len(self.labels) < len(ticks):
+                self.labels.append(
+                    self.ax.text(
+                        0,
+                        0,
+                        "",
+                        transform=self._label_transform,
+                        ha="right",
+                        va="center",
+                        fontsize=8,
+                        animated=True,
+                    )
+                )
+            for i, text in enumerate(self.labels):
+                text.set_visible(i < len(ticks))
+                if i < len(ticks):
+                    text.set_position((0, ticks[i]))
+                    text.set_text(labels[i])
+            self.grid.set_data(np.tile([0.0, 1.0, np.nan], len(ticks)), np.repeat(ticks, 3))
+            self._y_shown = self.range
+        return self._y_shown
+
+    def draw_y_axis(self) -> None:
+        self.ax.draw_artist(self.grid)
+        for text in self.labels:
+            if text.get_visible():
+                self.ax.draw_artist(text)
+
+    def draw_marks(self) -> None:
+        for artist in (
+            self.band, self.best_line, self.diverged_line, self.train, self.validation, self.best
+        ):  # fmt: skip
+            if artist.get_visible():
+                self.ax.draw_artist(artist)
+
+    def marks(self) -> tuple[bool, bool, bool]:
+        """Which optional marks show: best epoch, overfitting band, divergence line."""
+        return (
+            self.best.get_visible(),
+            self.band.get_visible(),
+            self.diverged_line.get_visible(),
+        )
 
 
 class ComparisonPlotter:
     """Draws the comparison figure again and again, reusing one matplotlib figure.
 
     The layout (one panel per metric) is built on the first call and rebuilt
-    only when the set of metrics changes; later calls move data and marks.
-    Not thread-safe: give each thread its own plotter.
+    only when the set of metrics changes. Axes, ticks, titles and the legend
+    are drawn once and kept as a background; they are drawn again only when
+    a range or the legend must change (ranges snap to round numbers and grow
+    with room to spare, see :mod:`tbviz.figures.scales`). Other epochs copy
+    the background and draw the curves, marks and title on top: several times
+    cheaper than a full draw. Not thread-safe: give each thread its own plotter.
     """
 
     def __init__(self, dpi: int = 80, palette: int | None = PALETTE_COLORS) -> None:
         self.dpi = dpi
         self.palette = palette
         self._names: tuple[str, ...] | None = None
+        self._count = 0
         self._title_shown = False
         self._figure: Figure | None = None
         self._canvas: FigureCanvasAgg | None = None
         self._panels: dict[str, _Panel] = {}
         self._title = None
+        self._legend = None
+        self._legend_marks: tuple | None = None
+        self._background = None
+        self._frame = None
+        self._frame_key: tuple | None = None
+        self._y_key: tuple | None = None
+        #: Full draws so far (the rest were incremental); for benchmarks and tests.
+        self.full_draws = 0
+
+    def warm_up(self) -> None:
+        """Pay matplotlib's one-time costs early: fonts, glyph caches, Pillow, a layout.
+
+        Builds and draws the most common figure (two panels, loss and one
+        metric, with a title), which the first real figure reuses if it has
+        two panels. The renderer's thread does this when a run starts, while
+        the first epoch trains.
+        """
+        self._build(2, True)
+        self._canvas.draw()
+        self._encode()
 
     def render(
-        self, history: History, diagnosis: Diagnosis | None = None, title: str | None = None
+        self,
+        history: History,
+        diagnosis: Diagnosis | None = None,
+        title: str | None = None,
+        *,
+        epochs: int | None = None,
     ) -> RenderedFigure:
-        """Draw ``history`` (and the marks of ``diagnosis``) and return a PNG."""
+        """Draw ``history`` (and the marks of ``diagnosis``) and return a PNG.
+
+        ``epochs``, the number of epochs the run plans, lays the epoch axis
+        out once for the whole run; without it the axis grows as epochs come.
+        """
         pairs = [p for p in history.pairs() if p.train is not None or p.validation is not None]
         if not pairs:
             raise ValueError("the history has no metric to draw")
         names = tuple(p.name for p in pairs)
-        if names != self._names or bool(title) != self._title_shown:
-            self._build(names, bool(title))
+        if len(names) != self._count or bool(title) != self._title_shown:
+            self._build(len(names), bool(title))
+        if names != self._names:
+            self._panels = dict(zip(names, self._panels.values(), strict=True))
+            for name, panel in self._panels.items():
+                panel.name.set_text(name)
+                panel.range = None
+            self._names = names
+            self._frame_key = None
         by_name = {m.name: m for m in diagnosis.metrics} if diagnosis else {}
         last = history.last_epoch or 0
+        extent = epoch_extent(last + 1) if not epochs or last >= epochs else epochs
         for pair in pairs:
             self._panels[pair.name].update(pair, by_name.get(pair.name), diagnosis, last)
+        marks = tuple(map(any, zip(*(p.marks() for p in self._panels.values()), strict=True)))
+        key = (names, marks, tuple(p.set_extent(extent) for p in self._panels.values()))
+        if key != self._frame_key:
+            if marks != self._legend_marks:
+                self._set_legend(*marks)
+            self._canvas.draw()  # animated artists are left out of it
+            self._frame = self._canvas.copy_from_bbox(self._figure.bbox)
+            self._frame_key = key
+            self._y_key = None
+            self.full_draws += 1
+        y_key = tuple(p.set_y_range() for p in self._panels.values())
+        if y_key != self._y_key:
+            self._canvas.restore_region(self._frame)
+            for panel in self._panels.values():
+                panel.draw_y_axis()
+            self._background = self._canvas.copy_from_bbox(self._figure.bbox)
+            self._y_key = y_key
+        else:
+            self._canvas.restore_region(self._background)
+        for panel in self._panels.values():
+            panel.draw_marks()
         if self._title is not None:
             self._title.set_text(title or "")
-        self._canvas.draw()
+            self._figure.draw_artist(self._title)
         return self._encode()
 
-    def _build(self, names: tuple[str, ...], with_title: bool) -> None:
-        rows, cols = grid_shape(len(names))
+    def _build(self, count: int, with_title: bool) -> None:
+        """A figure of ``count`` panels (named later, by :meth:`render`)."""
+        rows, cols = grid_shape(count)
         width_in = PANEL_SIZE[0] * cols
         height_in = PANEL_SIZE[1] * rows + (0.3 if with_title else 0.0)
         fig = Figure(figsize=(width_in, height_in), dpi=self.dpi)
         self._canvas = FigureCanvasAgg(fig)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        self._panels = {name: _Panel(ax, name) for ax, name in zip(axes, names, strict=False)}
-        for ax in axes[len(names) :]:
+        self._panels = {str(i): _Panel(ax) for i, ax in enumerate(axes[:count])}
+        for ax in axes[count:]:
             ax.set_visible(False)
-        # One legend for the whole figure, drawn once: cheaper than one per
-        # panel with loc="best", and it never covers a curve.
+        self._title = (
+            fig.suptitle("", fontsize=12, y=1 - 0.05 / height_in, va="top", animated=True)
+            if with_title
+            else None
+        )
+        set_margins(
+            fig,
+            left=0.6,
+            right=0.15,
+            bottom=0.5,
+            top=0.95 if with_title else 0.65,
+            wspace=0.3,
+            hspace=0.55,
+        )
+        self._figure = fig
+        self._count = count
+        self._names = None
+        self._title_shown = with_title
+        self._legend = None
+        self._legend_marks: tuple | None = None
+        self._frame_key = None
+
+    def _set_legend(self, best: bool, overfitting: bool, diverged: bool) -> None:
+        """One legend for the whole figure, naming only the marks it shows."""
         handles = [
             Line2D([], [], color=TRAIN_COLOR, marker="o", markersize=3, label="training"),
             Line2D([], [], color=VALIDATION_COLOR, marker="o", markersize=3, label="validation"),
-            Line2D(
-                [],
-                [],
-                color=BEST_COLOR,
-                marker="*",
-                markersize=9,
-                linestyle=":",
-                label="best validation epoch",
-            ),
-            Patch(color=ALARM_COLOR, alpha=0.25, label="overfitting"),
-            Line2D([], [], color=ALARM_COLOR, linestyle="--", label="diverged"),
         ]
-        top_in = 0.95 if with_title else 0.65
-        fig.legend(
+        if best:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=BEST_COLOR,
+                    marker="*",
+                    markersize=9,
+                    linestyle=":",
+                    label="best validation epoch",
+                )
+            )
+        if overfitting:
+            handles.append(Patch(color=ALARM_COLOR, alpha=0.25, label="overfitting"))
+        if diverged:
+            handles.append(Line2D([], [], color=ALARM_COLOR, linestyle="--", label="diverged"))
+        if self._legend is not None:
+            self._legend.remove()
+        self._legend_marks = (best, overfitting, diverged)
+        height_in = self._figure.get_size_inches()[1]
+        self._legend = self._figure.legend(
             handles=handles,
             loc="upper center",
             ncol=len(handles),
             fontsize=8,
             frameon=False,
-            bbox_to_anchor=(0.5, 1 - (0.3 if with_title else 0.02) / height_in),
+            bbox_to_anchor=(0.5, 1 - (0.3 if self._title_shown else 0.02) / height_in),
         )
-        self._title = (
-            fig.suptitle("", fontsize=12, y=1 - 0.05 / height_in, va="top") if with_title else None
-        )
-        set_margins(fig, left=0.55, right=0.15, bottom=0.5, top=top_in, wspace=0.25, hspace=0.55)
-        self._figure = fig
-        self._names = names
-        self._title_shown = with_title
 
     def _encode(self) -> RenderedFigure:
         return encode_png(self._canvas, self.palette)
@@ -260,6 +431,11 @@ def line_data(series: Series | None) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(series.values, dtype=float)
     values[~np.isfinite(values)] = np.nan
     return np.asarray(series.epochs, dtype=float) + 1, values
+
+
+def _offset(ax, x_points: float, y_points: float):
+    """Axes coordinates moved by a fixed number of points (1/72 in)."""
+    return ax.transAxes + ScaledTranslation(x_points / 72, y_points / 72, ax.figure.dpi_scale_trans)
 
 
 def _set_series(line: Line2D, series: Series | None) -> None:

@@ -117,8 +117,13 @@ class TBVizCallback(keras.callbacks.Callback):
         # The run is opened at the first epoch, whose number tells a resumed
         # fit(initial_epoch=k) from a fresh one reusing the name.
         if self.logger is None and self._writes:
+            planned = (self.params or {}).get("epochs")
             self.logger = RunLogger(
-                self.log_dir, self.run_name, first_epoch=int(epoch), **self.options.as_kwargs()
+                self.log_dir,
+                self.run_name,
+                first_epoch=int(epoch),
+                epochs=planned if isinstance(planned, int) else None,
+                **self.options.as_kwargs(),
             )
             self.run_name = self.logger.run_name
             self._directions_read = False

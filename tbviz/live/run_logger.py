@@ -122,6 +122,11 @@ class RunLogger:
         hparams: hyperparameters of this run (name -> bool, int, float or
             str), shown in TensorBoard's HParams dashboard. Runs compared
             there should share the same names.
+        epochs: the number of epochs this training plans (Keras'
+            ``fit(epochs=...)``), if known: the figure's epoch axis is then laid
+            out once, which makes each figure cheaper and the step slider
+            show the curves growing across a fixed axis (a run stopped
+            early shows the epochs it did not need).
 
     Raises:
         ValueError: an argument is invalid (bad run name, negative figure_every).
@@ -142,6 +147,7 @@ class RunLogger:
         settings: DetectorSettings | None = None,
         first_epoch: int = 0,
         hparams: Mapping[str, HParamValue] | None = None,
+        epochs: int | None = None,
     ) -> None:
         self.options = RunOptions(
             figure_every=figure_every,
@@ -157,6 +163,9 @@ class RunLogger:
         logdir = os.fspath(logdir)
         self.logdir = logdir
         self.figure_every = figure_every
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)):
+            raise ValueError(f"epochs must be an int or None, got {epochs!r}")
+        self.epochs = epochs if epochs and epochs > 0 else None
         self.monitor = monitor
         self.settings = settings or DetectorSettings(patience=patience)
         self._output = RunOutput(
@@ -312,7 +321,7 @@ class RunLogger:
     def _request_figure(self, epoch: int) -> None:
         status = self.diagnosis.status if self.diagnosis else ""
         title = figure_title(self.run_name, epoch, status)
-        self.renderer.submit(epoch, self.history, self.diagnosis, title)
+        self.renderer.submit(epoch, self.history, self.diagnosis, title, self.epochs)
         self._last_figure_epoch = epoch
 
 
