@@ -13,6 +13,7 @@ from tbviz.errors import DataError, DatasetUnavailable
 from tbviz.logdir.reader import read_run
 from tbviz.trainer import datasets
 from tbviz.trainer.metrics import TUTORIAL_METRICS, MetricError, plan_metrics
+from tbviz.trainer.quiet import is_native_noise, native_noise_filtered
 from tests.conftest import ROOT
 
 # -- metric names -----------------------------------------------------------------------
@@ -63,12 +64,28 @@ def test_tutorial_metrics_compile_and_give_correct_numbers():
     assert values["binary_accuracy"] == pytest.approx(float(expected.result()))  # 11/12
 
 
-def test_unknown_metric_is_a_clear_error():
-    from tbviz.trainer.model import build_metrics
+def test_unknown_metric_is_a_clear_error_before_keras():
+    with pytest.raises(MetricError, match="unknown metric 'acuracy'; did you mean accuracy"):
+        plan_metrics(["acuracy"])
 
-    plans, _ = plan_metrics(["no_such_metric"])
-    with pytest.raises(MetricError, match="unknown metric 'no_such_metric'"):
-        build_metrics(plans, 10)
+
+@pytest.mark.slow
+def test_the_metric_names_checked_early_are_the_ones_keras_takes():
+    import keras
+    from keras.src.metrics import ALL_OBJECTS_DICT
+
+    from tbviz.trainer.metrics import KERAS_METRIC_NAMES
+
+    for name in KERAS_METRIC_NAMES:
+        keras.metrics.get(name)  # raises for a name Keras does not take
+    taken = set()
+    for name in set(ALL_OBJECTS_DICT) - {"Metric", "metric", "Mean", "mean", "Sum", "sum"}:
+        try:
+            keras.metrics.get(name)
+        except (ValueError, TypeError):  # a class that needs arguments
+            continue
+        taken.add(name)
+    assert taken <= KERAS_METRIC_NAMES, sorted(taken - KERAS_METRIC_NAMES)
 
 
 # -- datasets ---------------------------------------------------------------------------
@@ -104,20 +121,35 @@ def test_full_mnist_is_read_from_the_keras_cache(tmp_path, monkeypatch):
     assert dataset.x_train.shape == (60, 28, 28) and dataset.y_test.shape == (20,)
 
 
+def test_offline_mnist_falls_back_without_trying_keras(tmp_path, monkeypatch):
+    """No network: no "Downloading data from ..." line, no TensorFlow import, one note."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(datasets, "reachable", lambda *a, **k: False)
+    with pytest.raises(DatasetUnavailable, match=r"storage\.googleapis\.com unreachable"):
+        datasets.load_mnist()
+    dataset, [note] = datasets.load_dataset("mnist")
+    assert dataset.name == "mnist-5k"
+    assert "training on mnist-5k" in note and "\n" not in note
+
+
+def test_reachable_is_false_for_a_closed_port():
+    assert not datasets.reachable("127.0.0.1", port=9, timeout=1)
+
+
 @pytest.mark.slow
-def test_full_mnist_falls_back_to_mnist_5k_offline(tmp_path, monkeypatch):
+def test_a_failed_download_falls_back_to_mnist_5k(tmp_path, monkeypatch):
     import keras
 
     def offline():
         raise Exception("URL fetch failure on https://example.invalid/mnist.npz: no network")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(datasets, "reachable", lambda *a, **k: True)
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(DatasetUnavailable, match="could not be downloaded"):
         datasets.load_mnist()
-    dataset, [note] = datasets.load_dataset("mnist")
-    assert dataset.name == "mnist-5k"
-    assert "training on mnist-5k" in note and "\n" not in note
+    dataset, notes = datasets.load_dataset("mnist")
+    assert dataset.name == "mnist-5k" and len(notes) == 1
 
 
 def write_idx(path, array):
@@ -324,14 +356,72 @@ def test_sweep_trains_each_combination_with_hparams_and_compares(tmp_path):
         (["--sweep", "depth=1,2"], "KNOB one of lr, filters, optimizer"),
         (["--sweep", "optimizer=adamw"], "optimizer: expected one of adam, sgd, rmsprop"),
         (["--dropout", "1"], "expected a dropout rate in [0, 1)"),
+        (["--metrics", "acuracy"], "unknown metric 'acuracy'; did you mean accuracy"),
+        (["--logdir", "/proc/nope"], "cannot create the log directory '/proc/nope'"),
     ],
 )
 def test_bad_flags_get_one_line_errors(tmp_path, args, message):
-    result = run_script(*args, cwd=tmp_path)
+    """Every user mistake is one line, before TensorFlow is imported (no native chatter)."""
+    result = run_script(*args, cwd=tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": "0"})
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "absl" not in result.stderr and "oneDNN" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1795955043.267646   17349 port.cc:153] oneDNN custom operations are on.",
+        "I0000 00:00:1795955043.268064   17349 cudart_stub.cc:31] Could not find cuda drivers",
+        "E0000 00:00:1795956132.743957   20407 cuda_platform.cc:52] failed call to cuInit: ...",
+        "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild",
+    ],
+)
+def test_tensorflow_start_up_lines_are_noise(line):
+    assert is_native_noise(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Traceback (most recent call last):",
+        "E0000 00:00:1795956132.743957   20407 op.cc:52] Out of memory while allocating",
+        "UserWarning: run 'x': no val_loss in the logs",
+        "train.py: error: cannot create the log directory",
+    ],
+)
+def test_errors_and_warnings_are_not_noise(line):
+    assert not is_native_noise(line)
+
+
+def test_the_filter_drops_native_lines_and_passes_the_rest(capfd):
+    with native_noise_filtered():
+        os.write(2, b"I0000 00:00:1.5   17 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"a real problem\n")
+        print("a Python warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "oneDNN" not in err
+    assert "a real problem" in err and "a Python warning" in err
+
+
+@pytest.mark.slow
+def test_the_default_run_is_quiet_and_one_line_per_epoch_in_a_file(tmp_path):
+    """Output to a file (not a terminal): no TensorFlow start-up lines, no download
+    attempt offline, no progress-bar escape codes, one line per epoch."""
+    result = run_script(
+        "--train-size", "200", "--val-size", "100", "--epochs", "3", cwd=tmp_path,
+        env={"TF_CPP_MIN_LOG_LEVEL": "0"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    both = result.stdout + result.stderr
+    assert "absl" not in both and "oneDNN" not in both and "cuda" not in both.lower()
+    assert "Downloading data from" not in both
+    assert "\x1b[" not in both and "\b" not in both
+    epoch_lines = [line for line in result.stdout.splitlines() if " - loss: " in line]
+    assert len(epoch_lines) == 3
 
 
 @pytest.mark.slow

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from tbviz.errors import TbvizError
 from tbviz.trainer.datasets import DATASETS, load_dataset
-from tbviz.trainer.metrics import TUTORIAL_METRICS
+from tbviz.trainer.metrics import TUTORIAL_METRICS, plan_metrics
+from tbviz.trainer.quiet import native_noise_filtered
 
 
 def _int_at_least(minimum: int):
@@ -234,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the trainer; return the process exit code."""
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "2"
+    )  # what of TensorFlow's chatter it still stops
     try:
         return _run(args)
     except TbvizError as err:
@@ -249,18 +252,23 @@ def _run(args: argparse.Namespace) -> int:
 
     from tbviz.errors import missing_extra
     from tbviz.live.run_logger import validate_run_name
+    from tbviz.logdir.writer import prepare_run_dir
 
     if not _installed("tensorflow"):
         raise missing_extra("tensorflow", "the trainer", "keras")
     if args.executor == "ray" and not _installed("ray"):
         raise missing_extra("ray", "--executor ray", "ray")
 
+    # Everything a user can get wrong is checked here, in well under a second,
+    # before TensorFlow (2 s) is imported and the data loaded.
     if args.run_name is not None:
         try:
             validate_run_name(args.run_name)
         except ValueError as err:
             raise _UsageError(str(err)) from None
-    dataset, notes = load_dataset(args.dataset, args.data, seed=args.seed)
+    plan_metrics(args.metrics)  # raises MetricError for a name Keras does not know
+    dataset, notes = load_dataset(args.dataset, args.data, seed=args.seed)  # no TensorFlow
+    prepare_run_dir(args.logdir)  # raises LogDirError for a folder that cannot be made
     for note in notes:
         print(f"note: {note}")
     n_train = min(len(dataset.y_train), args.train_size or len(dataset.y_train))
@@ -287,15 +295,19 @@ def _run(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         dropout=args.dropout,
         stop_on_overfitting=args.stop_on_overfitting,
+        # A progress bar on a terminal; one line per epoch in a file or a pipe.
+        verbose=1 if sys.stdout.isatty() else 2,
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.sweep:
         prefix = args.run_name or f"sweep-{stamp}"
         if args.executor == "ray":
             return _run_ray_sweep(dataset, config, dict(args.sweep), prefix, args)
-        return _run_sweep(dataset, config, dict(args.sweep), prefix)
+        with native_noise_filtered():
+            return _run_sweep(dataset, config, dict(args.sweep), prefix)
     config = dataclasses.replace(config, run_name=args.run_name or f"cnn-{dataset.name}-{stamp}")
-    result = train(dataset, config, on_note=lambda note: print(f"note: {note}"))
+    with native_noise_filtered():
+        result = train(dataset, config, on_note=lambda note: print(f"note: {note}"))
     print()
     print(f"Logged run {result.run_name!r} to {result.run_dir}")
     if result.diagnosis is not None:

@@ -136,6 +136,9 @@ def load_mnist(cache_dir: str | os.PathLike | None = None) -> Dataset:
     cached = Path(cache_dir) if cache_dir is not None else keras_cache_dir()
     if (cached / "mnist.npz").is_file():
         return load_npz(cached / "mnist.npz", name="mnist")
+    if not reachable(MNIST_HOST):
+        # Keras would print "Downloading data from ..." and then fail.
+        raise DatasetUnavailable(f"full MNIST could not be downloaded ({MNIST_HOST} unreachable)")
     try:
         import keras
 
@@ -149,6 +152,24 @@ def load_mnist(cache_dir: str | os.PathLike | None = None) -> Dataset:
         {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test},
         source="keras.datasets.mnist",
     )
+
+
+#: Where keras.datasets downloads MNIST and Fashion-MNIST from.
+MNIST_HOST = "storage.googleapis.com"
+
+
+def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens: a quick look before a download.
+
+    Offline, the name does not resolve and this returns at once.
+    """
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def mnist_5k_path() -> Path:
@@ -230,6 +251,11 @@ def load_fashion_mnist(
     for folder in folders:
         if all((folder / f).is_file() for f in _FASHION_FILES):
             return load_idx_folder(folder, "fashion-mnist")
+    if not reachable(MNIST_HOST):
+        raise DatasetUnavailable(
+            f"Fashion-MNIST could not be downloaded ({MNIST_HOST} unreachable); on Debian, "
+            "apt-get install dataset-fashion-mnist provides it offline"
+        )
     try:
         import keras
 

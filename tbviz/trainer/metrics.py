@@ -14,6 +14,7 @@ This module only plans, and imports no Keras; :func:`build_metrics` in
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,93 @@ _PLANS: dict[str, tuple[str, str | None]] = {
 }
 
 
+#: The metric names ``keras.metrics.get`` takes in Keras 3 (checked against the
+#: installed Keras by tests/test_trainer.py), so ``--metrics`` is checked before
+#: TensorFlow is imported.
+KERAS_METRIC_NAMES = frozenset(
+    (
+        "AUC",
+        "Accuracy",
+        "BCE",
+        "BinaryAccuracy",
+        "BinaryCrossentropy",
+        "BinaryIoU",
+        "CategoricalAccuracy",
+        "CategoricalCrossentropy",
+        "CategoricalHinge",
+        "ConcordanceCorrelation",
+        "CosineSimilarity",
+        "F1Score",
+        "FBetaScore",
+        "FalseNegatives",
+        "FalsePositives",
+        "Hinge",
+        "KLDivergence",
+        "LogCoshError",
+        "MAE",
+        "MAPE",
+        "MSE",
+        "MSLE",
+        "MeanAbsoluteError",
+        "MeanAbsolutePercentageError",
+        "MeanSquaredError",
+        "MeanSquaredLogarithmicError",
+        "PearsonCorrelation",
+        "Poisson",
+        "Precision",
+        "R2Score",
+        "Recall",
+        "RootMeanSquaredError",
+        "SparseCategoricalAccuracy",
+        "SparseCategoricalCrossentropy",
+        "SparseTopKCategoricalAccuracy",
+        "SquaredHinge",
+        "TopKCategoricalAccuracy",
+        "TrueNegatives",
+        "TruePositives",
+        "accuracy",
+        "auc",
+        "bce",
+        "binary_accuracy",
+        "binary_crossentropy",
+        "binary_io_u",
+        "categorical_accuracy",
+        "categorical_crossentropy",
+        "categorical_hinge",
+        "concordance_correlation",
+        "cosine_similarity",
+        "f1_score",
+        "f_beta_score",
+        "false_negatives",
+        "false_positives",
+        "hinge",
+        "kl_divergence",
+        "log_cosh_error",
+        "mae",
+        "mape",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_error",
+        "mean_squared_logarithmic_error",
+        "mse",
+        "msle",
+        "pearson_correlation",
+        "poisson",
+        "precision",
+        "r2_score",
+        "recall",
+        "root_mean_squared_error",
+        "sparse_categorical_accuracy",
+        "sparse_categorical_crossentropy",
+        "sparse_top_k_categorical_accuracy",
+        "squared_hinge",
+        "top_k_categorical_accuracy",
+        "true_negatives",
+        "true_positives",
+    )
+)
+
+
 class MetricError(TbvizError, ValueError):
     """A metric name that cannot be used."""
 
@@ -66,8 +154,11 @@ def plan_metrics(names: Sequence[str]) -> tuple[list[MetricPlan], list[str]]:
     """Map metric names to correct implementations for integer labels.
 
     Returns the plans and one-line notes for the user (renamed computations,
-    ``loss`` dropped because it is always logged, duplicates dropped). Names
-    tbviz does not know are passed to Keras as they are.
+    ``loss`` dropped because it is always logged, duplicates dropped). Other
+    Keras metric names are passed to Keras as they are.
+
+    Raises:
+        MetricError: a name Keras does not know, or a ``val_`` name.
     """
     plans: list[MetricPlan] = []
     notes: list[str] = []
@@ -87,6 +178,13 @@ def plan_metrics(names: Sequence[str]) -> tuple[list[MetricPlan], list[str]]:
         if name in seen:
             notes.append(f"{name}: listed twice; logged once")
             continue
+        if name not in _PLANS and name not in KERAS_METRIC_NAMES:
+            close = difflib.get_close_matches(name, sorted(KERAS_METRIC_NAMES | set(_PLANS)), 3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise MetricError(
+                f"unknown metric {name!r}; {hint}use a Keras metric name such as accuracy, "
+                "auc or sparse_top_k_categorical_accuracy"
+            )
         seen.add(name)
         implementation, note = _PLANS.get(name, (name, None))
         plans.append(MetricPlan(name=name, implementation=implementation))
