@@ -70,6 +70,42 @@ def test_compare_writes_figures_and_leaderboard_into_compare_run(work, capsys):
     pages = compare.root[metadata.TAG_SMALL_MULTIPLES].values[0]
     assert len(pages) == 3  # width, height, one page
     assert png(pages[2]).size == (int(pages[0]), int(pages[1]))
+    assert int(pages[0]) >= 2 * 250  # two panels of at least 250 px side by side
+
+
+def test_figure_labels_drop_what_run_names_share_but_never_a_knob():
+    from tbviz.figures.cross_run import display_names
+
+    sweep = "sweep-20261129-101500/"
+    shown = display_names([f"{sweep}lr=0.01,filters=16", f"{sweep}lr=0.001,filters=16"])
+    assert shown == {
+        f"{sweep}lr=0.01,filters=16": "lr=0.01",
+        f"{sweep}lr=0.001,filters=16": "lr=0.001",
+    }
+    shown = display_names(["sweep/lr=0.1-seed0001", "sweep/lr=0.01-seed0002"])
+    assert list(shown.values()) == ["lr=0.1-seed0001", "lr=0.01-seed0002"]
+    assert display_names(["logs/version_0", "logs/version_1"])["logs/version_1"] == "version_1"
+    assert display_names(["only-run"]) == {"only-run": "only-run"}
+    long = display_names(["a/" + "x" * 60 + "lr=1", "b/" + "x" * 60 + "lr=2"])
+    assert all(label.endswith(("lr=1", "lr=2")) and len(label) <= 36 for label in long.values())
+
+
+def test_small_multiples_pages_are_alike_and_name_every_run(tmp_path):
+    from tbviz.commands.discovery import diagnose_runs
+    from tbviz.figures.cross_run import render_small_multiples
+    from tests.conftest import log_history
+
+    for i in range(5):
+        history = {"loss": [1, 0.5, 0.4], "val_loss": [1, 0.6, 0.5 + i / 10]}
+        log_history(tmp_path, f"sweep-2026/lr={i}", history, figure_every=0)
+    results = diagnose_runs(str(tmp_path), None, "val_loss", keep_history=True)
+    pages = render_small_multiples(results, "val_loss", per_page=4)
+    assert len(pages) == 2
+    assert {(p.width, p.height) for p in pages} == {(pages[0].width, pages[0].height)}
+    assert pages[0].width >= 2 * 256
+    first, last = (png(p.png).convert("L") for p in pages)
+    # The last page holds one run: the three empty panels are painted white.
+    assert sum(first.histogram()[:200]) > 2 * sum(last.histogram()[:200])
 
 
 def test_compare_again_adds_a_step_and_runs_filter(work, capsys):

@@ -22,8 +22,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FixedLocator, MaxNLocator
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import IdentityTransform, ScaledTranslation
 
 from tbviz.core.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
 from tbviz.core.results import RunResult
@@ -38,14 +39,17 @@ from tbviz.figures.run_figure import (
     line_data,
     set_margins,
 )
+from tbviz.figures.scales import snap_range
 
 #: Runs drawn in colour, with a legend entry, in the overlay.
 OVERLAY_TOP = 10
 #: At most this many metric panels in the overlay (the monitored one first).
 OVERLAY_PANELS = 4
 #: Small-multiple panels per page, and pages at most.
-PER_PAGE = 25
+PER_PAGE = 16
 MAX_PAGES = 4
+#: Width of a small-multiple panel: 256 px at the default 80 dpi.
+PANEL_INCHES = 3.2
 
 _RUN_COLORS = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -125,36 +129,50 @@ def render_small_multiples(
     *,
     per_page: int = PER_PAGE,
     max_pages: int = MAX_PAGES,
-    dpi: int = 70,
+    dpi: int = 80,
 ) -> list[RenderedFigure]:
     """One training-vs-validation panel of ``metric`` per run, same axes, best first.
 
     Returns one PNG per page, all the same size (TensorBoard shows them as
-    the samples of one image). Runs after ``per_page * max_pages`` are left
-    out, and the title of the last page says how many.
+    the samples of one image); each panel is at least 250 px wide and is
+    titled with the run's name less what every run's name shares. Runs after
+    ``per_page * max_pages`` are left out, and the title of the last page
+    says how many. The axes, ticks and legend are drawn once; each page only
+    draws its curves and titles on top of them.
     """
     name = base_name(metric) if is_validation(metric) else metric
     drawable = [r for r in results if r.history and _pair_series(r.history, name)]
     if not drawable:
         return []
     shown = drawable[: per_page * max_pages]
+    labels = display_names([r.run for r in drawable])
     rows, cols = grid_shape(min(per_page, len(shown)))
-    width_in, height_in = 2.6 * cols, 2.1 * rows + 1.0
+    width_in, height_in = PANEL_INCHES * cols + 0.7, PANEL_INCHES * 0.85 * rows + 1.0
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
     canvas = FigureCanvasAgg(figure)
     axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
-    all_xy = [_xy(s) for r in shown for s in _pair_series(r.history, name)]
-    _set_limits(axes[0], all_xy)  # shared: one call sets every panel
-    # Shared axes, fixed limits: compute the ticks once instead of on every draw.
-    for axis, (lo, hi) in (
-        (axes[0].xaxis, axes[0].get_xlim()),
-        (axes[0].yaxis, axes[0].get_ylim()),
-    ):
-        locator = MaxNLocator(nbins=5, integer=axis is axes[0].xaxis)
-        axis.set_major_locator(FixedLocator(locator.tick_values(lo, hi)))
+    _set_limits(axes[0], [_xy(s) for r in shown for s in _pair_series(r.history, name)])
+    (x_lo, x_hi), (y_lo, y_hi) = axes[0].get_xlim(), axes[0].get_ylim()
+    x_ticks = [
+        t for t in MaxNLocator(nbins=5, integer=True).tick_values(x_lo, x_hi) if x_lo <= t <= x_hi
+    ]
+    y_range = snap_range(y_lo, y_hi)
+    y_ticks = [t for t in y_range.ticks() if y_lo <= t <= y_hi]
+    y_labels = dict(zip(y_range.ticks(), y_range.labels(), strict=True))
+    for i, ax in enumerate(axes):
+        # Grid lines and outer tick labels drawn by hand: matplotlib's tick
+        # objects for 16 axes cost more than the rest of the page.
+        ax.set_xticks([])
+        ax.set_yticks([])
+        grid = [[(t, y_lo), (t, y_hi)] for t in x_ticks] + [[(x_lo, t), (x_hi, t)] for t in y_ticks]
+        ax.add_collection(LineCollection(grid, colors="#b0b0b0", alpha=0.3, linewidths=0.8))
+        if i % cols == 0:
+            for t in y_ticks:
+                ax.text(x_lo, t, y_labels[t] + " ", ha="right", va="center", fontsize=8)
+        if i >= (rows - 1) * cols:
+            for t in x_ticks:
+                ax.text(t, y_lo, f"{t:g}", transform=_below(ax), ha="center", va="top", fontsize=8)
     panels = [_MultiplePanel(ax) for ax in axes]
-    for i, ax in enumerate(axes):  # tick labels on the outer panels only
-        ax.tick_params(labelleft=i % cols == 0, labelbottom=i >= (rows - 1) * cols)
     figure.legend(
         handles=[
             Line2D([], [], color=TRAIN_COLOR, label="training"),
@@ -164,48 +182,55 @@ def render_small_multiples(
         ],
         loc="upper center",
         ncol=4,
-        fontsize=8,
+        fontsize=9,
         frameon=False,
         bbox_to_anchor=(0.5, 1 - 0.4 / height_in),
     )
-    title = figure.suptitle("", fontsize=11, y=1 - 0.08 / height_in, va="top")
-    set_margins(figure, left=0.5, right=0.1, bottom=0.35, top=1.05, wspace=0.08, hspace=0.35)
+    title = figure.suptitle("", fontsize=12, y=1 - 0.08 / height_in, va="top", animated=True)
+    set_margins(figure, left=0.55, right=0.15, bottom=0.4, top=1.25, wspace=0.06, hspace=0.32)
+    canvas.draw()  # frames, ticks and legend; every page draws on a copy of them
+    background = canvas.copy_from_bbox(figure.bbox)
     pages = []
     for start in range(0, len(shown), per_page):
         chunk = shown[start : start + per_page]
+        canvas.restore_region(background)
         for i, panel in enumerate(panels):
-            panel.update(chunk[i], name, start + i + 1) if i < len(chunk) else panel.hide()
+            if i < len(chunk):
+                panel.draw(chunk[i], labels[chunk[i].run], name, start + i + 1)
+            else:
+                panel.blank(canvas)
         left_out = len(drawable) - len(shown)
         more = f"; {left_out} more not shown" if left_out and start + per_page >= len(shown) else ""
         title.set_text(
             f"{metric}, runs {start + 1}-{start + len(chunk)} of {len(drawable)}, best first{more}"
         )
-        canvas.draw()
+        figure.draw_artist(title)
         pages.append(encode_png(canvas))
     return pages
 
 
 class _MultiplePanel:
-    """The artists of one run's small-multiple panel, reused page after page."""
+    """The artists of one run's small-multiple panel, drawn page after page."""
 
     def __init__(self, ax) -> None:
         self.ax = ax
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
-        # A text, not set_title: matplotlib re-measures every axis to place a
-        # title, which was half the drawing time of a page.
+        # A text, not set_title: matplotlib re-measures every axis to place a title.
         self.title = ax.text(
-            0.5, 1.03, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=7.5
+            0.5, 1.03, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=8.5,
+            animated=True,
+        )  # fmt: skip
+        (self.train,) = ax.plot([], [], color=TRAIN_COLOR, linewidth=1.2, animated=True)
+        (self.validation,) = ax.plot([], [], color=VALIDATION_COLOR, linewidth=1.4, animated=True)
+        (self.best,) = ax.plot(
+            [], [], marker="*", markersize=9, color=BEST_COLOR, ls="none", animated=True
         )
-        (self.train,) = ax.plot([], [], color=TRAIN_COLOR, linewidth=1.2)
-        (self.validation,) = ax.plot([], [], color=VALIDATION_COLOR, linewidth=1.2)
-        (self.best,) = ax.plot([], [], marker="*", markersize=8, color=BEST_COLOR, ls="none")
-        self.band = ax.axvspan(0, 1, color=ALARM_COLOR, alpha=0.15, linewidth=0)
+        self.band = ax.axvspan(0, 1, color=ALARM_COLOR, alpha=0.15, linewidth=0, animated=True)
 
-    def update(self, result: RunResult, name: str, rank: int) -> None:
-        self.ax.set_visible(True)
+    def draw(self, result: RunResult, label: str, name: str, rank: int) -> None:
         d = result.diagnosis
-        self.title.set_text(f"{rank}. {_short(result.run, 28)}\n{d.status}")
+        self.title.set_text(f"{rank}. {label}\n{d.status}")
         validation = result.history.get(VALIDATION_PREFIX + name)
         self.train.set_data(*line_data(result.history.get(name)))
         self.validation.set_data(*line_data(validation))
@@ -221,9 +246,24 @@ class _MultiplePanel:
             last = (result.history.last_epoch or onset) + 1
             self.band.set_x(onset + 1)
             self.band.set_width(last - onset - 1)
+        for artist in (self.band, self.train, self.validation, self.best, self.title):
+            if artist.get_visible():
+                self.ax.draw_artist(artist)
 
-    def hide(self) -> None:
-        self.ax.set_visible(False)
+    def blank(self, canvas: FigureCanvasAgg) -> None:
+        """Paint an unused panel of the last page white, its frame and tick labels too."""
+        box = self.ax.get_tightbbox(canvas.get_renderer())
+        cover = Rectangle(
+            (box.x0 - 1, box.y0 - 1), box.width + 2, box.height + 2,
+            transform=IdentityTransform(), facecolor="white", edgecolor="none",
+        )  # fmt: skip
+        cover.set_figure(self.ax.figure)
+        self.ax.figure.draw_artist(cover)
+
+
+def _below(ax):
+    """Data coordinates moved 3 points down: where an x tick label goes."""
+    return ax.transData + ScaledTranslation(0, -3 / 72, ax.figure.dpi_scale_trans)
 
 
 def _overlay_metrics(results: Sequence[RunResult], metric: str) -> list[str]:
@@ -296,6 +336,52 @@ def _pair_series(history: History, name: str) -> list[Series]:
 def _xy(series: Series) -> np.ndarray:
     """(epoch + 1, value) rows, non-finite values as NaN (a gap in the line)."""
     return np.column_stack(line_data(series))
+
+
+_SEPARATORS = "/,-_ :"
+
+
+def display_names(runs: Sequence[str], limit: int = _LABEL_CHARS) -> dict[str, str]:
+    """Each run's name less the start and end every name shares, for figure labels.
+
+    Sweep runs differ in their ``knob=value`` parts, so what they share
+    (``sweep-20261129-101500/``) is what tells them apart least. The cut is
+    made at a separator (``/ , - _`` space or colon), never inside a
+    ``lr=0.01``. A name still longer than ``limit`` keeps its end, where a
+    sweep's values are. One run keeps its whole name.
+    """
+    names = list(dict.fromkeys(runs))
+    if len(names) < 2:
+        return {name: _short(name, limit) for name in names}
+    prefix = _shared_start(names)
+    suffix = _shared_start([n[len(prefix) :][::-1] for n in names])
+    shown = {}
+    for name in names:
+        core = name[len(prefix) : len(name) - len(suffix)] or name
+        shown[name] = core if len(core) <= limit else "…" + core[-(limit - 1) :]
+    return shown
+
+
+def _shared_start(names: Sequence[str], keep: int = 4) -> str:
+    """The longest start of every name that ends at a separator and leaves each
+    name at least ``keep`` characters (``version_0``, not ``0``)."""
+    first, last = min(names), max(names)  # the start all names share is these two's
+    length = 0
+    while length < min(len(first), len(last)) and first[length] == last[length]:
+        length += 1
+    common = first[:length]
+    if all(len(n) == len(common) or n[len(common)] in _SEPARATORS for n in names):
+        cut = len(common)
+    else:
+        cut = _last_separator(common, len(common))
+    while cut and min(len(n) for n in names) - cut < keep:
+        cut = _last_separator(common, cut - 1)
+    return common[:cut]
+
+
+def _last_separator(text: str, end: int) -> int:
+    """The position just after the last separator in ``text[:end]``; 0 if none."""
+    return max((text.rfind(sep, 0, end) + 1 for sep in _SEPARATORS), default=0)
 
 
 def _short(text: str, limit: int = _LABEL_CHARS) -> str:

@@ -14,13 +14,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
-from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
-from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.image import metadata as image_metadata
-from tensorboard.plugins.scalar import summary_v2 as scalar_summary
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
-from tensorboard.util import tensor_util
 
 from tbviz.logdir import metadata
 
@@ -35,9 +33,39 @@ Value = summary_pb2.Summary.Value
 HParamValue = bool | int | float | str
 
 
+_SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name="", description="")
+
+
+def _float_tensor(values: list[float], shape: tuple[int, ...] = ()) -> tensor_pb2.TensorProto:
+    """A float32 tensor: a scalar by default, as TensorBoard's scalar summaries store it."""
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_shape=_shape(shape), float_val=values
+    )
+
+
+def _string_tensor(values: bytes | list[bytes]) -> tensor_pb2.TensorProto:
+    """A string tensor: a scalar for one ``bytes``, a vector for a list."""
+    if isinstance(values, bytes):
+        return tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING, tensor_shape=_shape(()), string_val=[values]
+        )
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING, tensor_shape=_shape((len(values),)), string_val=values
+    )
+
+
+def _shape(dims: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]
+    )
+
+
 def scalar_values(values: Mapping[str, float]) -> list[Value]:
     """Scalar-plugin values (float32 tensors, as ``tf.summary.scalar`` writes)."""
-    return [scalar_summary.scalar_pb(tag, value).value[0] for tag, value in values.items()]
+    return [
+        Value(tag=tag, tensor=_float_tensor([float(value)]), metadata=_SCALAR_METADATA)
+        for tag, value in values.items()
+    ]
 
 
 def image_value(tag: str, figures: list[RenderedFigure], description: str) -> Value:
@@ -49,7 +77,7 @@ def image_value(tag: str, figures: list[RenderedFigure], description: str) -> Va
     if not figures:
         raise ValueError("an image summary needs at least one figure")
     first = figures[0]
-    tensor = tensor_util.make_tensor_proto(
+    tensor = _string_tensor(
         [str(first.width).encode(), str(first.height).encode(), *(f.png for f in figures)]
     )
     meta = image_metadata.create_summary_metadata(display_name=tag, description=description)
@@ -60,7 +88,7 @@ def text_value(tag: str, markdown: str, description: str) -> Value:
     """A text-plugin value: TensorBoard renders ``markdown`` (sanitised) in the Text tab."""
     return Value(
         tag=tag,
-        tensor=tensor_util.make_tensor_proto(markdown.encode("utf-8")),
+        tensor=_string_tensor(markdown.encode("utf-8")),
         metadata=text_metadata.create_summary_metadata(display_name=tag, description=description),
     )
 
@@ -70,7 +98,7 @@ def json_value(tag: str, payload: object, kind: str, description: str) -> Value:
     text = json.dumps(payload, sort_keys=True, allow_nan=False)
     return Value(
         tag=tag,
-        tensor=tensor_util.make_tensor_proto(text.encode("utf-8")),
+        tensor=_string_tensor(text.encode("utf-8")),
         metadata=metadata.create_json_metadata(kind, description),
     )
 
@@ -180,30 +208,39 @@ def hparams_values(
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metric_infos)
     return [
         _hparams_value(
-            hparams_metadata.EXPERIMENT_TAG,
+            metadata.HPARAMS_EXPERIMENT_TAG,
             plugin_data_pb2.HParamsPluginData(experiment=experiment),
         ),
         _hparams_value(
-            hparams_metadata.SESSION_START_INFO_TAG,
+            metadata.HPARAMS_SESSION_TAG,
             plugin_data_pb2.HParamsPluginData(session_start_info=start),
         ),
     ]
 
 
 def _hparams_value(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Value:
-    return Value(
-        tag=tag,
-        metadata=hparams_metadata.create_summary_metadata(data),
-        tensor=hparams_metadata.NULL_TENSOR,
+    """The HParams plugin keeps everything in the metadata; the tensor is an empty vector."""
+    data.version = metadata.HPARAMS_DATA_VERSION
+    meta = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=metadata.HPARAMS_PLUGIN, content=data.SerializeToString()
+        )
     )
+    return Value(tag=tag, metadata=meta, tensor=_float_tensor([], shape=(0,)))
 
 
 def read_hparams(content: bytes) -> dict[str, HParamValue]:
     """The hparams of a session-start ``plugin_data.content``; {} if it holds none."""
     try:
-        info = hparams_metadata.parse_session_start_info_plugin_data(content)
-    except (ValueError, DecodeError):  # foreign or newer content: no hparams to show
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    except DecodeError:  # foreign content: no hparams to show
         return {}
+    if (
+        data.version != metadata.HPARAMS_DATA_VERSION
+        or data.WhichOneof("data") != "session_start_info"
+    ):
+        return {}
+    info = data.session_start_info
     out: dict[str, HParamValue] = {}
     for name, value in info.hparams.items():
         kind = value.WhichOneof("kind")
