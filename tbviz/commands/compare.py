@@ -11,11 +11,14 @@ to a ``.png``. No TensorFlow.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import importlib
 import json
+import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tbviz.commands.discovery import diagnose_runs
@@ -121,12 +124,15 @@ def compare(
         ),
     ]
     overlay = None
-    try:
-        overlay = render_overlay(results, metric)
-        values.append(summaries.image_value(metadata.TAG_OVERLAY, [overlay], OVERLAY_DESCRIPTION))
-    except ValueError as err:  # no validation data anywhere: the table still stands
-        problems.append(f"no overlay figure: {err}")
-    pages = render_small_multiples(results, metric)
+    with _beside(render_small_multiples, results, metric, parallel=workers > 1) as pages_done:
+        try:
+            overlay = render_overlay(results, metric)
+            values.append(
+                summaries.image_value(metadata.TAG_OVERLAY, [overlay], OVERLAY_DESCRIPTION)
+            )
+        except ValueError as err:  # no validation data anywhere: the table still stands
+            problems.append(f"no overlay figure: {err}")
+        pages = pages_done()
     if pages:
         values.append(
             summaries.image_value(metadata.TAG_SMALL_MULTIPLES, pages, SMALL_MULTIPLES_DESCRIPTION)
@@ -141,6 +147,22 @@ def compare(
         _write_output(path, payload, markdown, overlay)
         comparison.outputs.append(path)
     return comparison
+
+
+@contextlib.contextmanager
+def _beside(function: Callable, *args, parallel: bool) -> Iterator[Callable[[], object]]:
+    """Run ``function(*args)`` in a forked process while the block runs; yields a
+    getter for its result. Without ``parallel`` (or without fork) it runs in
+    the getter, here. Drawing is CPU-bound, so on two cores the two figures
+    take the time of the longer one.
+    """
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda: function(*args)
+        return
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        future = pool.submit(function, *args)
+        yield future.result
 
 
 def _next_step(compare_dir: str, problems: list[str]) -> int:
