@@ -24,7 +24,16 @@ SLOW_MODULES = {
     "test_remote.py",
     "test_stopping.py",
     "test_tensorboard_serving.py",
+    "test_browser.py",
 }
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--docs-screenshots",
+        action="store_true",
+        help="retake the README's screenshots in docs/ (tests/test_browser.py)",
+    )
 
 
 def _quick(config) -> bool:

@@ -13,7 +13,7 @@ is imported when a run without a stored diagnosis has to be diagnosed.
 Routes, under ``/data/plugin/tbviz``:
 
     /index.js            the ES module TensorBoard's iframe imports
-    /runs                every run: status, best epoch and value, onset, gap
+    /runs                every run: status, best epoch and value, onset, gap, hparams
     /notes?run=R         the run's notes and final summary (markdown source)
     /figure?run=R        the run's latest comparison figure (PNG)
     /overlay?run=A&run=B the monitored metric of those runs, with onsets
@@ -175,6 +175,7 @@ class TbvizPlugin(base_plugin.TBPlugin):
             plugin_name=_IMAGES,
             run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.TAG_FIGURE]),
         )
+        hparams = self._hparams(ctx, eid, only)
         rows, curves = [], {}
         for run in sorted(set(histories) | set(stored)):
             data = stored.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
@@ -203,10 +204,28 @@ class TbvizPlugin(base_plugin.TBPlugin):
                     "generalization_loss": diagnosis.get("generalization_loss"),
                     "reason": diagnosis.get("reason", ""),
                     "has_figure": run in figures,
+                    "hparams": hparams.get(run, {}),
                 }
             )
             curves[run] = _series(histories.get(run, {}), monitor)
         return rows, curves
+
+    def _hparams(self, ctx, eid: str, only: list[str] | None = None) -> dict[str, dict]:
+        """Each run's hyperparameters, from what TensorBoard's HParams plugin reads."""
+        from tbviz.logdir.summaries import read_hparams
+
+        listing = self._provider.list_tensors(
+            ctx,
+            experiment_id=eid,
+            plugin_name=metadata.HPARAMS_PLUGIN,
+            run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.HPARAMS_SESSION_TAG]),
+        )
+        found = {}
+        for run, tags in listing.items():
+            series = tags.get(metadata.HPARAMS_SESSION_TAG)
+            if series is not None and series.plugin_content:
+                found[run] = read_hparams(series.plugin_content)
+        return found
 
     def _histories(
         self, ctx, eid: str, only: list[str] | None = None

@@ -28,13 +28,16 @@ const COLUMNS = [
   ["best_epoch", "best epoch", (r) => r.best_epoch],
   ["onset_epoch", "onset", (r) => r.onset_epoch],
   ["gap", "gap (val − train)", (r) => r.gap],
-  ["generalization_loss", "worse than best", (r) => r.generalization_loss],
+  ["generalization_loss", "latest vs best", (r) => r.generalization_loss],
   ["epochs", "epochs", (r) => r.epochs],
+  ["hparams", "hparams", (r) => hparamsText(r)],
 ];
+// Runs ticked in the overlay at first: the worst few and the best few.
+const OVERLAY_WORST = 3, OVERLAY_BEST = 3;
 
 const state = {
   runs: [], filter: "", sortKey: "status", sortAscending: true,
-  selected: null, overlay: new Set(), error: "",
+  selected: null, overlay: new Set(), error: "", varying: [],
 };
 let root = null;
 
@@ -55,15 +58,21 @@ async function refresh() {
     if (!response.ok) throw new Error(`runs: HTTP ${response.status}`);
     state.runs = (await response.json()).runs;
     state.error = "";
-    if (state.overlay.size === 0) {
-      // Start with the five best runs in the overlay...
-      rankedRuns().slice(0, 5).forEach((r) => state.overlay.add(r.run));
-    }
+    state.varying = varyingHparams(state.runs);
     if (!state.runs.some((r) => r.run === state.selected)) {
-      // ...and the first overfitting run (else the most worrying one) open.
-      const first = state.runs.find((r) => r.status === "overfitting")
+      // The most worrying run opens in the detail pane...
+      const first = worstRuns()[0]
         || [...state.runs].sort((a, b) => severity(a.status) - severity(b.status))[0];
       state.selected = first ? first.run : null;
+    }
+    if (state.overlay.size === 0) {
+      // ...and the overlay starts with it, the other worst runs and the best few,
+      // so the detail pane's run and the onsets the legend promises are drawn.
+      const chosen = [
+        ...worstRuns().slice(0, OVERLAY_WORST), ...rankedRuns().slice(0, OVERLAY_BEST),
+      ].map((r) => r.run);
+      if (state.selected) chosen.unshift(state.selected);
+      chosen.forEach((run) => state.overlay.add(run));
     }
   } catch (err) {
     state.error = `Could not load runs: ${err.message}`;
@@ -89,11 +98,12 @@ function redrawTable() {
 function header() {
   const counts = {};
   for (const r of state.runs) counts[r.status] = (counts[r.status] || 0) + 1;
-  const summary = Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(", ");
+  const summary = Object.entries(counts)
+    .sort(([a], [b]) => severity(a) - severity(b)).map(([s, n]) => `${n} ${s}`).join(", ");
   return el("div", { class: "header" }, [
     el("h2", {}, ["Which runs overfit, when, and how badly?"]),
     el("p", { class: "muted" }, [
-      state.error || `${state.runs.length} runs${summary ? ": " + summary : ""}.`,
+      state.error || `${plural(state.runs.length, "run")}${summary ? ": " + summary : ""}.`,
     ]),
   ]);
 }
@@ -126,6 +136,26 @@ function rankedRuns() {
     .filter((r) => r.best_value !== null)
     .sort((a, b) => (a.direction === "max" ? b.best_value - a.best_value
       : a.best_value - b.best_value));
+}
+
+function worstRuns() {
+  // Diverged, then overfitting runs; among them the furthest past their best first.
+  return state.runs.filter((r) => r.status === "diverged" || r.status === "overfitting")
+    .sort((a, b) => severity(a.status) - severity(b.status)
+      || (b.generalization_loss ?? 0) - (a.generalization_loss ?? 0));
+}
+
+function varyingHparams(runs) {
+  // Only the hparams whose value differs between runs are worth a column.
+  // Runs logged without hparams (a plain Keras run) do not count.
+  const withHparams = runs.filter((r) => Object.keys(r.hparams || {}).length);
+  const names = [...new Set(withHparams.flatMap((r) => Object.keys(r.hparams)))].sort();
+  return names.filter((name) => new Set(withHparams.map((r) => JSON.stringify(r.hparams[name] ?? null))).size > 1);
+}
+
+function hparamsText(run) {
+  return state.varying.filter((name) => name in (run.hparams || {}))
+    .map((name) => `${name}=${run.hparams[name]}`).join(", ");
 }
 
 function table() {
@@ -161,9 +191,9 @@ function table() {
       el("td", { class: "num" }, [epochLabel(r.best_epoch)]),
       el("td", { class: "num" }, [epochLabel(r.onset_epoch)]),
       el("td", { class: "num" }, [fmt(r.gap)]),
-      el("td", { class: "num" }, [r.generalization_loss === null ? "–"
-        : `${fmt(r.generalization_loss)}%`]),
+      el("td", { class: "num" }, [latestVsBest(r.generalization_loss)]),
       el("td", { class: "num" }, [String(r.epochs ?? "–")]),
+      el("td", { class: "hparams" }, [hparamsText(r)]),
     ]);
     tr.title = r.reason || "";
     tr.addEventListener("click", () => {
@@ -253,19 +283,20 @@ function chart(series) {
     .filter(([, y]) => y !== null);
   const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "overlay-chart" });
   if (!points.length) return svg;
-  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
-  const px = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
-  const py = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  // Epochs as people count them (1-based), on round ticks; values on a round range.
+  const extent = epochExtent(Math.max(...points.map((p) => p[0])) + 1);
+  const range = snapRange(Math.min(...points.map((p) => p[1])), Math.max(...points.map((p) => p[1])));
+  const px = (step) => L + ((step + 1 - 0.5) / extent) * (W - L - R);
+  const py = (y) => T + (1 - (y - range.low) / (range.high - range.low)) * (H - T - B);
   svg.appendChild(svgEl("rect", { x: L, y: T, width: W - L - R, height: H - T - B,
     fill: "none", stroke: "#bbb" }));
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
-    svg.appendChild(svgText(L - 6, py(y) + 4, fmt(y), "end"));
-    const x = x0 + ((x1 - x0) * i) / 4;
-    svg.appendChild(svgText(px(x), H - B + 16, String(Math.round(x) + 1), "middle"));
+  const labels = tickLabels(range.ticks, range.step);
+  range.ticks.forEach((y, i) => {
+    svg.appendChild(svgEl("line", { x1: L, x2: W - R, y1: py(y), y2: py(y), stroke: "#eee" }));
+    svg.appendChild(svgText(L - 6, py(y) + 4, labels[i], "end", "y-tick"));
+  });
+  for (const epoch of epochTicks(extent)) {
+    svg.appendChild(svgText(px(epoch - 1), H - B + 16, String(epoch), "middle", "x-tick"));
   }
   svg.appendChild(svgText(L + (W - L - R) / 2, H - 4, "epoch", "middle"));
   series.forEach((s, index) => {
@@ -293,7 +324,9 @@ function chart(series) {
     swatch.style.background = COLORS[index % COLORS.length];
     return el("span", { class: "item" }, [swatch, `${s.run} (${s.monitor}, ${s.status})`]);
   }));
-  legend.appendChild(el("span", { class: "item muted" }, ["● best epoch   ✕ overfitting onset"]));
+  const onsets = series.some((s) => s.onset_epoch !== null && s.onset_epoch !== undefined);
+  legend.appendChild(el("span", { class: "item muted" },
+    [onsets ? "● best epoch   ✕ overfitting onset" : "● best epoch"]));
   return el("div", {}, [svg, legend]);
 }
 
@@ -371,8 +404,9 @@ function svgEl(tag, attrs) {
   return node;
 }
 
-function svgText(x, y, text, anchor) {
-  const node = svgEl("text", { x, y, "text-anchor": anchor, "font-size": 11, fill: "#444" });
+function svgText(x, y, text, anchor, cls = "") {
+  const node = svgEl("text", { x, y, "text-anchor": anchor, "font-size": 11, fill: "#444",
+    class: cls });
   node.textContent = text;
   return node;
 }
@@ -384,9 +418,73 @@ function compare(a, b) {
 }
 
 function fmt(value) {
+  // Four significant digits everywhere; scientific notation only far from 1.
   if (value === null || value === undefined) return "–";
   return Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3)
-    ? value.toExponential(2) : Number(value.toPrecision(4)).toString();
+    ? value.toExponential(2) : value.toPrecision(4).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+}
+
+function latestVsBest(percent) {
+  // How far the latest epoch is from the best one: always one decimal.
+  if (percent === null || percent === undefined) return "–";
+  return percent <= 0.05 ? "at best" : `${percent.toFixed(1)}% worse`;
+}
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// -- round axes: the rules of tbviz/figures/scales.py -------------------------
+
+function niceStep(span, bins = 5) {
+  if (!(span > 0)) return 1;
+  const raw = span / bins, power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= raw * (1 - 1e-9));
+}
+
+function snapRange(low, high) {
+  let lo = low, hi = high;
+  const span = high - low;
+  if (span <= 0) {
+    const half = (Math.abs(high) * 0.2 || 1) / 2;
+    lo -= half; hi += half;
+  } else {
+    lo -= span * 0.06; hi += span * 0.06;
+  }
+  if (low >= 0 && lo < 0) lo = 0;
+  if (low >= 0 && high <= 1 && hi > 1) hi = 1;
+  const step = niceStep(hi - lo);
+  const start = Math.floor(lo / step + 1e-9) * step, stop = Math.ceil(hi / step - 1e-9) * step;
+  const count = Math.round((stop - start) / step);
+  const ticks = Array.from({ length: count + 1 }, (_, i) => start + i * step);
+  return { low: start, high: stop, step, ticks };
+}
+
+function tickLabels(ticks, step) {
+  const biggest = Math.max(...ticks.map(Math.abs));
+  if (step < 1e-3 || biggest >= 1e5) {
+    return ticks.map((t) => (t === 0 ? "0" : t.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e")));
+  }
+  let decimals = 0;
+  while (decimals < 6 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6) {
+    decimals += 1;
+  }
+  return ticks.map((t) => t.toFixed(decimals));
+}
+
+function epochExtent(last) {
+  for (const extent of [5, 10, 20, 30, 50]) if (last <= extent) return extent;
+  for (let power = 100; ; power *= 10) {
+    for (const m of [1, 2, 3, 5]) if (last <= m * power) return m * power;
+  }
+}
+
+function epochTicks(extent) {
+  if (extent <= 5) return Array.from({ length: extent }, (_, i) => i + 1);
+  const step = Math.max(1, Math.floor(niceStep(extent)));
+  const ticks = [];
+  for (let t = step; t <= extent; t += step) ticks.push(t);
+  return ticks;
 }
 
 function epochLabel(epoch) {
@@ -406,6 +504,7 @@ function styles() {
     th.sortable { cursor: pointer; user-select: none; white-space: nowrap; }
     td.num { text-align: right; white-space: nowrap; }
     td.name { font-family: monospace; word-break: break-all; }
+    td.hparams { font-family: monospace; font-size: 12px; }
     tr.run { cursor: pointer; } tr.run:hover { background: #f5f5f5; }
     tr.selected { background: #fff3e0; }
     .status { color: white; border-radius: 8px; padding: 1px 8px; font-size: 12px; }

@@ -1,0 +1,233 @@
+"""What a person sees: a real TensorBoard serving a log directory of real
+training curves, looked at in a real browser (Debian's chromium, headless,
+driven through Playwright's Python API).
+
+The log directory is the one the README's pictures show: an overfitting run,
+a small sweep with hparams, a plain Keras run and a run whose name is hostile
+HTML. ``pytest --docs-screenshots`` also writes the README's screenshots to
+``docs/`` (otherwise they go to a temporary folder, and are checked all the
+same)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tbviz.logdir import metadata
+from tbviz.logdir.reader import read_run
+from tests.conftest import ROOT, log_history, write_keras_layout_run
+
+HOSTILE = "<img src=x onerror=alert(1)>|`x`"
+SWEEP = "sweep-20261129-101500"
+FIXTURES = ROOT / "tests" / "fixtures" / "histories"
+#: Flags for chromium in a container: no sandbox (root), no GPU, /tmp not /dev/shm.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def fixture_history(name: str, epochs: int) -> dict[str, list[float]]:
+    history = json.loads((FIXTURES / f"{name}.json").read_text())["history"]
+    keys = ("loss", "val_loss", "accuracy", "val_accuracy")
+    return {k: history[k][:epochs] for k in keys}
+
+
+@pytest.fixture(scope="module")
+def showcase(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("showcase") / "runs"
+    # A real run on 300 MNIST digits: overfits from about epoch 14.
+    log_history(
+        root,
+        "cnn-300-digits",
+        fixture_history("cnn-mnist-300-e80", 40),
+        figure_budget=None,
+        epochs=40,
+        hparams={"lr": 0.001, "filters": 16, "train_size": 300},
+    )
+    for lr, name in ((0.001, "cnn-mnist-1000"), (0.003, "cnn-mnist-1000-lr3e-3")):
+        log_history(
+            root,
+            f"{SWEEP}/lr={lr},filters=16",
+            fixture_history(name, 20),
+            figure_budget=None,
+            epochs=20,
+            hparams={"lr": lr, "filters": 16, "train_size": 1000},
+        )
+    log_history(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
+    write_keras_layout_run(root / "plain-keras")
+    return root
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def server(showcase):
+    from tests.conftest import TensorBoardProcess
+
+    # The Rust data server, TensorBoard's default where it is installed, forced
+    # on: the tab must work through it (context.multiplexer is None there).
+    process = TensorBoardProcess(showcase, "--load_fast=true")
+    process.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(request, tmp_path_factory) -> Path:
+    if request.config.getoption("--docs-screenshots"):
+        return ROOT / "docs"
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def open_tab(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server.base + "/data/plugin_entry.html?name=tbviz")
+    page.wait_for_function("document.querySelectorAll('tr.run').length === 5")
+    page.wait_for_function("document.querySelectorAll('#overlay-chart path[data-run]').length")
+    return page
+
+
+def rows(page) -> list[str]:
+    return page.eval_on_selector_all("tr.run", "rows => rows.map(r => r.dataset.run)")
+
+
+def test_tensorboard_lists_the_tab_and_serves_its_module(server):
+    entry = json.loads(server.get("/data/plugins_listing"))["tbviz"]
+    assert entry["enabled"] is True and entry["tab_name"] == "tbviz"
+    mechanism = entry["loading_mechanism"]
+    assert mechanism["type"] == "IFRAME"
+    assert mechanism["module_path"] == "/data/plugin/tbviz/index.js"
+    assert b"export async function render()" in server.get(mechanism["module_path"])
+
+
+def test_the_tab_opens_on_the_worst_run_and_overlays_it_with_the_best(browser, server):
+    page = open_tab(browser, server)
+    try:
+        assert sorted(rows(page)) == sorted(
+            ["cnn-300-digits", f"{SWEEP}/lr=0.001,filters=16", f"{SWEEP}/lr=0.003,filters=16",
+             HOSTILE, "plain-keras"]
+        )  # fmt: skip
+        header = page.inner_text(".header p")
+        assert re.match(r"5 runs: \d+ overfitting", header), header
+        assert " 1 runs" not in header
+        # The overfitting run is open in the detail pane...
+        assert page.inner_text("#detail h3") == "cnn-300-digits"
+        # ...and ticked in the overlay, where its onset cross is drawn, next
+        # to the best run (the lowest best val_loss).
+        drawn = page.eval_on_selector_all(
+            "#overlay-chart path[data-run]", "paths => paths.map(p => p.dataset.run)"
+        )
+        assert "cnn-300-digits" in drawn
+        assert f"{SWEEP}/lr=0.001,filters=16" in drawn
+        assert page.locator("#overlay-chart path.onset").count() >= 1
+        # Round tick values, all with the same decimals; whole epochs 1-based.
+        y = page.eval_on_selector_all(
+            "#overlay-chart text.y-tick", "t => t.map(e => e.textContent)"
+        )
+        assert len({len(label.split(".")[-1]) for label in y if "." in label}) <= 1
+        steps = {round(float(b) - float(a), 9) for a, b in itertools.pairwise(y)}
+        assert len(steps) == 1
+        mantissa = float(f"{steps.pop():e}".split("e")[0])
+        assert mantissa in (1.0, 2.0, 5.0)
+        x = page.eval_on_selector_all(
+            "#overlay-chart text.x-tick", "t => t.map(e => e.textContent)"
+        )
+        assert x == ["10", "20", "30", "40", "50"]  # 40 epochs on a 50-epoch axis
+        # Numbers: the "latest vs best" column always has one decimal.
+        cells = page.eval_on_selector_all(
+            "tr.run td:nth-child(9)", "cells => cells.map(c => c.textContent)"
+        )
+        assert all(c in ("at best", "–") or re.fullmatch(r"\d+\.\d% worse", c) for c in cells)
+        # The sweep's runs show the hparams that differ (train_size and lr), not filters.
+        sweep_row = page.locator(f'tr.run[data-run="{SWEEP}/lr=0.003,filters=16"] td.hparams')
+        assert sweep_row.inner_text() == "lr=0.003, train_size=1000"
+        # The hostile run name is text in a cell, never an element.
+        assert page.locator("img[src=x]").count() == 0
+        assert HOSTILE in page.inner_text("#runs")
+        # The open run's notes are built as elements, not shown as markdown source.
+        page.wait_for_function("document.querySelectorAll('#detail .markdown').length >= 2")
+        assert page.locator("#detail .markdown strong").count() >= 1
+        assert "**" not in page.inner_text("#detail")
+    finally:
+        page.close()
+
+
+def test_filter_sort_select_and_untick_as_a_person_would(browser, server):
+    page = open_tab(browser, server)
+    try:
+        page.fill("#run-filter", "^(sweep|plain)")
+        assert sorted(rows(page)) == sorted(
+            [f"{SWEEP}/lr=0.001,filters=16", f"{SWEEP}/lr=0.003,filters=16", "plain-keras"]
+        )
+        assert page.evaluate("document.activeElement.id") == "run-filter"
+        page.fill("#run-filter", "")
+        page.click("th[data-key=best_value]")
+        ascending = rows(page)
+        page.click("th[data-key=best_value]")
+        assert rows(page) == ascending[::-1]
+        sweep = f"{SWEEP}/lr=0.001,filters=16"
+        page.click(f'tr.run[data-run="{sweep}"] td.name')
+        page.wait_for_function(
+            f"document.querySelector('#detail h3')?.textContent === {json.dumps(sweep)}"
+        )
+        page.wait_for_function("document.querySelector('#detail img.figure')?.complete")
+        assert page.evaluate("document.querySelector('#detail img.figure').naturalWidth") > 300
+        drawn = (
+            "[...document.querySelectorAll('#overlay-chart path[data-run]')]"
+            ".map(p => p.dataset.run)"
+        )
+        assert sweep in page.evaluate(drawn)
+        page.click(f'tr.run[data-run="{sweep}"] input')
+        page.wait_for_function(f"!{drawn}.includes({json.dumps(sweep)})")
+    finally:
+        page.close()
+
+
+def test_screenshots_of_every_dashboard(browser, server, showcase, shots):
+    """The README's pictures, taken from what TensorBoard serves; each one
+    checked to hold a real picture, not a blank or half-loaded page."""
+    page = open_tab(browser, server)
+    try:
+        page.wait_for_function("document.querySelector('#detail img.figure')?.complete")
+        page.screenshot(path=str(shots / "tensorboard-tbviz.png"), full_page=False)
+    finally:
+        page.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        for dashboard, ready in (
+            ("scalars", "text=epoch_loss"),
+            ("images", "text=tbviz/comparison"),
+            ("text", "text=tbviz/summary"),
+        ):
+            page.goto(f"{server.base}/#{dashboard}")
+            page.wait_for_selector(ready)
+            page.get_by_label("Write a regex to filter runs").filter(visible=True).fill("^cnn-300")
+            if dashboard == "images":
+                page.get_by_text("Show actual image size").click()
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(500)  # the charts' own transition
+            page.screenshot(path=str(shots / f"tensorboard-{dashboard}.png"))
+    finally:
+        page.close()
+    # The comparison figure at the top of the README: the overfitting run's last.
+    figures = read_run(str(showcase / "cnn-300-digits")).images(metadata.TAG_FIGURE)
+    (shots / "comparison-figure.png").write_bytes(figures[-1][-1])
+    for name in ("tbviz", "scalars", "images", "text"):
+        image = Image.open(shots / f"tensorboard-{name}.png").convert("RGB")
+        colours = image.getcolors(maxcolors=1 << 20)
+        assert colours is not None and len(colours) > 50, f"{name}: a blank page?"
