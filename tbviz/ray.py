@@ -205,8 +205,11 @@ def _trial(config: dict, dataset, base, prefix: str, changes: dict) -> None:
     """One Tune trial: the trainer's run for one sweep combination, reported per epoch."""
     import dataclasses
 
+    from tbviz.trainer.cli import sweep_trial
     from tbviz.trainer.training import train
 
     name = config["name"]
-    run_config = dataclasses.replace(base, run_name=f"{prefix}/{name}", **changes[name])
+    run_config = dataclasses.replace(
+        base, run_name=f"{prefix}/{name}", trial=sweep_trial(name, prefix), **changes[name]
+    )
     train(dataset, run_config, report=tune_report)

@@ -213,10 +213,14 @@ def test_screenshots_of_every_dashboard(browser, server, showcase, shots):
             ("scalars", "text=epoch_loss"),
             ("images", "text=tbviz/comparison"),
             ("text", "text=tbviz/summary"),
+            ("hparams", "text=Trial ID"),
         ):
             page.goto(f"{server.base}/#{dashboard}")
             page.wait_for_selector(ready)
-            page.get_by_label("Write a regex to filter runs").filter(visible=True).fill("^cnn-300")
+            if dashboard != "hparams":
+                page.get_by_label("Write a regex to filter runs").filter(visible=True).fill(
+                    "^cnn-300"
+                )
             if dashboard == "images":
                 page.get_by_text("Show actual image size").click()
             page.wait_for_load_state("networkidle")
@@ -227,7 +231,7 @@ def test_screenshots_of_every_dashboard(browser, server, showcase, shots):
     # The comparison figure at the top of the README: the overfitting run's last.
     figures = read_run(str(showcase / "cnn-300-digits")).images(metadata.TAG_FIGURE)
     (shots / "comparison-figure.png").write_bytes(figures[-1][-1])
-    for name in ("tbviz", "scalars", "images", "text"):
+    for name in ("tbviz", "scalars", "images", "text", "hparams"):
         image = Image.open(shots / f"tensorboard-{name}.png").convert("RGB")
         colours = image.getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 50, f"{name}: a blank page?"

@@ -5,19 +5,18 @@ from tensorboard.plugins.scalar import summary_v2 as scalar_summary
 from tensorboard.util import tensor_util
 
 from tbviz.logdir import metadata, summaries
-from tbviz.logdir.summaries import hparams_values
+from tbviz.logdir.summaries import hparams_value
 
 
 def test_hparams_constants_match_tensorboard():
     assert metadata.HPARAMS_SESSION_TAG == hparams_metadata.SESSION_START_INFO_TAG
-    assert metadata.HPARAMS_EXPERIMENT_TAG == hparams_metadata.EXPERIMENT_TAG
     assert metadata.HPARAMS_PLUGIN == hparams_metadata.PLUGIN_NAME
     assert metadata.HPARAMS_DATA_VERSION == hparams_metadata.PLUGIN_DATA_VERSION
 
 
 def test_hparams_values_parse_with_tensorboards_own_reader():
-    values = hparams_values({"lr": 0.01, "optimizer": "adam"}, ["loss"])
-    session = next(v for v in values if v.tag == metadata.HPARAMS_SESSION_TAG)
+    session = hparams_value({"lr": 0.01, "optimizer": "adam"})
+    assert session.tag == metadata.HPARAMS_SESSION_TAG
     content = session.metadata.plugin_data.content
     info = hparams_metadata.parse_session_start_info_plugin_data(content)
     assert info.hparams["lr"].number_value == 0.01

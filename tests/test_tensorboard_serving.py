@@ -135,3 +135,7 @@ def test_hparams_dashboard_compares_runs_at_their_best_epoch(tmp_path, tensorboa
     experiment = json.loads(server.get("/data/plugin/hparams/experiment?" + q(request="{}")))
     tags = [m["name"]["tag"] for m in experiment["metricInfos"]]
     assert md.best_tag("val_loss") in tags and md.TAG_BEST_STEP in tags
+    # One experiment for the log directory, built by TensorBoard from every
+    # run: the hparam the runs vary differs, the one they share does not.
+    differs = {h["name"]: h.get("differs", False) for h in experiment["hparamInfos"]}
+    assert differs == {"lr": True, "opt": False}

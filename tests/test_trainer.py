@@ -335,6 +335,14 @@ def test_sweep_trains_each_combination_with_hparams_and_compares(tmp_path):
     hparams = read_run(str(runs / "sw" / "lr=0.01,optimizer=sgd")).hparams()
     assert hparams["lr"] == 0.01 and hparams["optimizer"] == "sgd"
     assert hparams["dropout"] == 0.25 and hparams["dataset"] == "mnist-5k"
+    # The HParams dashboard shows 14 characters of a Trial ID: the knobs come first.
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    session = read_run(str(runs / "sw" / "lr=0.01,optimizer=sgd")).root[
+        "_hparams_/session_start_info"
+    ]
+    start = plugin_data_pb2.HParamsPluginData.FromString(session.content).session_start_info
+    assert start.group_name == "lr=0.01,optimizer=sgd @ sw"
     board = read_run(str(runs / "_compare")).json_values("tbviz/leaderboard_json")
     rows = board[-1][1]["runs"]
     assert sorted(r["run"] for r in rows) == [f"sw/{n}" for n in names]

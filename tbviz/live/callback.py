@@ -53,6 +53,9 @@ class TBVizCallback(keras.callbacks.Callback):
             for TensorBoard's HParams dashboard, which then shows every
             metric at the run's best epoch (``tbviz/best/<metric>``), not
             its last.
+        trial: the Trial ID the HParams dashboard shows for this run
+            (default: the run name); runs given the same one are shown as
+            repeats of one trial.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class TBVizCallback(keras.callbacks.Callback):
         patience: int = 3,
         update_freq: str | int = "epoch",
         hparams: Mapping[str, HParamValue] | None = None,
+        trial: str | None = None,
     ) -> None:
         super().__init__()
         if update_freq != "epoch" and (
@@ -89,6 +93,7 @@ class TBVizCallback(keras.callbacks.Callback):
             directions=directions,
             patience=patience,
             hparams=hparams,
+            trial=trial,
         )
         self.log_dir = os.fspath(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None

@@ -30,8 +30,11 @@ class RunOptions:
     directions: Mapping[str, str] | None = None
     patience: int = 3
     hparams: Mapping[str, HParamValue] | None = field(default=None)
+    trial: str | None = None
 
     def __post_init__(self) -> None:
+        if self.trial is not None and (not isinstance(self.trial, str) or not self.trial):
+            raise ValueError(f"trial must be a non-empty string or None, got {self.trial!r}")
         if self.mode not in ("auto", "min", "max"):
             raise ValueError(f'mode must be "auto", "min" or "max", got {self.mode!r}')
         budget = self.figure_budget

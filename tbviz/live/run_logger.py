@@ -122,6 +122,9 @@ class RunLogger:
         hparams: hyperparameters of this run (name -> bool, int, float or
             str), shown in TensorBoard's HParams dashboard. Runs compared
             there should share the same names.
+        trial: the Trial ID the HParams dashboard shows for this run
+            (default: the run name, which the dashboard cuts after 14
+            characters); runs given the same one are shown as repeats.
         epochs: the number of epochs this training plans (Keras'
             ``fit(epochs=...)``), if known: the figure's epoch axis is then laid
             out once, which makes each figure cheaper and the step slider
@@ -147,6 +150,7 @@ class RunLogger:
         settings: DetectorSettings | None = None,
         first_epoch: int = 0,
         hparams: Mapping[str, HParamValue] | None = None,
+        trial: str | None = None,
         epochs: int | None = None,
     ) -> None:
         self.options = RunOptions(
@@ -157,6 +161,7 @@ class RunLogger:
             directions=directions,
             patience=patience,
             hparams=hparams,
+            trial=trial,
         )
         directions, hparams = self.options.directions, self.options.hparams
 
@@ -169,7 +174,12 @@ class RunLogger:
         self.monitor = monitor
         self.settings = settings or DetectorSettings(patience=patience)
         self._output = RunOutput(
-            monitor, mode=mode, directions=directions, settings=self.settings, hparams=hparams
+            monitor,
+            mode=mode,
+            directions=directions,
+            settings=self.settings,
+            hparams=hparams,
+            trial=trial,
         )
         self.diagnosis: Diagnosis | None = None
         self._warned: set[str] = set()

@@ -48,13 +48,12 @@ GAP_TAG_PREFIX = "tbviz/gap/"
 BEST_TAG_PREFIX = "tbviz/best/"
 TAG_BEST_STEP = "tbviz/best_step"
 
-#: TensorBoard's hparams plugin: its name, its plugin_data version, and the tags
-#: of an experiment config and of a run's hyperparameters. Kept here rather
+#: TensorBoard's hparams plugin: its name, its plugin_data version, and the tag
+#: of a run's hyperparameters (its session start). Kept here rather
 #: than imported from ``tensorboard.plugins.hparams.metadata``, whose imports
 #: (tensor_util, the TensorFlow stub, boto3 if installed) cost 0.3 s.
 HPARAMS_PLUGIN = "hparams"
 HPARAMS_DATA_VERSION = 0
-HPARAMS_EXPERIMENT_TAG = "_hparams_/experiment"
 HPARAMS_SESSION_TAG = "_hparams_/session_start_info"
 
 #: The run folder ``tbviz compare`` writes into; ``_`` keeps it out of the run list.

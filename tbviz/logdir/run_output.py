@@ -52,6 +52,7 @@ class RunOutput:
         directions: Mapping[str, str] | None = None,
         settings: DetectorSettings | None = None,
         hparams: Mapping[str, object] | None = None,
+        trial: str | None = None,
         preface: str = "",
     ) -> None:
         self.diagnoser = RunDiagnoser(monitor, mode=mode, settings=settings, directions=directions)
@@ -59,6 +60,7 @@ class RunOutput:
         self.diagnosis: Diagnosis | None = None
         self._gate = notes.NoteGate()
         self._hparams = dict(hparams) if hparams else None
+        self._trial = trial or ""
         self._preface = preface
 
     def resume(self, history: History) -> None:
@@ -75,7 +77,7 @@ class RunOutput:
         diagnosis = self.diagnosis = self.diagnoser.update(epoch, values)
         out = EpochOutput(diagnosis, summaries.epoch_values(diagnosis, self.history))
         if self._hparams:
-            out.values += summaries.hparams_values(self._hparams, self.history.keys())
+            out.values.append(summaries.hparams_value(self._hparams, group=self._trial))
             self._hparams = None
         if self._gate.update(diagnosis.status):
             out.values.append(

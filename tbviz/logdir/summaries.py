@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
@@ -157,65 +157,45 @@ def best_epoch_values(best_epoch: int | None, at_best: Mapping[str, float]) -> l
     return scalar_values(values)
 
 
-def hparams_values(
-    hparams: Mapping[str, HParamValue],
-    metrics: list[str],
-    start_time: float | None = None,
-) -> list[Value]:
-    """HParams-plugin values of one run: its hyperparameters and which metrics to show.
+def hparams_value(
+    hparams: Mapping[str, HParamValue], group: str = "", start_time: float | None = None
+) -> Value:
+    """The HParams-plugin value of one run: its hyperparameters (a session start).
 
-    ``metrics`` are history keys (``val_loss``); the experiment lists their
-    best-epoch tags (see :func:`best_epoch_values`) and the best step.
+    ``group`` is the Trial ID the dashboard shows (empty: the run's name);
+    sessions sharing one are repeats of a trial.
+
+    No experiment config is written. TensorBoard uses one experiment config
+    per log directory, picked arbitrarily when several runs wrote one, and
+    keeps the first it read of a tag; so a config written by each run (or by
+    a sweep) goes wrong as soon as a log directory holds more runs: every
+    hparam shows ``differs: false``. Without one, TensorBoard builds the
+    experiment from every run's session: the hparams that differ, their
+    values, and as metrics every scalar of the runs, among them
+    ``tbviz/best/<metric>`` and ``tbviz/best_step`` (see
+    :func:`best_epoch_values`).
 
     Raises:
         ValueError: an hparam value is not a bool, int, float or str.
     """
     start = plugin_data_pb2.SessionStartInfo(
-        group_name="", start_time_secs=time.time() if start_time is None else start_time
+        group_name=group, start_time_secs=time.time() if start_time is None else start_time
     )
-    infos = []
     for name in sorted(hparams):
         value = hparams[name]
         if isinstance(value, bool):
             start.hparams[name].bool_value = value
-            kind = api_pb2.DATA_TYPE_BOOL
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float)):
             start.hparams[name].number_value = float(value)
-            kind = api_pb2.DATA_TYPE_FLOAT64
         elif isinstance(value, str):
             start.hparams[name].string_value = value
-            kind = api_pb2.DATA_TYPE_STRING
         else:
             raise ValueError(
                 f"hparams[{name!r}] = {value!r}: values must be bool, int, float or str"
             )
-        infos.append(api_pb2.HParamInfo(name=name, type=kind))
-    metric_infos = [
-        api_pb2.MetricInfo(
-            name=api_pb2.MetricName(tag=metadata.best_tag(m)),
-            display_name=f"{m} at best epoch",
-            description=f"{m} at the epoch where the monitored metric was best",
-        )
-        for m in metrics
-    ]
-    metric_infos.append(
-        api_pb2.MetricInfo(
-            name=api_pb2.MetricName(tag=metadata.TAG_BEST_STEP),
-            display_name="best epoch (step)",
-            description="0-based step of the best epoch of the monitored metric",
-        )
+    return _hparams_value(
+        metadata.HPARAMS_SESSION_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=start)
     )
-    experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metric_infos)
-    return [
-        _hparams_value(
-            metadata.HPARAMS_EXPERIMENT_TAG,
-            plugin_data_pb2.HParamsPluginData(experiment=experiment),
-        ),
-        _hparams_value(
-            metadata.HPARAMS_SESSION_TAG,
-            plugin_data_pb2.HParamsPluginData(session_start_info=start),
-        ),
-    ]
 
 
 def _hparams_value(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Value:

@@ -333,6 +333,12 @@ def sweep_runs(sweep: dict[str, list]) -> list[tuple[str, dict]]:
     return combos
 
 
+def sweep_trial(name: str, prefix: str) -> str:
+    """The Trial ID of a sweep run in the HParams dashboard, which shows only its
+    first 14 characters: the knobs first, then the sweep (``lr=0.01 @ sweep-...``)."""
+    return f"{name} @ {prefix}"
+
+
 def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
     from tbviz.trainer.training import train
 
@@ -340,7 +346,9 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
     print(f"sweep: {len(combos)} runs under {config.logdir}/{prefix}/")
     notes_shown = False
     for i, (name, changes) in enumerate(combos, 1):
-        run_config = dataclasses.replace(config, run_name=f"{prefix}/{name}", **changes)
+        run_config = dataclasses.replace(
+            config, run_name=f"{prefix}/{name}", trial=sweep_trial(name, prefix), **changes
+        )
         print(f"\n[{i}/{len(combos)}] {run_config.run_name}")
         show = (lambda note: print(f"note: {note}")) if not notes_shown else (lambda _: None)
         result = train(dataset, run_config, on_note=show)

@@ -19,6 +19,8 @@ class TrainConfig:
     metrics: Sequence[str] = ("accuracy",)
     logdir: str = "runs"
     run_name: str | None = None
+    #: The Trial ID in TensorBoard's HParams dashboard (None: the run name).
+    trial: str | None = None
     figure_every: int = 1
     figure_budget: float | None = 0.03
     seed: int = 0
@@ -96,6 +98,7 @@ def train(
         figure_every=config.figure_every,
         figure_budget=config.figure_budget,
         hparams=config.hparams(dataset.name),
+        trial=config.trial,
     )
     callbacks = [callback, *callbacks]
     if report is not None:
