@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tbviz.commands.cli import main
 from tbviz.logdir import metadata
 from tbviz.logdir.reader import read_run
 from tests.conftest import ROOT, log_history, write_keras_layout_run
@@ -59,6 +60,7 @@ def showcase(tmp_path_factory) -> Path:
         )
     log_history(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
     write_keras_layout_run(root / "plain-keras")
+    assert main(["compare", str(root), "--no-progress"]) == 0
     return root
 
 
@@ -235,3 +237,34 @@ def test_screenshots_of_every_dashboard(browser, server, showcase, shots):
         image = Image.open(shots / f"tensorboard-{name}.png").convert("RGB")
         colours = image.getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 50, f"{name}: a blank page?"
+
+
+#: Words of table cells that the browser broke across lines.
+BROKEN_WORDS = """cells => cells.flatMap(cell => {
+  const broken = [], walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      if (range.getClientRects().length > 1) broken.push(word[0]);
+    }
+  }
+  return broken;
+})"""
+
+
+def test_the_leaderboard_fits_the_text_dashboard_without_broken_words(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(f"{server.base}/#text")
+        page.wait_for_selector("text=tbviz/leaderboard")
+        page.get_by_label("Write a regex to filter runs").filter(visible=True).fill("^_compare$")
+        # Table cells or list items, whichever the leaderboard's width called for.
+        cells = page.locator("td, li").filter(visible=True)
+        cells.first.wait_for()
+        text = "\n".join(cells.all_inner_texts())
+        assert "overfitting" in text and f"{SWEEP}/lr=0.001,filters=16" in text
+        assert cells.evaluate_all(BROKEN_WORDS) == []
+    finally:
+        page.close()

@@ -48,14 +48,11 @@ def test_compare_writes_figures_and_leaderboard_into_compare_run(work, capsys):
     assert rows[1]["status"] == "overfitting" and rows[1]["onset_epoch"] == 3
 
     ((_, markdown),) = compare.texts(metadata.TAG_LEADERBOARD)
-    table = [line for line in markdown.splitlines() if line.startswith("| ")]
-    assert "hparams" in table[0]
-    assert [row.split("|")[2].strip() for row in table[1:]] == [
-        "sweep/better",
-        "overfit",
-        "plain\\-keras",
-    ]
-    assert "lr=0\\.01" in table[1]
+    # A table where it fits the Text dashboard, else a list: the runs best first.
+    names = ["sweep/better", "overfit", "plain"]
+    places = [markdown.index(name) for name in names]
+    assert places == sorted(places)
+    assert "lr=0\\.01" in markdown and "optimizer=adam" in markdown
 
     ((_, width, height, overlay),) = compare.images(metadata.TAG_OVERLAY)
     image = png(overlay)
@@ -74,7 +71,7 @@ def test_compare_writes_figures_and_leaderboard_into_compare_run(work, capsys):
 
 
 def test_figure_labels_drop_what_run_names_share_but_never_a_knob():
-    from tbviz.figures.cross_run import display_names
+    from tbviz.core.text import display_names
 
     sweep = "sweep-20261129-101500/"
     shown = display_names([f"{sweep}lr=0.01,filters=16", f"{sweep}lr=0.001,filters=16"])
@@ -268,3 +265,20 @@ def test_worker_processes_give_the_same_ranking_and_warnings(tmp_path):
     run007 = next(r for r in parallel if r["run"] == "run007")
     assert run007["partial"] and run007["epochs"] == 4
     assert "run007" in result.stderr and "events.out.tfevents.9.bad" in result.stderr
+
+
+def test_leaderboard_markdown_says_the_shared_folder_once(tmp_path):
+    """Run names lose the folder every run shares, so the table fits TensorBoard's
+    Text dashboard (tests/test_browser.py checks no word breaks there)."""
+    from tbviz.commands.discovery import diagnose_runs
+    from tbviz.commands.leaderboard import leaderboard_markdown
+    from tests.conftest import log_history
+
+    for lr in (0.01, 0.001):
+        history = {"loss": [1, 0.5], "val_loss": [1, 0.6 + lr]}
+        log_history(tmp_path, f"sweep-20261129-101500/lr={lr}", history, figure_every=0)
+    results = diagnose_runs(str(tmp_path), None, "val_loss")
+    markdown = leaderboard_markdown(results, "val_loss")
+    assert "Run names below follow `sweep-20261129-101500/`." in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| 1 ")]
+    assert rows[0].split("|")[2].strip() == "lr=0\\.001"  # the lower val_loss

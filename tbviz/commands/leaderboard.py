@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tbviz.core.results import RunResult
-from tbviz.core.text import fmt, md_code, md_escape, plural
+from tbviz.core.text import fmt, md_code, md_escape, plural, shared_start
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
@@ -21,25 +21,59 @@ def leaderboard_text(results: list[RunResult], metric: str) -> str:
     )
 
 
+#: Widest table, in pixels, that TensorBoard's Text dashboard shows without
+#: breaking words in a 1400 px window (about 7.2 px a character at its 14 px
+#: font, 26 px of padding a column). Its tables break words anywhere once
+#: squeezed (word-break: break-word), so a wider leaderboard is a list.
+TABLE_PIXELS = 880
+
+
 def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") -> str:
-    """The leaderboard as a markdown table for TensorBoard's Text tab.
+    """The leaderboard as markdown for TensorBoard's Text tab: a table, or a
+    numbered list when a table would be too wide to read there.
 
     Run names and hparams come from users: they are escaped, so a ``|`` or
-    ``<script>`` in a name shows as text and cannot break the table.
+    ``<script>`` in a name shows as text and cannot break the table. The start
+    every run name shares (a sweep's folder) is said once, above.
     """
     varying = varying_hparams(results)
-    header = [md_escape(h) for h in _header(metric, bool(varying))]
+    header = _header(metric, bool(varying))
+    prefix = shared_start([r.run for r in results]) if len(results) > 1 else ""
+    shared = f" Run names below follow {md_code(prefix)}." if prefix else ""
     lines = [
         f"**Leaderboard** by {md_code(metric)}, best first: {plural(len(results), 'run')}."
+        + shared
         + (f" {note}" if note else ""),
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
     ]
-    lines += [
-        "| " + " | ".join(_row(i, r, varying, md_escape)) + " |" for i, r in enumerate(results, 1)
-    ]
+    rows = [_row(i, r, varying, str, len(prefix)) for i, r in enumerate(results, 1)]
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    if 7.2 * sum(widths) + 26 * len(widths) <= TABLE_PIXELS:
+        lines += [
+            "| " + " | ".join(md_escape(h) for h in header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        lines += ["| " + " | ".join(md_escape(cell) for cell in row) + " |" for row in rows]
+    else:
+        lines += [_list_item(header, row) for row in rows]
     return "\n".join(lines)
+
+
+def _list_item(header: list[str], row: list[str]) -> str:
+    """One run of the leaderboard as a list line: breaks only between words."""
+    cells = dict(zip(header, row, strict=False))
+    best = header[2]
+    said = [
+        f"{row[0]}. {md_code(row[1])}: **{md_escape(cells['status'])}**",
+        f"{md_escape(best)} {md_escape(cells[best])} at epoch {md_escape(cells['best epoch'])}",
+        f"final {md_escape(cells['final'])}",
+    ]
+    if cells["onset"] != "-":
+        said.append(f"onset epoch {md_escape(cells['onset'])}")
+    said.append(f"{md_escape(cells['epochs'])} epochs")
+    if cells.get("hparams"):
+        said.append(md_escape(cells["hparams"]))
+    return ", ".join(said)
 
 
 def _header(metric: str, with_hparams: bool) -> list[str]:
@@ -53,11 +87,13 @@ def varying_hparams(results: list[RunResult]) -> list[str]:
     return [name for name in names if len({repr(r.hparams.get(name)) for r in results}) > 1]
 
 
-def _row(index: int, result: RunResult, varying: list[str], escape: Callable) -> list[str]:
+def _row(
+    index: int, result: RunResult, varying: list[str], escape: Callable, cut: int = 0
+) -> list[str]:
     d = result.diagnosis
     row = [
         str(index),
-        escape(result.run),
+        escape(result.run[cut:]),
         fmt(d.best_value),
         _epoch(d.best_epoch),
         fmt(d.last_value),

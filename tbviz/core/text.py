@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
@@ -53,3 +54,56 @@ def finite_or_none(value: float | None) -> float | None:
 def plural(count: int, word: str) -> str:
     """``plural(1, "epoch") == "1 epoch"``, ``plural(3, "epoch") == "3 epochs"``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+_SEPARATORS = "/,-_ :"
+
+
+def display_names(runs: Sequence[str], limit: int = 36) -> dict[str, str]:
+    """Each run's name less the start and end every name shares, for figure labels.
+
+    Sweep runs differ in their ``knob=value`` parts, so what they share
+    (``sweep-20261129-101500/``) is what tells them apart least. The cut is
+    made at a separator (``/ , - _`` space or colon), never inside a
+    ``lr=0.01``. A name still longer than ``limit`` keeps its end, where a
+    sweep's values are. One run keeps its whole name.
+    """
+    names = list(dict.fromkeys(runs))
+    if len(names) < 2:
+        return {name: _cut_middle(name, limit) for name in names}
+    prefix = shared_start(names)
+    suffix = shared_start([n[len(prefix) :][::-1] for n in names])
+    shown = {}
+    for name in names:
+        core = name[len(prefix) : len(name) - len(suffix)] or name
+        shown[name] = core if len(core) <= limit else "…" + core[-(limit - 1) :]
+    return shown
+
+
+def shared_start(names: Sequence[str], keep: int = 4) -> str:
+    """The longest start of every name that ends at a separator and leaves each
+    name at least ``keep`` characters (``version_0``, not ``0``)."""
+    first, last = min(names), max(names)  # the start all names share is these two's
+    length = 0
+    while length < min(len(first), len(last)) and first[length] == last[length]:
+        length += 1
+    common = first[:length]
+    if all(len(n) == len(common) or n[len(common)] in _SEPARATORS for n in names):
+        cut = len(common)
+    else:
+        cut = _last_separator(common, len(common))
+    while cut and min(len(n) for n in names) - cut < keep:
+        cut = _last_separator(common, cut - 1)
+    return common[:cut]
+
+
+def _last_separator(text: str, end: int) -> int:
+    """The position just after the last separator in ``text[:end]``; 0 if none."""
+    return max((text.rfind(sep, 0, end) + 1 for sep in _SEPARATORS), default=0)
+
+
+def _cut_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return text[:half] + "…" + text[-(limit - 1 - half) :]

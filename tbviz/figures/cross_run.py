@@ -28,6 +28,7 @@ from matplotlib.transforms import IdentityTransform, ScaledTranslation
 
 from tbviz.core.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
 from tbviz.core.results import RunResult
+from tbviz.core.text import display_names
 from tbviz.figures.run_figure import (
     ALARM_COLOR,
     BEST_COLOR,
@@ -56,7 +57,6 @@ _RUN_COLORS = [
     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
 ]  # fmt: skip
 _OTHER_COLOR = "#c8c8c8"
-_LABEL_CHARS = 36
 
 
 def render_overlay(
@@ -94,8 +94,9 @@ def render_overlay(
         for rank, result in enumerate(leaders):
             _draw_leader(ax, result, name, _RUN_COLORS[rank])
         _set_limits(ax, [_xy(r.history[key]) for r in results if r.history and key in r.history])
+    labels = display_names([r.run for r in results])
     handles = [
-        Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {_short(r.run)}")
+        Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {labels[r.run]}")
         for i, r in enumerate(leaders)
     ]
     if others:
@@ -336,57 +337,3 @@ def _pair_series(history: History, name: str) -> list[Series]:
 def _xy(series: Series) -> np.ndarray:
     """(epoch + 1, value) rows, non-finite values as NaN (a gap in the line)."""
     return np.column_stack(line_data(series))
-
-
-_SEPARATORS = "/,-_ :"
-
-
-def display_names(runs: Sequence[str], limit: int = _LABEL_CHARS) -> dict[str, str]:
-    """Each run's name less the start and end every name shares, for figure labels.
-
-    Sweep runs differ in their ``knob=value`` parts, so what they share
-    (``sweep-20261129-101500/``) is what tells them apart least. The cut is
-    made at a separator (``/ , - _`` space or colon), never inside a
-    ``lr=0.01``. A name still longer than ``limit`` keeps its end, where a
-    sweep's values are. One run keeps its whole name.
-    """
-    names = list(dict.fromkeys(runs))
-    if len(names) < 2:
-        return {name: _short(name, limit) for name in names}
-    prefix = _shared_start(names)
-    suffix = _shared_start([n[len(prefix) :][::-1] for n in names])
-    shown = {}
-    for name in names:
-        core = name[len(prefix) : len(name) - len(suffix)] or name
-        shown[name] = core if len(core) <= limit else "…" + core[-(limit - 1) :]
-    return shown
-
-
-def _shared_start(names: Sequence[str], keep: int = 4) -> str:
-    """The longest start of every name that ends at a separator and leaves each
-    name at least ``keep`` characters (``version_0``, not ``0``)."""
-    first, last = min(names), max(names)  # the start all names share is these two's
-    length = 0
-    while length < min(len(first), len(last)) and first[length] == last[length]:
-        length += 1
-    common = first[:length]
-    if all(len(n) == len(common) or n[len(common)] in _SEPARATORS for n in names):
-        cut = len(common)
-    else:
-        cut = _last_separator(common, len(common))
-    while cut and min(len(n) for n in names) - cut < keep:
-        cut = _last_separator(common, cut - 1)
-    return common[:cut]
-
-
-def _last_separator(text: str, end: int) -> int:
-    """The position just after the last separator in ``text[:end]``; 0 if none."""
-    return max((text.rfind(sep, 0, end) + 1 for sep in _SEPARATORS), default=0)
-
-
-def _short(text: str, limit: int = _LABEL_CHARS) -> str:
-    """Cut long run names in the middle, where sweep names differ least."""
-    if len(text) <= limit:
-        return text
-    half = (limit - 1) // 2
-    return text[:half] + "…" + text[-(limit - 1 - half) :]
