@@ -25,6 +25,7 @@ SLOW_MODULES = {
     "test_stopping.py",
     "test_tensorboard_serving.py",
     "test_browser.py",
+    "test_readme.py",
 }
 
 
