@@ -311,3 +311,16 @@ def test_hparams_are_checked_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="dict"):
         RunLogger(tmp_path, "r", hparams=[("lr", 0.1)])
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_stopped_early_ends_on_an_axis_that_fits_it(tmp_path):
+    """Planned for 40 epochs, stopped after 10: the final figure spans 1..10, and
+    the epoch is drawn once."""
+    run = RunLogger(tmp_path, "r", figure_budget=1e-6, epochs=40)
+    for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+        run.log_epoch(epoch, logs)
+    run.close()
+    ticks = list(run.renderer._plotter._panels["loss"].ax.get_xticks())
+    assert ticks == [2, 4, 6, 8, 10]
+    steps = [step for step, *_ in read_run(str(tmp_path / "r")).images()]
+    assert steps[-1] == 9 and steps.count(9) == 1

@@ -91,6 +91,7 @@ class FigureRenderer:
         self._pending: deque[_Job] = deque()
         self._closing = False
         self._busy = False
+        self._current: int | None = None  # the epoch being drawn
         self._started = time.monotonic()
         self.seconds_drawing = 0.0
         # Seconds a figure takes: the median of the figures after the first
@@ -114,20 +115,31 @@ class FigureRenderer:
         diagnosis: Diagnosis | None,
         title: str,
         epochs: int | None = None,
-    ) -> None:
+        *,
+        unless_drawn: bool = False,
+    ) -> bool:
         """Ask for the figure of ``epoch``; returns at once (history is copied).
 
-        ``epochs`` is the number of epochs the run plans, if known.
+        ``epochs`` is the number of epochs the run plans, if known. With
+        ``unless_drawn``, a figure of ``epoch`` already drawn (or being drawn)
+        is kept and this request dropped, and one still waiting is replaced:
+        one step never gets two figures. Returns whether the request was taken.
         """
         job = _Job(epoch, snapshot(history), diagnosis, title, epochs)
         with self._lock:
             if self._closing:
-                return
+                return False
+            if unless_drawn:
+                if epoch in self.drawn or self._current == epoch:
+                    return False
+                if self._pending and self._pending[-1].epoch == epoch:
+                    self._pending.pop()
             if self._pending and self._budget is not None:
                 self.coalesced += len(self._pending)
                 self._pending.clear()  # over budget: the newest epoch wins
             self._pending.append(job)
             self._lock.notify_all()
+        return True
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every waiting figure is drawn (budget permitting); True if idle."""
@@ -173,6 +185,7 @@ class FigureRenderer:
                     if self._pending and (self._closing or self._within_budget()):
                         job = self._pending.popleft()
                         self._busy = True
+                        self._current = job.epoch
                         break
                     if self._closing:
                         return
@@ -181,6 +194,7 @@ class FigureRenderer:
             self._draw(job)
             with self._lock:
                 self._busy = False
+                self._current = None
                 self._lock.notify_all()
 
     def _draw(self, job: _Job) -> None:

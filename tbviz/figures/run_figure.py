@@ -242,7 +242,9 @@ class ComparisonPlotter:
         """Draw ``history`` (and the marks of ``diagnosis``) and return a PNG.
 
         ``epochs``, the number of epochs the run plans, lays the epoch axis
-        out once for the whole run; without it the axis grows as epochs come.
+        out once for the whole run (cheaper, and the step slider shows the
+        curves growing across a fixed axis); without it the axis grows in
+        round lengths (5, 10, 20, 30, 50, ...) as epochs come.
         """
         pairs = [p for p in history.pairs() if p.train is not None or p.validation is not None]
         if not pairs:

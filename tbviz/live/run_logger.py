@@ -126,10 +126,11 @@ class RunLogger:
             (default: the run name, which the dashboard cuts after 14
             characters); runs given the same one are shown as repeats.
         epochs: the number of epochs this training plans (Keras'
-            ``fit(epochs=...)``), if known: the figure's epoch axis is then laid
-            out once, which makes each figure cheaper and the step slider
-            show the curves growing across a fixed axis (a run stopped
-            early shows the epochs it did not need).
+            ``fit(epochs=...)``), if known: the figure's epoch axis is then
+            laid out once, which makes each figure cheaper and the step
+            slider show the curves growing across a fixed axis. A run that
+            stops early gets a final figure whose axis fits the epochs it
+            trained, unless that epoch's figure was already drawn.
 
     Raises:
         ValueError: an argument is invalid (bad run name, negative figure_every).
@@ -311,7 +312,11 @@ class RunLogger:
         last = self.history.last_epoch
         try:
             if self.renderer is not None:
-                if last is not None and self._last_figure_epoch != last:
+                if last is not None and self.epochs is not None and last + 1 < self.epochs:
+                    # Stopped early: the final figure's axis fits the epochs
+                    # trained, unless that epoch's figure is already drawn.
+                    self._request_figure(last, fitted=True)
+                elif last is not None and self._last_figure_epoch != last:
                     self._request_figure(last)
                 self.renderer.close()
             summary = self._output.summary(interrupted=interrupted, stopped=self.stopped)
@@ -328,10 +333,13 @@ class RunLogger:
     def __exit__(self, exc_type, *exc_info: object) -> None:
         self.close(interrupted=exc_type is not None)
 
-    def _request_figure(self, epoch: int) -> None:
+    def _request_figure(self, epoch: int, fitted: bool = False) -> None:
         status = self.diagnosis.status if self.diagnosis else ""
         title = figure_title(self.run_name, epoch, status)
-        self.renderer.submit(epoch, self.history, self.diagnosis, title, self.epochs)
+        if fitted:
+            self.renderer.submit(epoch, self.history, self.diagnosis, title, unless_drawn=True)
+        else:
+            self.renderer.submit(epoch, self.history, self.diagnosis, title, self.epochs)
         self._last_figure_epoch = epoch
 
 
