@@ -7,13 +7,14 @@ drawing is still paid in wall time. So the renderer does three things:
 
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
-* drawing is capped at ``budget`` (a share of the time since the renderer
-  started, 3% by default; drawing is counted in the worker thread's CPU
-  time, which is what it takes from training: its wall time also counts
-  the waits while training holds the cores): a figure is drawn only when the time spent so far,
-  plus this figure and the final one (each estimated by the median of the
-  last figures), fits in the budget. Over budget, requests
-  wait and coalesce: the newest epoch replaces an older one still waiting.
+* drawing is capped at ``budget``, a share of the time since the renderer
+  started (3% by default): a figure is drawn only when the time spent so
+  far, plus this figure and the final one (each estimated by the median of
+  the last figures), fits in the budget. Drawing is counted in the worker
+  thread's CPU time, which is what it takes from training; its wall time
+  also counts the waits while training holds the cores. Over budget,
+  requests wait and coalesce: the newest epoch replaces an older one still
+  waiting.
   ``close`` always draws the last epoch submitted, budget or not, so the final
   figure is never missing;
 * the first epoch's figure is drawn at once, outside the budget's check (it
@@ -164,7 +165,7 @@ class FigureRenderer:
 
     def _within_budget(self) -> bool:
         """True if drawing one more figure keeps drawing within the budget."""
-        if self._budget is None or not self.drawn:
+        if self._budget is None or not self._first_drawn:
             return True
         elapsed = time.monotonic() - self._started
         # Room for this figure and for the final one, which close() draws anyway.

@@ -235,9 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the trainer; return the process exit code."""
     args = build_parser().parse_args(argv)
-    os.environ.setdefault(
-        "TF_CPP_MIN_LOG_LEVEL", "2"
-    )  # what of TensorFlow's chatter it still stops
+    # What of TensorFlow's start-up chatter this still stops; quiet.py does the rest.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return _run(args)
     except TbvizError as err:
