@@ -36,6 +36,19 @@ def test_a_snapped_range_holds_the_data_on_round_ticks(a, b):
     assert len(set(r.labels())) == len(ticks)  # no two ticks read the same
 
 
+@given(finite, finite, finite, finite)
+def test_a_grown_range_holds_the_new_data_too(a, b, c, d):
+    start = snap_range(min(a, b), max(a, b))
+    grown = grow_range(start, min(c, d), max(c, d))
+    assert grown.low <= min(c, d) and max(c, d) <= grown.high
+    assert len(set(grown.labels())) == len(grown.ticks())
+
+
+def test_tiny_and_huge_values_keep_their_ticks_apart():
+    assert snap_range(0.0, 5e-324).labels()[0] == "0.0"  # denormals: as zero, still covered
+    assert snap_range(976340.0, 998661.0).labels()[-2:] == ["1e6", "1.005e6"]
+
+
 def test_losses_start_at_zero_and_accuracies_stop_at_one():
     assert snap_range(0.05, 2.3).low == 0.0
     assert snap_range(0.9, 0.99).high == 1.0

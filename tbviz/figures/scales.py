@@ -23,9 +23,9 @@ _EPOCH_LADDER = (5, 10, 20, 30, 50)
 
 def nice_step(span: float, bins: int = 5) -> float:
     """The round step that cuts ``span`` into about ``bins`` intervals (at most ``bins``)."""
-    if not math.isfinite(span) or span <= 0:
-        return 1.0
     raw = span / max(1, bins)
+    if not math.isfinite(raw) or raw < 1e-300:  # zero, or too small to take a logarithm of
+        return 1.0
     power = 10.0 ** math.floor(math.log10(raw))
     for multiple in _STEPS:
         if multiple * power >= raw * (1 - 1e-9):
@@ -80,17 +80,26 @@ def snap_range(low: float, high: float, bins: int = 5, room: float = 0.06) -> Ra
     side. A range of non-negative values does not dip below zero, and one of
     values between 0 and 1 (accuracy, AUC) does not reach past 1.
     """
+    data_low, data_high = low, high
+    if max(abs(low), abs(high)) < 1e-100:  # zero, or too close to it to scale by
+        low = high = 0.0
     span = high - low
-    if span <= 0:
+    if span <= 1e-9 * max(abs(low), abs(high)):  # a constant, to float precision
         span = abs(high) * 0.2 or 1.0
         padded_low, padded_high = low - span / 2, high + span / 2
     else:
         padded_low, padded_high = low - span * room, high + span * room
     padded_low, padded_high = _keep_in_unit(low, high, padded_low, padded_high)
     step = nice_step((padded_high - padded_low) * (1 + 1e-9), bins)
-    start = math.floor(padded_low / step + 1e-9) * step
-    stop = math.ceil(padded_high / step - 1e-9) * step
-    return Range(_clean(start, step), _clean(stop, step), step)
+    # Float noise may not move an end past a tick (0.30000000000000004 / 0.1
+    # is 3 ticks, not 4), nor may it leave the data outside the range.
+    start = _clean(math.floor(padded_low / step + 1e-9) * step, step)
+    stop = _clean(math.ceil(padded_high / step - 1e-9) * step, step)
+    if start > data_low:
+        start = _clean(start - step, step)
+    if stop < data_high:
+        stop = _clean(stop + step, step)
+    return Range(start, stop, step)
 
 
 def grow_range(current: Range | None, low: float, high: float, bins: int = 5) -> Range:
@@ -120,18 +129,21 @@ def tick_labels(ticks: list[float], step: float) -> list[str]:
     """
     biggest = max((abs(t) for t in ticks), default=0.0)
     if step < 1e-3 or biggest >= 1e5:
-        return [_short_scientific(t) for t in ticks]
+        # As many digits as tell one tick from the next: 9.75e5, 1.005e6.
+        digits = max(0, math.floor(math.log10(biggest or step)) - math.floor(math.log10(step)))
+        return [_short_scientific(t, digits) for t in ticks]
     decimals = 0
     while decimals < 6 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
         decimals += 1
     return [f"{t:.{decimals}f}" for t in ticks]
 
 
-def _short_scientific(value: float) -> str:
+def _short_scientific(value: float, digits: int) -> str:
     if value == 0:
         return "0"
-    mantissa, exponent = f"{value:.2e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa}e{int(exponent)}"
 
 

@@ -454,7 +454,9 @@ function snapRange(low, high) {
   if (low >= 0 && lo < 0) lo = 0;
   if (low >= 0 && high <= 1 && hi > 1) hi = 1;
   const step = niceStep(hi - lo);
-  const start = Math.floor(lo / step + 1e-9) * step, stop = Math.ceil(hi / step - 1e-9) * step;
+  let start = Math.floor(lo / step + 1e-9) * step, stop = Math.ceil(hi / step - 1e-9) * step;
+  if (start > low) start -= step; // float noise must not leave the data outside
+  if (stop < high) stop += step;
   const count = Math.round((stop - start) / step);
   const ticks = Array.from({ length: count + 1 }, (_, i) => start + i * step);
   return { low: start, high: stop, step, ticks };
@@ -463,7 +465,10 @@ function snapRange(low, high) {
 function tickLabels(ticks, step) {
   const biggest = Math.max(...ticks.map(Math.abs));
   if (step < 1e-3 || biggest >= 1e5) {
-    return ticks.map((t) => (t === 0 ? "0" : t.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e")));
+    // As many digits as tell one tick from the next: 9.75e5, 1.005e6.
+    const digits = Math.max(0, Math.floor(Math.log10(biggest || step)) - Math.floor(Math.log10(step)));
+    return ticks.map((t) => (t === 0 ? "0"
+      : t.toExponential(digits).replace(/(\.\d*?)0+e/, "$1e").replace(/\.e/, "e").replace("e+", "e")));
   }
   let decimals = 0;
   while (decimals < 6 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6) {
