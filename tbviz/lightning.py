@@ -106,8 +106,8 @@ class TBVizCallback(pl.Callback):
     Args:
         log_dir: the log directory TensorBoard is pointed at (local or a URL).
         run_name: the run's folder; None picks a time-stamped name.
-        figure_every, figure_budget, monitor, mode, directions, patience: as
-            for :class:`tbviz.RunLogger`.
+        figure_every, figure_budget, monitor, mode, directions, patience, trial:
+            as for :class:`tbviz.RunLogger`.
         hparams: the run's hyperparameters; None takes the module's
             ``save_hyperparameters()`` values.
     """
@@ -124,6 +124,7 @@ class TBVizCallback(pl.Callback):
         directions: Mapping[str, str] | None = None,
         patience: int = 3,
         hparams: Mapping[str, object] | None = None,
+        trial: str | None = None,
     ) -> None:
         super().__init__()
         self.options = RunOptions(
@@ -134,6 +135,7 @@ class TBVizCallback(pl.Callback):
             directions=directions,
             patience=patience,
             hparams=hparams,
+            trial=trial,
         )
         self.log_dir = str(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None

@@ -5,7 +5,8 @@ move with every new epoch. For figures redrawn each epoch both cost time (the
 axes must be laid out again) and make the picture jump. Here ranges snap to
 round numbers (steps of 1, 2 or 5 times a power of ten), grow with room
 to spare, and never shrink while a run goes on, so most epochs only move the
-curves; the epoch axis grows along 5, 10, 20, 30, 50, 100, ...
+curves; the epoch axis grows along 5, 10, 20, 30, 50, 100, ... (or is laid out
+once, when the run says how many epochs it plans).
 
 Pure Python; the same rules are used by the dashboard's JavaScript.
 """
