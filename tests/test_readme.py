@@ -6,9 +6,10 @@ work as in a fresh clone and the logs land in the folder. Set aside, with the
 reason: the install steps (what ``.ci/run`` itself does), the test command
 (CI runs it) and the Ray sweep (tests/test_ray.py runs a small one).
 
-Also the default demo's figures are counted: at least 5 of its 10 epochs get
-a comparison figure within the 3% budget (issue 15), the first epoch's among
-them.
+The overfitting demo's run is read back (stopped before its 40 epochs, its
+stored diagnosis overfitting), and the default demo's figures are counted: at
+least 5 of its 10 epochs get a comparison figure within the 3% budget
+(issue 15), the first epoch's among them.
 """
 
 from __future__ import annotations
@@ -91,8 +92,7 @@ def test_the_readme_commands_work_as_written(fresh):
         if line.endswith("scripts/train.py"):
             check_default_demo(result, fresh)
         if "--stop-on-overfitting" in line:
-            assert "Diagnosis: Overfitting since epoch" in result.stdout
-            assert "Stopped by OverfittingStopping after epoch" in result.stdout
+            check_overfitting_demo(result, fresh)
     assert servers, "the README's TensorBoard command was not run"
     assert (fresh / "board.md").read_text().startswith("**Leaderboard**")
     assert json.loads((fresh / "board.json").read_text())["runs"]
@@ -111,6 +111,18 @@ def check_default_demo(result: subprocess.CompletedProcess, fresh: Path) -> None
     assert steps[0] == 0, "the first epoch's figure is drawn at once"
     assert steps[-1] == 9
     assert len(steps) >= 5, f"figures at steps {steps}: fewer than 5 of 10 epochs"
+
+
+def check_overfitting_demo(result: subprocess.CompletedProcess, fresh: Path) -> None:
+    """300 training digits overfit, and the stopper ends the run before its 40 epochs."""
+    assert "Diagnosis: Overfitting since epoch" in result.stdout
+    assert "Stopped by OverfittingStopping after epoch" in result.stdout
+    name = re.search(r"Logged run '([^']+)'", result.stdout).group(1)
+    data = read_run(str(fresh / "runs" / name))
+    epochs = data.history["val_loss"].epochs
+    assert len(epochs) < 40
+    stored = data.diagnoses()[-1][1]
+    assert stored["status"] == "overfitting" and stored["onset_epoch"] < epochs[-1]
 
 
 def check_tensorboard(line: str, fresh: Path) -> bool:

@@ -430,26 +430,3 @@ def test_the_default_run_is_quiet_and_one_line_per_epoch_in_a_file(tmp_path):
     assert "\x1b[" not in both and "\b" not in both
     epoch_lines = [line for line in result.stdout.splitlines() if " - loss: " in line]
     assert len(epoch_lines) == 3
-
-
-@pytest.mark.slow
-def test_the_overfitting_demo_ends_overfitting_and_is_stopped(tmp_path):
-    """The README's demo: 300 training digits overfit, and the stopper ends the run."""
-    result = run_script(
-        "--train-size",
-        "300",
-        "--epochs",
-        "40",
-        "--stop-on-overfitting",
-        "--run-name",
-        "demo",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Diagnosis: Overfitting since epoch" in result.stdout
-    assert "Stopped by OverfittingStopping after epoch" in result.stdout
-    data = read_run(str(tmp_path / "runs" / "demo"))
-    epochs = data.history["val_loss"].epochs
-    assert len(epochs) < 40
-    stored = data.diagnoses()[-1][1]
-    assert stored["status"] == "overfitting" and stored["onset_epoch"] < epochs[-1]

@@ -3,8 +3,6 @@ TensorBoard's Text dashboard (every user-given name escaped)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from tbviz.core.results import RunResult
 from tbviz.core.text import fmt, md_code, md_escape, plural, shared_start
 
@@ -13,7 +11,7 @@ def leaderboard_text(results: list[RunResult], metric: str) -> str:
     """The leaderboard as an aligned plain-text table for a terminal."""
     varying = varying_hparams(results)
     header = _header(metric, bool(varying))
-    rows = [_row(i, r, varying, str) for i, r in enumerate(results, 1)]
+    rows = [_row(i, r, varying) for i, r in enumerate(results, 1)]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -46,7 +44,7 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
         + (f" {note}" if note else ""),
         "",
     ]
-    rows = [_row(i, r, varying, str, len(prefix)) for i, r in enumerate(results, 1)]
+    rows = [_row(i, r, varying, len(prefix)) for i, r in enumerate(results, 1)]
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     if 7.2 * sum(widths) + 26 * len(widths) <= TABLE_PIXELS:
         lines += [
@@ -87,13 +85,12 @@ def varying_hparams(results: list[RunResult]) -> list[str]:
     return [name for name in names if len({repr(r.hparams.get(name)) for r in results}) > 1]
 
 
-def _row(
-    index: int, result: RunResult, varying: list[str], escape: Callable, cut: int = 0
-) -> list[str]:
+def _row(index: int, result: RunResult, varying: list[str], cut: int = 0) -> list[str]:
+    """One leaderboard row as plain text; ``cut`` characters come off the run name."""
     d = result.diagnosis
     row = [
         str(index),
-        escape(result.run[cut:]),
+        result.run[cut:],
         fmt(d.best_value),
         _epoch(d.best_epoch),
         fmt(d.last_value),
@@ -103,7 +100,7 @@ def _row(
     ]
     if varying:
         shown = {k: v for k, v in result.hparams.items() if k in varying}
-        row.append(escape(hparams_text(shown)))
+        row.append(hparams_text(shown))
     return row
 
 
