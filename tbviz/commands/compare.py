@@ -11,17 +11,15 @@ to a ``.png``. No TensorFlow.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import importlib
 import json
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tbviz.commands.discovery import diagnose_runs
+from tbviz.commands.discovery import diagnose_runs, fork_pool
 from tbviz.commands.leaderboard import leaderboard_markdown
 from tbviz.core.results import RunResult
 from tbviz.core.text import md_code
@@ -124,7 +122,8 @@ def compare(
         ),
     ]
     overlay = None
-    with _beside(render_small_multiples, results, metric, parallel=workers > 1) as pages_done:
+    pool = fork_pool(workers, len(results))
+    with _beside(pool, render_small_multiples, results, metric) as pages_done:
         try:
             overlay = render_overlay(results, metric)
             values.append(
@@ -150,19 +149,16 @@ def compare(
 
 
 @contextlib.contextmanager
-def _beside(function: Callable, *args, parallel: bool) -> Iterator[Callable[[], object]]:
-    """Run ``function(*args)`` in a forked process while the block runs; yields a
-    getter for its result. Without ``parallel`` (or without fork) it runs in
-    the getter, here. Drawing is CPU-bound, so on two cores the two figures
-    take the time of the longer one.
+def _beside(pool, function: Callable, *args) -> Iterator[Callable[[], object]]:
+    """Run ``function(*args)`` in ``pool`` while the block runs; yields a getter
+    for its result. Without a pool it runs in the getter, here. Drawing is
+    CPU-bound, so on two cores the two figures take the time of the longer one.
     """
-    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+    if pool is None:
         yield lambda: function(*args)
         return
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        future = pool.submit(function, *args)
-        yield future.result
+    with pool:
+        yield pool.submit(function, *args).result
 
 
 def _next_step(compare_dir: str, problems: list[str]) -> int:

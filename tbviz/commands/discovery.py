@@ -135,15 +135,9 @@ def diagnose_runs(
     )
     results = []
     with contextlib.ExitStack() as stack:
-        if workers > 1 and len(names) >= PARALLEL_MIN_RUNS and "fork" in _start_methods():
-            import concurrent.futures
-            import multiprocessing
-
-            pool = stack.enter_context(
-                concurrent.futures.ProcessPoolExecutor(
-                    workers, mp_context=multiprocessing.get_context("fork")
-                )
-            )
+        pool = fork_pool(workers, len(names))
+        if pool is not None:
+            stack.enter_context(pool)
             outcomes = pool.map(read, names, chunksize=max(1, len(names) // (workers * 16)))
         else:
             outcomes = map(read, names)
@@ -159,10 +153,23 @@ def diagnose_runs(
     return sorted(results, key=lambda r: r.sort_key)
 
 
-def _start_methods() -> list[str]:
+def fork_pool(workers: int, runs: int):
+    """A pool of up to ``workers`` forked processes for work on ``runs`` runs, or
+    None: one worker, too few runs to pay for starting processes, or no fork here.
+
+    Fork, not spawn: the children get the parent's imports and arguments for free.
+    """
     import multiprocessing
 
-    return multiprocessing.get_all_start_methods()
+    if workers < 2 or runs < PARALLEL_MIN_RUNS:
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    import concurrent.futures
+
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork")
+    )
 
 
 def _diagnose_run(
