@@ -37,54 +37,31 @@ from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.notes import stop_message
 from tbviz.live.options import STOP_ATTRIBUTE, RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
-
-_TRAIN_PREFIXES = ("train_", "train/", "training_", "training/")
-_VALIDATION_PREFIXES = (
-    "val_",
-    "val/",
-    "valid_",
-    "valid/",
-    "validation_",
-    "validation/",
-    "eval_",
-    "eval/",
-)
+from tbviz.logdir.layouts import flat_keys
 
 
 def keras_names(metrics: Mapping[str, object]) -> dict[str, float]:
     """Lightning's logged metrics under Keras' names, one value per epoch.
 
-    ``train_loss_epoch`` / ``train/loss`` -> ``loss``; ``val_acc`` /
-    ``val/acc`` / ``valid_acc`` -> ``val_acc``; per-step values (``*_step``),
-    the ``epoch`` counter and ``test_*`` are left out; an epoch-level value
-    (``_epoch`` suffix) wins over a plain one of the same name.
+    The names are read by :func:`tbviz.logdir.layouts.flat_keys`, as tbviz
+    reads a Lightning log afterwards: ``train_loss_epoch`` / ``train/loss`` ->
+    ``loss``; ``val_acc`` / ``val/acc`` / ``valid_acc`` -> ``val_acc``;
+    per-step values (``*_step``) and counters (``epoch``) are left out; an
+    epoch-level value (``_epoch`` suffix) wins over a plain one of the same name.
     """
-    found: dict[str, float] = {}
-    from_epoch: set[str] = set()
+    numbers: dict[str, float] = {}
     for key, value in metrics.items():
-        key = str(key)
-        lower = key.lower()
-        if lower.endswith("_step") or lower in ("epoch", "step") or lower.startswith("test"):
-            continue
-        epoch_level = lower.endswith("_epoch")
-        name = key[: -len("_epoch")] if epoch_level else key
-        lowered = name.lower()
-        valid = next((p for p in _VALIDATION_PREFIXES if lowered.startswith(p)), None)
-        train = next((p for p in _TRAIN_PREFIXES if lowered.startswith(p)), None)
-        if valid:
-            name = "val_" + name[len(valid) :]
-        elif train:
-            name = name[len(train) :]
-        name = name.replace("/", "_")
-        if not name or name == "val_" or (name in from_epoch and not epoch_level):
-            continue
         try:
-            number = float(value.item() if hasattr(value, "item") else value)
+            numbers[str(key)] = float(value.item() if hasattr(value, "item") else value)
         except (TypeError, ValueError):
             continue
-        found[name] = number
-        if epoch_level:
-            from_epoch.add(name)
+    found: dict[str, float] = {}
+    grains: dict[str, str] = {}
+    for tag, (name, grain) in flat_keys(numbers).keys.items():
+        if grain == "step" or (name in grains and grains[name] == "epoch"):
+            continue
+        found[name] = numbers[tag]
+        grains[name] = grain
     return found
 
 

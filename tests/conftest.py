@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 from pathlib import Path
 
@@ -15,18 +17,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: Modules whose every test is slow (they train Keras or start servers at import or
-#: in module fixtures): not even collected by the quick tier, ``-m "not slow"``.
-SLOW_MODULES = {
-    "test_ray.py",
-    "test_callback.py",
-    "test_lightning.py",
-    "test_remote.py",
-    "test_stopping.py",
-    "test_tensorboard_serving.py",
-    "test_browser.py",
-    "test_readme.py",
-}
+# TensorBoard's multiplexer (the plugin tests' data provider) and the PyTorch-side
+# writers import TensorFlow whenever it is installed, unless TensorBoard's own
+# ``notf`` switch is there: set it, so only the tests that train Keras import it.
+sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+_MODULE_SLOW = re.compile(r"^pytestmark\s*=\s*pytest\.mark\.slow\b", re.MULTILINE)
 
 
 def pytest_addoption(parser):
@@ -42,9 +38,14 @@ def _quick(config) -> bool:
 
 
 def pytest_ignore_collect(collection_path, config):
-    if _quick(config) and collection_path.name in SLOW_MODULES:
-        return True
-    return None
+    """The quick tier does not even import a module marked slow as a whole (its
+    imports may be TensorFlow, Lightning or Ray): the tier is decided by markers."""
+    slow_module = (
+        collection_path.suffix == ".py"
+        and collection_path.is_file()
+        and _MODULE_SLOW.search(collection_path.read_text())
+    )
+    return True if _quick(config) and slow_module else None
 
 
 def pytest_sessionfinish(session, exitstatus):

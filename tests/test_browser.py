@@ -24,6 +24,8 @@ from tbviz.logdir import metadata
 from tbviz.logdir.reader import read_run
 from tests.conftest import ROOT, log_history, write_keras_layout_run
 
+pytestmark = pytest.mark.slow
+
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
 SWEEP = "sweep-20261129-101500"
 FIXTURES = ROOT / "tests" / "fixtures" / "histories"

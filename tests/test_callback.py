@@ -13,6 +13,8 @@ from tbviz import TBVizCallback
 from tbviz.logdir import metadata as md
 from tests.conftest import tiny_cnn, tiny_mnist
 
+pytestmark = pytest.mark.slow
+
 
 def load(folder):
     acc = event_accumulator.EventAccumulator(

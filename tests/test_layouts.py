@@ -10,8 +10,7 @@ import json
 import pytest
 
 from tbviz.commands.cli import main
-from tbviz.core.history import Series
-from tbviz.logdir.layouts import TagMapping, flat_history, match_flat_tag
+from tbviz.logdir.layouts import ROOT, Curve, TagMapping, match_flat_tag, run_history
 from tbviz.logdir.reader import read_run
 
 VAL = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.61, 0.67]  # best at epoch 3 (step 3)
@@ -183,16 +182,15 @@ def test_tag_mapping_needs_the_placeholder():
 
 def test_global_steps_become_epoch_indices():
     steps = [99, 199, 299]
-    result = flat_history(
-        {
-            "train/loss": Series(list(range(0, 300, 10)), [1.0 - i / 40 for i in range(30)]),
-            "val/loss": Series(steps, [0.9, 0.8, 0.85]),
-        }
-    )
+    tags = {
+        "train/loss": Curve(list(range(0, 300, 10)), [1.0 - i / 40 for i in range(30)]),
+        "val/loss": Curve(steps, [0.9, 0.8, 0.85]),
+    }
+    result = run_history({".": (ROOT, tags)})
     assert result.history["val_loss"].epochs == [0, 1, 2]
     assert result.history["loss"].epochs == [0, 1, 2]
-    # The training value at each epoch's end: the last one logged up to its mark.
-    assert result.history["loss"].values[0] == pytest.approx(1.0 - 9 / 40)
+    # An epoch's training value is the mean of the values logged up to its evaluation.
+    assert result.history["loss"].values[0] == pytest.approx(1.0 - 4.5 / 40)
 
 
 def test_annotate_writes_beside_flat_runs_and_brings_grown_runs_up_to_date(tmp_path, capsys):

@@ -58,18 +58,19 @@ def annotate(
     is brought up to date: the new epochs are appended, nothing is rewritten.
     Runs whose files cannot be read, or whose scalars pair into no training
     and validation curves, are skipped; ``problems`` says which and why (and
-    names runs read only in part).
+    names runs read only in part). Everything is written into run folders
+    (the folder a run is named after), never beside them.
 
     Raises:
         LogDirError: ``logdir`` does not exist.
     """
-    names = select_runs(logdir, runs)
     outcome = Annotation()
+    found = select_runs(logdir, runs, outcome.problems)
     plotter = ComparisonPlotter()
-    for done, run in enumerate(names, 1):
+    for done, (run, parts) in enumerate(found.items(), 1):
         run_dir = join_path(logdir, run)
         try:
-            data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS}, mapping=mapping)
+            data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS}, mapping=mapping, parts=parts)
         except (CorruptEventFile, OSError) as err:
             outcome.problems.append(f"skipping run {run!r}: {err}")
             outcome.skipped.append(run)
@@ -91,7 +92,7 @@ def annotate(
                 _annotate_run(run, run_dir, data.history, output, plotter, after=done_until)
                 (outcome.updated if stored else outcome.annotated).append(run)
         if progress is not None:
-            progress(done, len(names))
+            progress(done, len(found))
     return outcome
 
 

@@ -224,6 +224,9 @@ def _print_board(results, args: argparse.Namespace) -> int:
 
     if results:
         print(leaderboard_text(results, args.metric))
+        for result in results:
+            for remark in result.remarks:
+                print(f"note: {result.run}: {remark}")
         return 0
     print(f"tbviz: error: {_none_found(args)}", file=sys.stderr)
     return 1
@@ -269,3 +272,7 @@ class ProgressBar:
         if self._shown >= 0:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,94 +1,74 @@
 """Find the runs in a log directory and diagnose each one, without TensorFlow.
 
-A run is a folder with ``train``/``validation`` event folders (Keras, tbviz),
-with ``add_scalars`` event folders, or any other folder holding event files
-(flat PyTorch layouts, Lightning's ``version_N``); see :mod:`tbviz.logdir.layouts`.
-Folders whose name starts with ``_`` (tbviz's own ``_compare``) are skipped.
+Which folders make a run is decided by :func:`tbviz.logdir.layouts.group_runs`,
+the same rule the TensorBoard tab uses; tbviz's own ``_compare`` is not a run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from tbviz.core.diagnosis import diagnose
 from tbviz.core.results import RunResult
 from tbviz.errors import LogDirError
 from tbviz.logdir import metadata, storage
-from tbviz.logdir.layouts import ADD_SCALARS_FOLDER, KERAS_SPLITS, TagMapping, is_split_folder
-from tbviz.logdir.reader import CorruptEventFile, event_files, join_path, read_run
+from tbviz.logdir.layouts import Part, TagMapping, group_runs, suggest_mapping
+from tbviz.logdir.reader import (
+    CorruptEventFile,
+    event_folders,
+    join_path,
+    peek_tags,
+    read_run,
+    scalar_curves,
+)
 
 
-def find_runs(logdir: str) -> Iterator[str]:
-    """Run names (paths relative to ``logdir``, ``/``-separated; ``.`` for ``logdir``
-    itself), sorted. A run is a folder with ``train``/``validation`` event
-    folders (Keras), with ``<Tag>_<split>`` event folders (``add_scalars``), or
-    any other folder holding event files (flat layouts, Lightning's
-    ``version_N``). Folders starting with ``_`` (``_compare``) are skipped."""
+def find_runs(logdir: str, problems: list[str] | None = None) -> dict[str, dict[str, Part]]:
+    """Every run under ``logdir``: name (a path relative to it, ``/``-separated;
+    ``.`` for ``logdir`` itself) -> its folders, relative to the run folder, and
+    what each is to the run. Sorted by name. The folders are those TensorBoard
+    lists (hidden ones and symbolic links included, ``_compare`` left out);
+    :func:`tbviz.logdir.layouts.group_runs` puts them together into runs.
+    Folders that cannot be listed are named in ``problems``.
+
+    Raises:
+        LogDirError: ``logdir`` does not exist or is a file.
+    """
     if not storage.isdir(logdir):
+        if storage.exists(logdir):
+            hint = (
+                "it is an event file: pass the folder that holds it"
+                if "tfevents" in logdir.rsplit("/", 1)[-1]
+                else "pass the folder you point TensorBoard at"
+            )
+            raise LogDirError(f"{logdir!r} is a file, not a log directory; {hint}")
         raise LogDirError(f"log directory {logdir!r} does not exist")
-    tree = _event_tree(logdir)
-    runs, claimed = set(), set()
-    hidden = {rel for rel in tree if any(p.startswith("_") for p in rel.split("/"))}
-    for rel, (has_events, subfolders) in sorted(tree.items()):
-        if rel in hidden:
-            continue
-        children = [s for s in subfolders if tree.get(_rel(rel, s), (False, []))[0]]
-        splits = [c for c in children if is_split_folder(c)]
-        keras = splits and all(c in KERAS_SPLITS for c in splits)
-        parent = rel.rpartition("/")[0] or "."
-        nested = splits and not has_events and rel != "." and tree.get(parent, (False,))[0]
-        if nested and (not keras or len(splits) < 2 or parent in runs):
-            # tensorboardX's add_scalars: <run>/<Tag>/<split>, the run is the parent
-            runs.add(parent)
-            claimed.update([rel, *(_rel(rel, c) for c in splits)])
-        elif keras:
-            runs.add(rel)
-            claimed.update(_rel(rel, c) for c in splits)
-        else:
-            scalars = [c for c in children if ADD_SCALARS_FOLDER.match(c)]
-            if len(scalars) >= 2 or (scalars and not has_events):
-                runs.add(rel)
-                claimed.update(_rel(rel, c) for c in scalars)
-    for rel, (has_events, _) in tree.items():
-        if has_events and rel not in claimed and rel not in hidden:
-            runs.add(rel)
-    yield from sorted(runs)
+    folders = event_folders(logdir, problems)
+    grouped = group_runs(folders, lambda rel: peek_tags(join_path(logdir, rel)))
+    return {
+        run: {_relative(folder, run): part for folder, part in parts.items()}
+        for run, parts in sorted(grouped.items())
+    }
 
 
-def _rel(parent: str, child: str) -> str:
-    return child if parent == "." else f"{parent}/{child}"
+def _relative(folder: str, run: str) -> str:
+    if folder == run:
+        return "."
+    return folder if run == "." else folder[len(run) + 1 :]
 
 
-def _event_tree(logdir: str) -> dict[str, tuple[bool, list[str]]]:
-    """relative folder -> (holds event files, sub-folder names), for the whole tree."""
-    tree: dict[str, tuple[bool, list[str]]] = {}
-    if not storage.is_url(logdir):
-        for folder, subfolders, files in os.walk(logdir):
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-            rel = os.path.relpath(folder, logdir).replace(os.sep, "/")
-            tree[rel] = (any("tfevents" in f for f in files), list(subfolders))
-        return tree
-    base = logdir.rstrip("/")
-    folders = [f.rstrip("/") for f in storage.walk_dirs(base)]
-    for folder in folders:
-        rel = folder[len(base) :].strip("/") or "."
-        tree[rel] = (bool(event_files(folder)), [])
-    for rel in list(tree):
-        if rel != ".":
-            parent, _, name = rel.rpartition("/")
-            tree[parent or "."][1].append(name)
-    return tree
-
-
-def select_runs(logdir: str, runs: str | None = None) -> list[str]:
-    """The runs under ``logdir`` whose name matches the ``runs`` regex (all if None)."""
+def select_runs(
+    logdir: str, runs: str | None = None, problems: list[str] | None = None
+) -> dict[str, dict[str, Part]]:
+    """The runs under ``logdir`` whose name matches the ``runs`` regex (all if None),
+    as :func:`find_runs` gives them."""
     pattern = re.compile(runs) if runs else None
-    return [r for r in find_runs(logdir) if pattern is None or pattern.search(r)]
+    found = find_runs(logdir, problems)
+    return {r: parts for r, parts in found.items() if pattern is None or pattern.search(r)}
 
 
 #: Below this many runs, worker processes cost more than they save.
@@ -124,7 +104,14 @@ def diagnose_runs(
     Only for single-threaded programs such as the ``tbviz`` command: forking
     a process that runs TensorFlow's threads is not safe.
     """
-    names = select_runs(logdir, runs)
+    listing: list[str] = []
+    found = select_runs(logdir, runs, listing)
+    for problem in listing:
+        if problems is not None:
+            problems.append(problem)
+        else:
+            warnings.warn(problem, RuntimeWarning, stacklevel=2)
+    names = list(found.items())
     read = functools.partial(
         _diagnose_run,
         logdir,
@@ -174,7 +161,7 @@ def fork_pool(workers: int, runs: int):
 
 def _diagnose_run(
     logdir: str,
-    run: str,
+    named: tuple[str, dict[str, Part]],
     *,
     metric: str,
     mode: str,
@@ -183,9 +170,13 @@ def _diagnose_run(
 ) -> tuple[RunResult | None, str]:
     """One run's result, or None; and what the user should hear about it (a message,
     not a warning: this may run in a worker process, whose warnings nobody sees)."""
+    run, parts = named
     try:
         data = read_run(
-            join_path(logdir, run), tags={metadata.HPARAMS_SESSION_TAG}, mapping=mapping
+            join_path(logdir, run),
+            tags={metadata.HPARAMS_SESSION_TAG},
+            mapping=mapping,
+            parts=parts,
         )
     except (CorruptEventFile, OSError) as err:
         return None, f"skipping run {run!r}: {err}"
@@ -198,6 +189,8 @@ def _diagnose_run(
         history=data.history if keep_history else None,
         problems=tuple(data.problems),
         layout=data.layout,
+        remarks=tuple(data.remarks),
+        paired=tuple(data.history.paired()),
     )
     said = ""
     if data.problems:
@@ -213,8 +206,14 @@ def unpaired_message(run: str, data) -> str:
         return f"skipping {run!r}: its event files hold no scalars"
     shown = ", ".join(sorted(data.unmatched)[:8])
     more = f" and {len(data.unmatched) - 8} more" if len(data.unmatched) > 8 else ""
+    said = f"skipping {run!r}: its scalars ({shown}{more}) name no training/validation split"
+    mapping = suggest_mapping(data.unmatched, scalar_curves(data.root))
+    if mapping is None:
+        return (
+            said + "; map them with --train-tag/--val-tag patterns holding {metric}, "
+            "e.g. --train-tag 'loss/{metric}/ours' --val-tag 'loss/{metric}/holdout'"
+        )
     return (
-        f"skipping {run!r}: its scalars ({shown}{more}) name no training/validation split; "
-        "map them with --train-tag/--val-tag, e.g. --train-tag '{metric}/ours' "
-        "--val-tag '{metric}/holdout'"
+        f"{said}; if {mapping.train_tag.replace('{metric}', '<metric>')!r} is training, add "
+        f"--train-tag '{mapping.train_tag}' --val-tag '{mapping.val_tag}'"
     )

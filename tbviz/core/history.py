@@ -177,6 +177,10 @@ class History:
         """One :class:`MetricPair` per metric, in :meth:`metric_names` order."""
         return [self.pair(name) for name in self.metric_names()]
 
+    def paired(self) -> list[str]:
+        """Metrics with both a training and a validation series: the comparisons."""
+        return [p.name for p in self.pairs() if p.train is not None and p.validation is not None]
+
     def rows(self) -> list[tuple[int, dict[str, float]]]:
         """Every epoch with its values, in epoch order (one pass over the series)."""
         rows: dict[int, dict[str, float]] = {}

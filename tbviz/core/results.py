@@ -24,6 +24,9 @@ class RunResult:
     history: History | None = None
     problems: tuple[str, ...] = ()
     layout: str = "keras"
+    remarks: tuple[str, ...] = ()
+    #: Metrics with both a training and a validation curve.
+    paired: tuple[str, ...] = ()
 
     @property
     def partial(self) -> bool:
@@ -52,7 +55,10 @@ class RunResult:
             "onset_epoch": d.onset_epoch,
             "diverged_at": d.diverged_at,
             "epochs": d.epochs,
+            "gap": finite_or_none(d.gap),
+            "paired": list(self.paired),
             "layout": self.layout,
+            "remarks": list(self.remarks),
             "partial": self.partial,
             "problems": list(self.problems),
             "hparams": dict(self.hparams),

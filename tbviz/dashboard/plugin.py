@@ -22,6 +22,7 @@ Routes, under ``/data/plugin/tbviz``:
 from __future__ import annotations
 
 import json
+import threading
 from importlib import resources
 
 from tensorboard import errors
@@ -47,6 +48,9 @@ class TbvizPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext) -> None:
         self._provider = context.data_provider
+        #: run -> (freshness key, row or None, monitored curve): see :meth:`runs`.
+        self._cache: dict[str, tuple[tuple, dict | None, tuple[list, list]]] = {}
+        self._lock = threading.Lock()  # TensorBoard answers requests on several threads
 
     def get_plugin_apps(self) -> dict:
         return {
@@ -158,141 +162,174 @@ class TbvizPlugin(base_plugin.TBPlugin):
         """One row per run (its latest stored diagnosis, or one made from its
         scalars), and each run's monitored metric as (steps, values).
 
-        ``only`` limits the reading to those runs (the overlay's), so asking
-        for a few curves does not read and diagnose the whole log directory.
+        Runs are put together from TensorBoard's runs (folders) by
+        :func:`tbviz.logdir.layouts.group_runs`, as the ``tbviz`` command does.
+        ``only`` limits the answer to those runs (the overlay's). A run whose
+        folders hold nothing new since the last call (same tags, last steps and
+        wall times) is not read or diagnosed again.
         """
-        histories = self._histories(ctx, eid, only)
-        stored = self._provider.read_tensors(
+        with self._lock:
+            return self._runs(ctx, eid, only)
+
+    def _runs(self, ctx, eid: str, only: list[str] | None):
+        scalars = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
+        stored = self._provider.list_tensors(
             ctx,
             experiment_id=eid,
             plugin_name=metadata.PLUGIN_NAME,
-            downsample=_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.TAG_DIAGNOSIS]),
+            run_tag_filter=provider.RunTagFilter(tags=[metadata.TAG_DIAGNOSIS]),
+        )
+        sessions = self._provider.list_tensors(
+            ctx,
+            experiment_id=eid,
+            plugin_name=metadata.HPARAMS_PLUGIN,
+            run_tag_filter=provider.RunTagFilter(tags=[metadata.HPARAMS_SESSION_TAG]),
         )
         figures = self._provider.list_blob_sequences(
             ctx,
             experiment_id=eid,
             plugin_name=_IMAGES,
-            run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.TAG_FIGURE]),
+            run_tag_filter=provider.RunTagFilter(tags=[metadata.TAG_FIGURE]),
         )
-        hparams = self._hparams(ctx, eid, only)
+        every = [r.run_name for r in self._provider.list_runs(ctx, experiment_id=eid)]
+        groups = _group_runs(every, scalars, stored, sessions)
+        wanted = {run: parts for run, parts in groups.items() if only is None or run in only}
+        fresh = {}
+        for run, parts in wanted.items():
+            key = _freshness(parts, scalars, stored, sessions)
+            cached = self._cache.get(run)
+            if cached is None or cached[0] != key:
+                fresh[run] = key
+        self._read(ctx, eid, {run: wanted[run] for run in fresh}, scalars, sessions, fresh)
         rows, curves = [], {}
-        for run in sorted(set(histories) | set(stored)):
-            data = stored.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
-            diagnosis = _stored(data[-1].numpy) if data else None
-            if diagnosis is not None:
-                source = "tbviz"
-            else:
-                diagnosis, source = _diagnose(histories[run]), "scalars"
-                if diagnosis is None:
-                    continue
-            monitor = diagnosis.get("monitor", "val_loss")
-            rows.append(
-                {
-                    "run": run,
-                    "source": source,
-                    "status": diagnosis.get("status"),
-                    "monitor": monitor,
-                    "direction": diagnosis.get("direction"),
-                    "epochs": diagnosis.get("epochs"),
-                    "best_epoch": diagnosis.get("best_epoch"),
-                    "best_value": diagnosis.get("best_value"),
-                    "last_value": diagnosis.get("last_value"),
-                    "onset_epoch": diagnosis.get("onset_epoch"),
-                    "diverged_at": diagnosis.get("diverged_at"),
-                    "gap": diagnosis.get("gap"),
-                    "generalization_loss": diagnosis.get("generalization_loss"),
-                    "reason": diagnosis.get("reason", ""),
-                    "has_figure": run in figures,
-                    "hparams": hparams.get(run, {}),
-                }
-            )
-            curves[run] = _series(histories.get(run, {}), monitor)
+        for run in sorted(wanted):
+            cached = self._cache.get(run)
+            if cached is None or cached[1] is None:
+                continue
+            row = dict(cached[1], has_figure=run in figures)
+            rows.append(row)
+            curves[run] = cached[2]
+        if only is None:
+            for run in set(self._cache) - set(groups):
+                del self._cache[run]
         return rows, curves
 
-    def _hparams(self, ctx, eid: str, only: list[str] | None = None) -> dict[str, dict]:
-        """Each run's hyperparameters, from what TensorBoard's HParams plugin reads."""
+    def _read(self, ctx, eid, groups, scalars, sessions, keys) -> None:
+        """Read and diagnose the runs in ``groups`` (run -> {TensorBoard run: part})
+        and keep each row and curve under its freshness key."""
+        if not groups:
+            return
+        from tbviz.logdir.layouts import Curve, run_history
         from tbviz.logdir.summaries import read_hparams
 
-        listing = self._provider.list_tensors(
-            ctx,
-            experiment_id=eid,
-            plugin_name=metadata.HPARAMS_PLUGIN,
-            run_tag_filter=provider.RunTagFilter(runs=only, tags=[metadata.HPARAMS_SESSION_TAG]),
+        tb_runs = sorted({tb for parts in groups.values() for tb in parts})
+        tags = sorted(
+            {t for tb in tb_runs for t in scalars.get(tb, {}) if not t.startswith("tbviz/")}
         )
-        found = {}
-        for run, tags in listing.items():
-            series = tags.get(metadata.HPARAMS_SESSION_TAG)
-            if series is not None and series.plugin_content:
-                found[run] = read_hparams(series.plugin_content)
-        return found
-
-    def _histories(
-        self, ctx, eid: str, only: list[str] | None = None
-    ) -> dict[str, dict[str, tuple[list, list]]]:
-        """Per run, Keras-style key -> (steps, values), in whatever layout it was logged.
-
-        TensorBoard sees ``<run>/train`` and ``<run>/validation`` (and
-        ``add_scalars``' ``<run>/<Tag>_<split>``) as runs of their own; they
-        are put back together here through :mod:`tbviz.logdir.layouts`.
-        """
-        from tbviz.core.history import Series
-        from tbviz.logdir.layouts import add_scalars_history, flat_history, keras_history
-
-        listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
-        groups = {tb_run: _group(tb_run, tags) for tb_run, tags in listing.items()}
-        wanted = {
-            tb_run: [t for t in tags if not t.startswith("tbviz/")]
-            for tb_run, tags in listing.items()
-            if only is None or groups[tb_run][0] in only
-        }
-        tags = sorted({t for ts in wanted.values() for t in ts})
-        if not wanted or not tags:
-            return {}
-        read = self._provider.read_scalars(
+        read = (
+            self._provider.read_scalars(
+                ctx,
+                experiment_id=eid,
+                plugin_name=_SCALARS,
+                downsample=_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=tb_runs, tags=tags),
+            )
+            if tags
+            else {}
+        )
+        diagnoses = self._provider.read_tensors(
             ctx,
             experiment_id=eid,
-            plugin_name=_SCALARS,
+            plugin_name=metadata.PLUGIN_NAME,
             downsample=_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=list(wanted), tags=tags),
+            run_tag_filter=provider.RunTagFilter(runs=list(groups), tags=[metadata.TAG_DIAGNOSIS]),
         )
-        parts: dict[str, dict[str, dict[str, Series]]] = {}
-        for tb_run, by_tag in read.items():
-            run, part = groups[tb_run]
-            parts.setdefault(run, {})[part] = {
-                tag: Series([p.step for p in points], [float(p.value) for p in points])
-                for tag, points in by_tag.items()
-            }
-        histories: dict[str, dict[str, tuple[list, list]]] = {}
-        for run, folders in parts.items():
-            if metadata.TRAIN_DIR in folders or metadata.VALIDATION_DIR in folders:
-                history = keras_history(
-                    folders.get(metadata.TRAIN_DIR, {}), folders.get(metadata.VALIDATION_DIR, {})
+        for run, parts in groups.items():
+            folders = {
+                tb: (
+                    part,
+                    {
+                        tag: Curve(
+                            [p.step for p in points],
+                            [float(p.value) for p in points],
+                            [p.wall_time for p in points],
+                        )
+                        for tag, points in read.get(tb, {}).items()
+                    },
                 )
-            elif any(part != "" for part in folders):
-                history = add_scalars_history({k: v for k, v in folders.items() if k})
-            else:
-                history = flat_history(folders.get("", {})).history
-            if history.last_epoch is not None:
-                histories[run] = {
-                    key: (list(history[key].epochs), list(history[key].values)) for key in history
-                }
-        return histories
+                for tb, part in parts.items()
+            }
+            result = run_history(folders)
+            hparams = {}
+            for tb in parts:
+                series = sessions.get(tb, {}).get(metadata.HPARAMS_SESSION_TAG)
+                if series is not None and series.plugin_content:
+                    hparams = read_hparams(series.plugin_content)
+            data = diagnoses.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
+            diagnosis = _stored(data[-1].numpy) if data else None
+            source = "tbviz"
+            if diagnosis is None:
+                diagnosis, source = _diagnose(result.history), "scalars"
+            if diagnosis is None:
+                self._cache[run] = (keys[run], None, None)
+                continue
+            monitor = diagnosis.get("monitor", "val_loss")
+            row = {
+                "run": run,
+                "source": source,
+                "layout": result.layout,
+                "remarks": result.remarks,
+                "paired": result.history.paired(),
+                "hparams": hparams,
+                **{field: diagnosis.get(field) for field in _ROW_FIELDS},
+                "monitor": monitor,
+                "reason": diagnosis.get("reason", ""),
+            }
+            self._cache[run] = (keys[run], row, _series(result.history, monitor))
 
 
-def _group(tb_run: str, tags) -> tuple[str, str]:
-    """(run, part) of a TensorBoard run: ``"cnn/validation"`` -> ``("cnn", "validation")``,
-    ``"a/Loss_train"`` holding ``Loss`` -> ``("a", "Loss_train")``; a flat run is its own
-    run with part ``""``."""
-    from tbviz.logdir.layouts import ADD_SCALARS_FOLDER
+#: Diagnosis fields every row carries.
+_ROW_FIELDS = (
+    "status",
+    "direction",
+    "epochs",
+    "best_epoch",
+    "best_value",
+    "last_value",
+    "onset_epoch",
+    "diverged_at",
+    "gap",
+    "generalization_loss",
+)
 
-    head, _, last = tb_run.rpartition("/")
-    if last in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR):
-        return head or ".", last
-    found = ADD_SCALARS_FOLDER.match(last)
-    if found and found.group(1) in tags:
-        return head or ".", last
-    return tb_run, ""
+
+def _group_runs(every, scalars, stored, sessions) -> dict[str, dict[str, object]]:
+    """tbviz runs from TensorBoard's runs (folders with event files), by the one
+    layout rule; runs with nothing to read are dropped later."""
+    from tbviz.logdir.layouts import group_runs
+
+    folders = {
+        tb
+        for listing in (every, scalars, stored, sessions)
+        for tb in listing
+        if tb.split("/")[0] != metadata.COMPARE_RUN
+    }
+
+    def tags_of(tb: str) -> set[str]:
+        return set(scalars.get(tb, {})) | set(sessions.get(tb, {}))
+
+    return group_runs(folders, tags_of)
+
+
+def _freshness(parts, scalars, stored, sessions) -> tuple:
+    """What changes when any folder of a run gets new data: its tags, last steps
+    and last wall times."""
+    return tuple(
+        (tb, tag, series.max_step, series.max_wall_time)
+        for tb in sorted(parts)
+        for listing in (scalars, stored, sessions)
+        for tag, series in sorted(listing.get(tb, {}).items())
+    )
 
 
 def _stored(payload) -> dict | None:
@@ -306,21 +343,19 @@ def _stored(payload) -> dict | None:
         return None
 
 
-def _diagnose(history: dict[str, tuple[list, list]]) -> dict | None:
+def _diagnose(history) -> dict | None:
     from tbviz.core.diagnosis import diagnose
-    from tbviz.core.history import History, Series
 
-    built = History()
-    for key, (steps, values) in history.items():
-        built.record_series(key, Series(list(steps), [float(v) for v in values]))
-    if built.last_epoch is None:
+    if history.last_epoch is None:
         return None
-    return diagnose(built, "val_loss").to_dict()
+    return diagnose(history, "val_loss").to_dict()
 
 
-def _series(history: dict[str, tuple[list, list]], monitor: str) -> tuple[list, list]:
-    steps, values = history.get(monitor, ([], []))
-    return list(steps), [finite_or_none(float(v)) for v in values]
+def _series(history, monitor: str) -> tuple[list, list]:
+    series = history.get(monitor)
+    if series is None:
+        return [], []
+    return list(series.epochs), [finite_or_none(float(v)) for v in series.values]
 
 
 def _text(array) -> str:

@@ -1,37 +1,59 @@
-"""How TensorBoard logs are laid out, and how each becomes a tbviz History.
+"""How TensorBoard logs are laid out: the one definition of a run and its curves.
 
-A History is metric -> training and validation series, indexed by 0-based
-epoch. Writers lay the same data out differently:
+Every reader of a log directory (``tbviz leaderboard``/``compare``/``annotate``,
+the TensorBoard tab, the Lightning callback's names) decides here, and only
+here, three things:
 
-* **keras**: ``<run>/train`` and ``<run>/validation`` hold ``epoch_<metric>``
-  (``keras.callbacks.TensorBoard``, tbviz itself);
-* **flat**: one folder per run, the split in the tag: ``train/loss`` +
-  ``val/loss``, ``Loss/train`` + ``Loss/val``, ``train_loss`` + ``val_loss``
-  (tensorboardX, ``torch.utils.tensorboard``; case-insensitive; ``val``,
-  ``valid``, ``validation``, ``eval``, ``test`` name validation);
-* **add_scalars**: ``<run>/<Tag>_train`` and ``<run>/<Tag>_val`` sub-folders
-  (``torch.utils.tensorboard``), or ``<run>/<Tag>/train`` and
-  ``<run>/<Tag>/val`` (tensorboardX), each holding the tag ``<Tag>``
-  (``SummaryWriter.add_scalars``);
-* **lightning**: a flat folder (``lightning_logs/version_N``) with an ``epoch``
-  scalar: values logged at global steps are placed at the epoch that scalar
-  gives for their step, and per-step values (``*_step``) are left out;
-* **mapped**: any other tags, through :class:`TagMapping` patterns.
+1. **Which folders make a run** (:func:`group_runs`). TensorBoard sees every
+   folder holding event files as a run of its own; a training run is often
+   several of them:
 
-Steps of flat logs are epochs when they count 0, 1, 2, ... (or 1, 2, 3, ...,
-then shifted to 0-based); otherwise the k-th logged validation value is
-epoch k and training values are taken at the last step of each epoch.
+   * ``<run>/train`` + ``<run>/validation`` (Keras, tbviz), or any split
+     folder names (``train``/``test``, ``train``/``eval``: TensorFlow's
+     custom-loop tutorial), holding ``epoch_<metric>`` or bare ``<metric>`` tags;
+   * ``<run>/<Tag>_<split>`` (``torch.utils.tensorboard``'s ``add_scalars``) and
+     ``<run>/<Tag>/<split>`` (tensorboardX's), each holding the one tag ``<Tag>``;
+   * ``<run>/<time>`` holding ``_hparams_/session_start_info``
+     (``torch.utils.tensorboard``'s ``add_hparams``): the run's hyperparameters;
+   * anything else is a run of its own, its split in the tag names: ``train/loss``
+     + ``val/loss``, ``Loss/train`` + ``Loss/val``, ``train_loss`` + ``val_loss``,
+     ``loss`` + ``val_loss`` (Keras' names written by hand), Lightning's
+     ``train_loss_epoch`` and ``val_loss/dataloader_idx_N``, Hugging Face's
+     ``train/loss`` + ``eval/loss``.
 
-Pure functions over ``{folder: {tag: Series}}``: the file reader and the
-TensorBoard tab (through its data provider) share them.
+   A folder whose name merely ends in a split word (``bert_eval``,
+   ``finetune_test``) is a run of its own unless it holds exactly the one tag
+   its name starts with.
+
+2. **Which tags are training and validation, and which are bookkeeping**
+   (:func:`flat_keys`, :func:`split_folder_key`): the split words are
+   ``train``/``training`` and ``val``/``valid``/``validation``/``eval``/
+   ``evaluation``/``test``/``dev`` (any case); counters, timings and
+   throughput (``epoch``, ``global_step``, ``grad_norm``, ``runtime``,
+   ``*_per_second``, ``total_flos``, ``hp_metric``) are not metrics; the
+   learning rate (``lr``, ``learning_rate``, ``lr-Adam``) is kept as
+   ``learning_rate``, which the detector reads and figures do not draw.
+
+3. **How steps become epochs** (:func:`run_history`): a Lightning log's
+   ``epoch`` scalar places every value; validation steps that count 0, 1, 2, ...
+   (or 1, 2, 3, ...) are epochs; training logged at global steps beside them is
+   averaged per epoch, each value going to the epoch whose validation followed
+   it in wall time (by step scale when the log has no wall times); validation
+   at global steps makes its k-th evaluation epoch k, training averaged over
+   the steps up to it.
+
+Pure functions over folder names and ``{tag: Curve}``: the file reader and
+the TensorBoard tab (through its data provider) share them.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tbviz.core.history import VALIDATION_PREFIX, History, Series
 from tbviz.logdir import metadata
@@ -42,13 +64,41 @@ _SPLIT = "|".join(_TRAIN + _VALIDATION)
 _SPLIT_FIRST = re.compile(rf"^({_SPLIT})[/_.\-](.+)$", re.IGNORECASE)
 _SPLIT_LAST = re.compile(rf"^(.+?)[/_.\-]({_SPLIT})$", re.IGNORECASE)
 _SUFFIX = re.compile(r"^(.+?)_(epoch|step)$", re.IGNORECASE)
-#: ``<Tag>_<split>`` sub-folders written by ``add_scalars`` (``torch.utils.tensorboard``;
-#: tensorboardX nests them, ``<Tag>/<split>``).
-ADD_SCALARS_FOLDER = re.compile(rf"^(.+)[_/]({_SPLIT})$", re.IGNORECASE)
-#: Keras' split folders.
-KERAS_SPLITS = (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
+_LOADER = re.compile(r"^(.+)/dataloader_idx_(\d+)$")
+#: A folder name ending in a split word: ``Loss_train`` (add_scalars) or ``bert_eval``.
+_NAME_SPLIT = re.compile(rf"^(.+)[_\-.]({_SPLIT})$", re.IGNORECASE)
+#: Tags that count or time the training, never a metric to compare.
+_BOOKKEEPING = re.compile(
+    r"^(epoch|epochs|step|steps|global_step|iteration|grad_norm|hp_metric|total_flos"
+    r"|train_loss|(train_|eval_|test_)?(runtime|samples_per_second|steps_per_second)"
+    r"|.*_per_second|.*_vs_iterations|time|epoch_time)$"
+)
+_LEARNING_RATE = re.compile(r"^(lr|learning_rate)([_\-].*)?$")
+#: The history key every learning-rate tag becomes (the detector reads it).
+LEARNING_RATE = "learning_rate"
+_GRAIN_RANK = {"epoch": 2, "": 1, "step": 0}
 
-Folders = Mapping[str, Mapping[str, Series]]
+
+class Curve(NamedTuple):
+    """One tag's logged values: steps, values and (where known) wall times."""
+
+    steps: Sequence[int]
+    values: Sequence[float]
+    walls: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one folder is to its run: ``root`` (the run folder), ``split`` (a
+    ``train``/``validation`` folder), ``add_scalars`` (one tag's split) or
+    ``hparams`` (``add_hparams``' sub-folder)."""
+
+    kind: str
+    split: str = ""
+    tag: str = ""
+
+
+ROOT = Part("root")
 
 
 @dataclass(frozen=True)
@@ -83,16 +133,16 @@ class TagMapping:
 
 @dataclass
 class LayoutResult:
-    """A run's History, the layout it was read as, and what could not be placed."""
+    """A run's History, the layout it was read as, what could not be placed, and
+    what the reader chose that a user should know (``remarks``)."""
 
     history: History
     layout: str
     unmatched: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
 
 
-def is_split_folder(name: str) -> bool:
-    """True for a folder named after a split (``train``, ``val``, ``validation``...)."""
-    return split_word(name) is not None
+# -- split words and tag names ------------------------------------------------
 
 
 def split_word(word: str) -> str | None:
@@ -105,120 +155,447 @@ def split_word(word: str) -> str | None:
     return None
 
 
+def is_split_folder(name: str) -> bool:
+    """True for a folder named after a split (``train``, ``val``, ``validation``...)."""
+    return split_word(name) is not None
+
+
+def metric_name(raw: str, *, lower: bool = True) -> str:
+    """A tag's metric part as a history key: separators become ``_``."""
+    name = re.sub(r"[/.\-\s]+", "_", raw).strip("_")
+    return name.lower() if lower else name
+
+
+def _kind(metric: str) -> str:
+    """``"metric"``, ``"lr"`` or ``"bookkeeping"`` for a metric name."""
+    lower = metric.lower()
+    if _LEARNING_RATE.match(lower):
+        return "lr"
+    if _BOOKKEEPING.match(lower):
+        return "bookkeeping"
+    return "metric"
+
+
 def match_flat_tag(tag: str) -> tuple[str, str, str] | None:
-    """(split, metric, granularity) of a flat tag; granularity is "epoch", "step" or ""."""
+    """(split, metric, granularity) of a tag naming its split; granularity is
+    ``"epoch"``, ``"step"`` or ``""``. None for a tag without a split word."""
+    parsed = _parse_flat(tag)
+    return None if parsed is None else (parsed[0], parsed[2], parsed[3])
+
+
+def _parse_flat(tag: str) -> tuple[str, str, str, str] | None:
+    """(split, split word as written, metric, granularity), or None."""
     found = _SPLIT_FIRST.match(tag)
     if found:
-        split, metric = split_word(found.group(1)), found.group(2)
+        word, metric = found.group(1), found.group(2)
     else:
         found = _SPLIT_LAST.match(tag)
         if not found:
             return None
-        metric, split = found.group(1), split_word(found.group(2))
+        metric, word = found.group(1), found.group(2)
     grain = ""
     suffix = _SUFFIX.match(metric)
     if suffix:
         metric, grain = suffix.group(1), suffix.group(2).lower()
-    metric = re.sub(r"[/.\-\s]+", "_", metric).strip("_").lower()
-    return (split, metric, grain) if metric else None
+    metric = metric_name(metric)
+    split = split_word(word)
+    return (split, word.lower(), metric, grain) if metric and split else None
 
 
-def keras_history(train: Mapping[str, Series], validation: Mapping[str, Series]) -> History:
-    """The Keras layout: ``epoch_<metric>`` tags in ``train/`` and ``validation/``."""
-    history = History()
-    for tags, prefix in ((train, ""), (validation, VALIDATION_PREFIX)):
-        for tag, series in tags.items():
-            name = metadata.metric_from_tag(tag)
-            if name is not None:
-                history.record_series(prefix + name, series)
-    return history
+class FlatKeys(NamedTuple):
+    """How the tags of one folder (or one ``self.log`` dict) become history keys."""
+
+    keys: dict[str, tuple[str, str]]  # tag -> (history key, granularity)
+    unmatched: list[str]
+    remarks: list[str]
 
 
-def flat_history(tags: Mapping[str, Series], mapping: TagMapping | None = None) -> LayoutResult:
-    """A flat folder (split in the tag), Lightning's included."""
-    chosen: dict[str, tuple[str, Series]] = {}  # history key -> (granularity, series)
-    unmatched = []
-    for tag, series in tags.items():
-        if tag.startswith("tbviz/") or tag.lower() in ("epoch", "step", "lr", "learning_rate"):
+def flat_keys(tags: Iterable[str], mapping: TagMapping | None = None) -> FlatKeys:
+    """History keys of tags that carry their split in their name.
+
+    ``loss`` beside ``val_loss`` is training (Keras' names written by hand);
+    ``test`` is validation unless a ``val``/``eval``/... tag of the same metric
+    is there too (then it stays ``test_<metric>``, drawn nowhere);
+    Lightning's ``val_loss/dataloader_idx_N`` gives ``val_loss`` for the first
+    loader and ``val_loss_dataloader_idx_N`` for the others (a remark says so);
+    bookkeeping tags are left out, learning rates become ``learning_rate``.
+    """
+    tags = [str(t) for t in tags]
+    keys: dict[str, tuple[str, str]] = {}
+    unmatched: list[str] = []
+    loaders: dict[str, set[int]] = {}
+    parsed: dict[str, tuple[str, str, str, int | None]] = {}
+    words: dict[tuple[str, str], set[str]] = {}  # (split, metric) -> split words seen
+    bare: list[str] = []
+    for tag in tags:
+        if tag.startswith(("tbviz/", "_hparams_/")):
             continue
-        found = mapping.match(tag) if mapping else None
-        if found:
-            split, metric, grain = found[0], found[1], "epoch"
-        else:
-            parsed = match_flat_tag(tag)
-            if parsed is None:
+        if mapping is not None:
+            found = mapping.match(tag)
+            if found:
+                parsed[tag] = (found[0], metric_name(found[1]), "epoch", None)
+            else:
                 unmatched.append(tag)
-                continue
-            split, metric, grain = parsed
-        key = (VALIDATION_PREFIX if split == "val" else "") + metric
-        rank = {"epoch": 2, "": 1, "step": 0}[grain]
-        if key not in chosen or rank > {"epoch": 2, "": 1, "step": 0}[chosen[key][0]]:
-            chosen[key] = (grain, series)
-    epochs = tags.get("epoch")
-    layout = "lightning" if epochs is not None and len(epochs) else "flat"
-    if mapping is not None:
-        layout = "mapped"
-    if layout == "lightning":
-        chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
-        placed = {k: _by_epoch_scalar(s, epochs) for k, (_, s) in chosen.items()}
-    else:
-        placed = _steps_to_epochs({k: s for k, (_, s) in chosen.items()})
-    history = History()
-    for key, series in placed.items():
-        if len(series):
-            history.record_series(key, series)
-    return LayoutResult(history, layout, unmatched)
-
-
-def add_scalars_history(children: Mapping[str, Mapping[str, Series]]) -> History:
-    """``<Tag>_<split>`` (or ``<Tag>/<split>``) sub-folders, each with the tag ``<Tag>``."""
-    tags: dict[str, Series] = {}
-    for folder, folder_tags in children.items():
-        found = ADD_SCALARS_FOLDER.match(folder)
-        if not found:
             continue
-        for tag, series in folder_tags.items():
-            tags[f"{tag}/{found.group(2)}"] = series
-    return flat_history(tags).history
+        loader = _LOADER.match(tag)
+        inner, index = (loader.group(1), int(loader.group(2))) if loader else (tag, None)
+        found = _parse_flat(inner)
+        if found is None:
+            bare.append(tag)
+            continue
+        split, word, metric, grain = found
+        words.setdefault((split, metric), set()).add(word)
+        if split == "val" and word == "test":
+            split = "test"  # a held-out test split: validation only if nothing else is
+        parsed[tag] = (split, metric, grain, index)
+    for tag, (split, metric, grain, index) in list(parsed.items()):
+        if split == "test":
+            beside = words.get(("val", metric), set()) - {"test"}
+            parsed[tag] = ("test" if beside else "val", metric, grain, index)
+    for split, metric, _, index in parsed.values():
+        if index is not None:
+            loaders.setdefault(f"{split}:{metric}", set()).add(index)
+    validated = {m for s, m, _, _ in parsed.values() if s == "val"}
+    for tag in bare:
+        suffix = _SUFFIX.match(tag)
+        name, grain = (suffix.group(1), suffix.group(2).lower()) if suffix else (tag, "")
+        metric = metric_name(name)
+        if _kind(metric) == "lr":
+            keys[tag] = (LEARNING_RATE, grain)
+        elif metric in validated and _kind(metric) == "metric":
+            keys[tag] = (metric, grain)  # ``loss`` beside ``val_loss``
+        elif _kind(metric) != "bookkeeping":
+            unmatched.append(tag)
+    remarks = []
+    for tag, (split, metric, grain, index) in parsed.items():
+        kind = _kind(metric)
+        if kind == "bookkeeping":
+            continue
+        if kind == "lr":
+            keys[tag] = (LEARNING_RATE, grain)
+            continue
+        if index is not None and index != min(loaders[f"{split}:{metric}"]):
+            metric = f"{metric}_dataloader_idx_{index}"
+        prefix = {"val": VALIDATION_PREFIX, "test": "test_"}.get(split, "")
+        keys[tag] = (prefix + metric, grain)
+    for name, indexes in sorted(loaders.items()):
+        if len(indexes) > 1 and name.startswith("val:"):
+            metric, first = name[4:], min(indexes)
+            others = ", ".join(
+                f"{VALIDATION_PREFIX}{metric}_dataloader_idx_{i}" for i in sorted(indexes)[1:]
+            )
+            remarks.append(
+                f"{VALIDATION_PREFIX}{metric} is validation dataloader {first} of "
+                f"{len(indexes)} (the others: {others}; pick one with --metric)"
+            )
+    return FlatKeys(keys, unmatched, remarks)
 
 
-def _by_epoch_scalar(series: Series, epochs: Series) -> Series:
+def split_folder_key(tag: str, split: str) -> tuple[str, str] | None:
+    """(history key, granularity) of a tag in a split folder, None for bookkeeping.
+
+    Keras writes ``epoch_<metric>`` (and ``batch_<metric>`` with
+    ``update_freq``); other writers put bare ``<metric>`` tags there.
+    """
+    if tag.startswith(("tbviz/", "_hparams_/")):
+        return None
+    grain = ""
+    if tag.startswith(metadata.EPOCH_TAG_PREFIX) and len(tag) > len(metadata.EPOCH_TAG_PREFIX):
+        name, grain = tag[len(metadata.EPOCH_TAG_PREFIX) :], "epoch"
+    elif tag.startswith("batch_") and len(tag) > len("batch_"):
+        name, grain = tag[len("batch_") :], "step"
+    else:
+        name = tag
+    metric = metric_name(name, lower=False)
+    kind = _kind(metric)
+    if not metric or kind == "bookkeeping":
+        return None
+    if kind == "lr":
+        return (LEARNING_RATE, grain) if split == "train" else None
+    return (VALIDATION_PREFIX if split == "val" else "") + metric, grain
+
+
+def suggest_mapping(
+    tags: Iterable[str], curves: Mapping[str, Curve] | None = None
+) -> TagMapping | None:
+    """A :class:`TagMapping` pairing unplaced tags such as ``loss/ours`` and
+    ``loss/holdout`` (two words that follow, or lead, the same metric names),
+    or None when no two words do. Which of the two is training is a guess,
+    to be said as one: the curve that moved more from its first value to its
+    last (training fits faster than it generalises), given ``curves``."""
+    tags = list(tags)
+    found = _pair_words(tags)
+    if found is None:
+        return None
+    form, first, second = found
+    if curves is not None and _moved(form, second, tags, curves) > _moved(
+        form, first, tags, curves
+    ):
+        first, second = second, first
+    return TagMapping(form % first, form % second)
+
+
+def _moved(form: str, word: str, tags: list[str], curves: Mapping[str, Curve]) -> float:
+    """How far the curves of ``word`` moved, relative to where they started."""
+    pattern = TagMapping(form % word, form % word)
+    moved = 0.0
+    for tag in tags:
+        curve = curves.get(tag)
+        if curve is None or len(curve.values) < 2 or pattern.match(tag) is None:
+            continue
+        start, end = curve.values[0], curve.values[-1]
+        moved += abs(end - start) / max(abs(start), 1e-12)
+    return moved
+
+
+def _pair_words(tags: list[str]) -> tuple[str, str, str] | None:
+    for position in (-1, 0):
+        by_word: dict[str, set[str]] = {}
+        for tag in tags:
+            pieces = tag.split("/")
+            if len(pieces) < 2:
+                continue
+            word = pieces[position]
+            rest = "/".join(pieces[:-1] if position == -1 else pieces[1:])
+            by_word.setdefault(word, set()).add(rest)
+        words = sorted(by_word, key=lambda w: (-len(by_word[w]), w))
+        for i, first in enumerate(words):
+            for second in words[i + 1 :]:
+                if by_word[first] & by_word[second]:
+                    form = "{metric}/%s" if position == -1 else "%s/{metric}"
+                    return form, first, second
+    return None
+
+
+# -- which folders make a run --------------------------------------------------
+
+
+def group_runs(
+    folders: Iterable[str], tags_of: Callable[[str], Collection[str]]
+) -> dict[str, dict[str, Part]]:
+    """Runs of a log directory: run name -> {folder: its part}.
+
+    ``folders`` are the folders holding event files, ``/``-separated and
+    relative to the log directory (``.`` for the directory itself), as
+    TensorBoard names its runs. ``tags_of(folder)`` gives the tags a folder
+    holds; it is asked only for folders whose name alone cannot tell (a name
+    ending in a split word, a folder inside another run's folder).
+    """
+    known = set(folders)
+    runs: dict[str, dict[str, Part]] = {}
+    for folder in sorted(known):
+        run, part = _place(folder, known, tags_of)
+        runs.setdefault(run, {})[folder] = part
+    return runs
+
+
+def _parent(folder: str) -> str:
+    return folder.rpartition("/")[0] or "."
+
+
+def _place(folder: str, known: set[str], tags_of) -> tuple[str, Part]:
+    if folder == ".":
+        return ".", ROOT
+    parent, name = _parent(folder), folder.rpartition("/")[2]
+    split = split_word(name)
+    if split is not None:
+        # <run>/<Tag>/<split> (tensorboardX's add_scalars): the tag folder holds no
+        # events, the run folder above it does.
+        if parent != "." and parent not in known and _ancestor_known(parent, known):
+            owner = _add_scalars_owner(parent, tags_of(folder))
+            if owner is not None:
+                return owner[0], Part("add_scalars", split, owner[1])
+        return parent, Part("split", split)
+    found = _NAME_SPLIT.match(name)
+    if found:
+        stem = f"{parent}/{found.group(1)}" if parent != "." else found.group(1)
+        owner = _add_scalars_owner(stem, tags_of(folder))
+        if owner is not None:
+            return owner[0], Part("add_scalars", split_word(found.group(2)) or "", owner[1])
+    if (
+        parent in known
+        and _place(parent, known, tags_of)[1] == ROOT
+        and metadata.HPARAMS_SESSION_TAG in tags_of(folder)
+    ):
+        return parent, Part("hparams")
+    return folder, ROOT
+
+
+def _ancestor_known(folder: str, known: set[str]) -> bool:
+    while folder != ".":
+        folder = _parent(folder)
+        if folder in known:
+            return True
+    return False
+
+
+def _add_scalars_owner(stem: str, tags: Collection[str]) -> tuple[str, str] | None:
+    """(run, tag) when a folder ``<stem>_<split>`` holds exactly the one tag its
+    stem ends with (``add_scalars`` writes ``<run>/<Tag>_<split>`` holding ``<Tag>``,
+    ``/`` in the tag becoming ``_``, or ``<run>/<Tag>/<split>``)."""
+    scalars = [t for t in tags if not t.startswith(("tbviz/", "_hparams_/"))]
+    if len(scalars) != 1:
+        return None
+    tag = scalars[0]
+    for form in dict.fromkeys((tag, tag.replace("/", "_"))):
+        if stem == form:
+            return ".", tag
+        if stem.endswith("/" + form):
+            return stem[: -len(form) - 1], tag
+    return None
+
+
+def layout_name(parts: Iterable[Part], root_tags: Collection[str] = ()) -> str:
+    """A word for how a run was laid out: ``keras``, ``split folders``,
+    ``add_scalars``, ``lightning`` or ``flat``."""
+    kinds = {p.kind for p in parts}
+    if "split" in kinds:
+        return "split folders"
+    if "add_scalars" in kinds:
+        return "add_scalars"
+    if "epoch" in root_tags:
+        return "lightning"
+    return "flat"
+
+
+# -- curves to epochs ----------------------------------------------------------
+
+
+def run_history(
+    folders: Mapping[str, tuple[Part, Mapping[str, Curve]]],
+    mapping: TagMapping | None = None,
+) -> LayoutResult:
+    """One run's History from its folders' scalars: folder -> (part, {tag: curve})."""
+    chosen: dict[str, tuple[str, Curve]] = {}  # key -> (granularity, curve)
+    unmatched: list[str] = []
+    remarks: list[str] = []
+    epochs: Curve | None = None
+    keras = False
+
+    def offer(key: str, grain: str, curve: Curve) -> None:
+        if key not in chosen or _GRAIN_RANK[grain] > _GRAIN_RANK[chosen[key][0]]:
+            chosen[key] = (grain, curve)
+
+    for part, tags in folders.values():
+        if part.kind == "root":
+            if mapping is None and "epoch" in tags and len(tags["epoch"].steps):
+                epochs = tags["epoch"]
+            found = flat_keys(tags, mapping)
+            unmatched += found.unmatched
+            remarks += found.remarks
+            for tag, (key, grain) in found.keys.items():
+                offer(key, grain, tags[tag])
+        elif part.kind == "split":
+            for tag, curve in tags.items():
+                keras = keras or tag.startswith(metadata.EPOCH_TAG_PREFIX)
+                found = split_folder_key(tag, part.split)
+                if found is not None:
+                    offer(found[0], found[1], curve)
+        elif part.kind == "add_scalars" and part.tag in tags:
+            metric = metric_name(part.tag)
+            key = (VALIDATION_PREFIX if part.split == "val" else "") + metric
+            if _kind(metric) == "metric":
+                offer(key, "", tags[part.tag])
+    kinds = [part for part, _ in folders.values()]
+    layout = "mapped" if mapping is not None else layout_name(kinds, ("epoch",) if epochs else ())
+    if layout == "split folders" and keras:
+        layout = "keras"
+    if epochs is not None:
+        chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
+        placed = {k: _by_epoch_scalar(c, epochs) for k, (_, c) in chosen.items()}
+    elif layout == "keras":
+        chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
+        placed = {k: Series(list(c.steps), list(c.values)) for k, (_, c) in chosen.items()}
+    else:
+        placed, said = _steps_to_epochs({k: c for k, (_, c) in chosen.items()})
+        remarks += said
+    history = History()
+    for key in sorted(placed, key=lambda k: (k.startswith(VALIDATION_PREFIX), k)):
+        if len(placed[key]):
+            history.record_series(key, placed[key])
+    return LayoutResult(history, layout, unmatched, remarks)
+
+
+def _by_epoch_scalar(curve: Curve, epochs: Curve) -> Series:
     """Place values logged at global steps at the epoch Lightning's ``epoch`` scalar
     gives for that step (its last value at or before the step); the last value of
     an epoch wins."""
-    steps, values = epochs.epochs, epochs.values
+    steps, values = epochs.steps, epochs.values
     placed: dict[int, float] = {}
-    for step, value in zip(series.epochs, series.values, strict=True):
+    for step, value in zip(curve.steps, curve.values, strict=True):
         i = max(bisect.bisect_right(steps, step) - 1, 0)
         placed[round(values[i])] = value
     ordered = sorted(placed)
     return Series(ordered, [placed[e] for e in ordered])
 
 
-def _steps_to_epochs(series: Mapping[str, Series]) -> dict[str, Series]:
-    """Steps that count epochs are kept (1-based shifted to 0-based); other steps
-    (global steps) become the k-th validation point, training at each epoch's end."""
-    if not series:
-        return {}
-    all_steps = sorted({s for one in series.values() for s in one.epochs})
-    validation = [
-        s for k, one in series.items() if k.startswith(VALIDATION_PREFIX) for s in one.epochs
-    ]
-    marks = sorted(set(validation)) or all_steps
-    if marks == list(range(marks[0], marks[0] + len(marks))) and marks[0] in (0, 1):
-        shift = marks[0]
-        if all_steps[0] >= shift and all_steps[-1] <= marks[-1]:
-            return {
-                k: Series([s - shift for s in one.epochs], list(one.values))
-                for k, one in series.items()
-            }
+def _counts_epochs(marks: Sequence[int]) -> bool:
+    return bool(marks) and marks[0] in (0, 1) and marks[-1] - marks[0] == len(marks) - 1
+
+
+def _steps_to_epochs(curves: Mapping[str, Curve]) -> tuple[dict[str, Series], list[str]]:
+    """Place curves logged at steps on 0-based epochs (see the module docstring)."""
+    if not curves:
+        return {}, []
+    validation = {k: c for k, c in curves.items() if k.startswith(VALIDATION_PREFIX)}
+    marks = sorted({s for c in (validation or curves).values() for s in c.steps})
+    if not _counts_epochs(marks):
+        return _by_evaluation(curves, marks), []
+    shift = marks[0]
+    placed, remarks = {}, []
+    walls = _mark_walls(validation, marks)
+    for key, curve in curves.items():
+        if not curve.steps or (curve.steps[0] >= shift and curve.steps[-1] <= marks[-1]):
+            placed[key] = Series([s - shift for s in curve.steps], list(curve.values))
+            continue
+        # Training at global steps beside validation at epoch steps.
+        if walls is not None and len(curve.walls) == len(curve.steps):
+            epoch_of = [bisect.bisect_left(walls, wall) for wall in curve.walls]
+            how = "by wall time"
+        else:
+            per_epoch = (curve.steps[-1] + 1) / len(marks)
+            epoch_of = [int(step // per_epoch) for step in curve.steps]
+            how = "by step scale (no wall times)"
+        placed[key] = _first_epochs(_mean_by(curve, epoch_of.__getitem__), len(marks))
+        remarks.append(
+            f"{key} was logged at global steps, validation per epoch: averaged per epoch {how}"
+        )
+    return placed, remarks
+
+
+def _mark_walls(validation: Mapping[str, Curve], marks: Sequence[int]) -> list[float] | None:
+    """The wall time each epoch's validation was first logged, if wall times tell
+    epochs apart (increasing), else None."""
+    first: dict[int, float] = {}
+    for curve in validation.values():
+        if len(curve.walls) != len(curve.steps):
+            return None
+        for step, wall in zip(curve.steps, curve.walls, strict=True):
+            first[step] = min(wall, first.get(step, wall))
+    walls = [first.get(m) for m in marks]
+    if None in walls or any(b <= a for a, b in itertools.pairwise(walls)):
+        return None
+    return walls
+
+
+def _mean_by(curve: Curve, epoch_of: Callable[[int], int]) -> Series:
+    sums: dict[int, list[float]] = {}
+    for i, value in enumerate(curve.values):
+        sums.setdefault(epoch_of(i), []).append(value)
+    ordered = sorted(sums)
+    return Series(ordered, [sum(sums[e]) / len(sums[e]) for e in ordered])
+
+
+def _first_epochs(series: Series, count: int) -> Series:
+    keep = [i for i, e in enumerate(series.epochs) if e < count]
+    return Series([series.epochs[i] for i in keep], [series.values[i] for i in keep])
+
+
+def _by_evaluation(curves: Mapping[str, Curve], marks: Sequence[int]) -> dict[str, Series]:
+    """The k-th evaluation is epoch k; other values are averaged over the steps up
+    to the evaluation they precede."""
     placed = {}
-    for key, one in series.items():
-        by_epoch: dict[int, float] = {}
-        for step, value in zip(one.epochs, one.values, strict=True):
-            epoch = bisect.bisect_left(marks, step)
-            if epoch < len(marks):
-                by_epoch[epoch] = value  # the last value up to the epoch's mark
-        ordered = sorted(by_epoch)
-        placed[key] = Series(ordered, [by_epoch[e] for e in ordered])
+    for key, curve in curves.items():
+        series = _mean_by(curve, lambda i, c=curve: bisect.bisect_left(marks, c.steps[i]))
+        placed[key] = _first_epochs(series, len(marks))
     return placed

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from tbviz.core.history import History, Series
+from tbviz.core.history import History
 from tbviz.errors import TbvizError
 from tbviz.logdir import layouts, metadata, storage
 from tbviz.logdir.crc import masked_crc32c
@@ -104,6 +104,7 @@ class TagData:
     content: bytes = b""
     steps: list[int] = field(default_factory=list)
     values: list[object] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)
 
 
 def read_folder(
@@ -111,8 +112,8 @@ def read_folder(
 ) -> dict[str, TagData]:
     """Decode the summary values written directly in ``folder``, per tag.
 
-    ``tags`` limits decoding to those tags (every record is still read and
-    checked). A step written twice keeps its last value. Values are floats
+    ``tags`` limits decoding to those tags and the scalars (every record is
+    still read and checked). A step written twice keeps its last value. Values are floats
     (scalars), ``str`` (text), ``list[bytes]`` (images: width, height, PNGs)
     or numpy arrays (other tensors); ``content`` keeps the tag's plugin
     content (hparams live there).
@@ -138,6 +139,7 @@ def read_folder(
         order = sorted(range(len(data.steps)), key=data.steps.__getitem__)
         data.steps = [data.steps[i] for i in order]
         data.values = [data.values[i] for i in order]
+        data.walls = [data.walls[i] for i in order]
     return found
 
 
@@ -148,7 +150,7 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
         step = int(event.step)
         for value in event.summary.value:
             tag = value.tag
-            if tags is not None and tag not in tags:
+            if tags is not None and tag not in tags and not _is_scalar(value):
                 continue
             data = found.get(tag)
             if data is None:
@@ -163,8 +165,18 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
                 keep = [i for i, s in enumerate(data.steps) if s < step]
                 data.steps = [data.steps[i] for i in keep]
                 data.values = [data.values[i] for i in keep]
+                data.walls = [data.walls[i] for i in keep]
             data.steps.append(step)
             data.values.append(decoded)
+            data.walls.append(event.wall_time)
+
+
+def _is_scalar(value) -> bool:
+    """True for a summary value holding one number (cheap to decode)."""
+    if value.HasField("simple_value"):
+        return True
+    tensor = value.tensor
+    return tensor.dtype in _SCALAR_DTYPES and not tensor.tensor_shape.dim
 
 
 #: Scalar tensor dtypes read without numpy: (repeated field, struct format).
@@ -209,7 +221,9 @@ class RunData:
 
     ``layout`` says how its scalars were read (see :mod:`tbviz.logdir.layouts`);
     ``problems`` names broken files and where they broke (the run was read
-    in part); ``unmatched`` lists scalar tags no layout could place.
+    in part); ``unmatched`` lists scalar tags no layout could place;
+    ``remarks`` says what the reader chose (which validation loader, how
+    training steps were placed on epochs).
     """
 
     history: History
@@ -217,6 +231,7 @@ class RunData:
     layout: str = "keras"
     problems: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -279,73 +294,121 @@ class RunData:
         return read_hparams(self.root)
 
 
-def scalar_series(found: dict[str, TagData]) -> dict[str, Series]:
-    """The tags of a decoded folder whose values are all numbers, as Series."""
+def scalar_curves(found: dict[str, TagData]) -> dict[str, layouts.Curve]:
+    """The tags of a decoded folder whose values are all numbers, as curves."""
     return {
-        tag: Series(list(data.steps), [float(v) for v in data.values])
+        tag: layouts.Curve(data.steps, [float(v) for v in data.values], data.walls)
         for tag, data in found.items()
         if data.values and all(isinstance(v, float) for v in data.values)
     }
 
 
-def run_structure(run_dir: str) -> tuple[str, list[str]]:
-    """(layout, sub-folders to read) of a run folder, from its folders alone:
-    ``keras`` (``train``/``validation``), ``add_scalars`` (``<Tag>_<split>``, or
-    tensorboardX's ``<Tag>/<split>``) or ``flat`` (everything in the folder)."""
-    names = [n for n in sorted(storage.listdir(run_dir)) if not n.startswith(".")]
-    with_events = [n for n in names if event_files(join_path(run_dir, n))]
-    keras = [n for n in with_events if n in layouts.KERAS_SPLITS]
-    if keras and all(n in layouts.KERAS_SPLITS for n in with_events if layouts.is_split_folder(n)):
-        return "keras", keras
-    scalars = [n for n in with_events if layouts.ADD_SCALARS_FOLDER.match(n)]
-    for name in names:  # tensorboardX: <Tag>/<split>, the tag folder itself empty
-        if name in with_events:
-            continue
-        inner = join_path(run_dir, name)
-        scalars += [
-            f"{name}/{split}"
-            for split in sorted(storage.listdir(inner))
-            if layouts.is_split_folder(split) and event_files(join_path(inner, split))
-        ]
-    if scalars:
-        return "add_scalars", scalars
-    return "flat", []
+def event_folders(logdir: str, problems: list[str] | None = None) -> list[str]:
+    """Every folder under ``logdir`` holding event files, ``/``-separated and relative
+    to it (``.`` for ``logdir`` itself), as TensorBoard lists its runs: hidden
+    (``.``) folders and symbolic links included, tbviz's own ``_compare`` left out.
+    Folders that cannot be listed are named in ``problems``."""
+    found = []
+    if not storage.is_url(logdir):
+        seen: set[str] = set()
+
+        def unreadable(err: OSError) -> None:
+            if problems is not None:
+                where = os.path.relpath(err.filename or logdir, logdir).replace(os.sep, "/")
+                problems.append(f"cannot read folder {where!r}: {err.strerror or err}")
+
+        for folder, subfolders, files in os.walk(logdir, onerror=unreadable, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:  # a symbolic link back up the tree
+                subfolders[:] = []
+                continue
+            seen.add(real)
+            rel = os.path.relpath(folder, logdir).replace(os.sep, "/")
+            if rel.split("/")[0] == metadata.COMPARE_RUN:
+                subfolders[:] = []
+                continue
+            subfolders.sort()
+            if any("tfevents" in f for f in files):
+                found.append(rel)
+        return sorted(found)
+    base = logdir.rstrip("/")
+    for folder in storage.walk_dirs(base):
+        rel = folder.rstrip("/")[len(base) :].strip("/") or "."
+        if rel.split("/")[0] != metadata.COMPARE_RUN and event_files(folder.rstrip("/")):
+            found.append(rel)
+    return sorted(found)
+
+
+#: How much of an event file :func:`peek_tags` reads: a few records are enough.
+_PEEK_BYTES = 1 << 16
+
+
+def peek_tags(folder: str) -> set[str]:
+    """The tags in the first records of ``folder``'s first event file: enough to
+    tell one writer's folder from another's without reading it whole."""
+    tags: set[str] = set()
+    for path in event_files(folder)[:1]:
+        try:
+            buffer = storage.read_head(path, _PEEK_BYTES)
+        except OSError:
+            return tags
+        offset = 0
+        while offset + _HEADER.size <= len(buffer):
+            length, _ = _HEADER.unpack_from(buffer, offset)
+            start = offset + _HEADER.size
+            if start + length > len(buffer):
+                break
+            event = event_pb2.Event()
+            try:
+                event.ParseFromString(buffer[start : start + length])
+            except DecodeError:
+                break
+            tags.update(value.tag for value in event.summary.value)
+            offset = start + length + _FOOTER.size
+    return tags
+
+
+def run_parts(run_dir: str, problems: list[str] | None = None) -> dict[str, layouts.Part]:
+    """The folders of the run at ``run_dir`` (relative to it) and what each is to the
+    run, by :func:`tbviz.logdir.layouts.group_runs`."""
+    folders = event_folders(run_dir, problems)
+    runs = layouts.group_runs(folders, lambda rel: peek_tags(join_path(run_dir, rel)))
+    return runs.get(".", {})
 
 
 def read_run(
     run_dir: str,
     tags: Container[str] | None = None,
     mapping: layouts.TagMapping | None = None,
+    parts: dict[str, layouts.Part] | None = None,
 ) -> RunData:
     """Everything one run folder holds, its scalars read in whatever layout it has.
 
     ``tags`` limits which run-folder tags are decoded besides the scalars;
-    ``mapping`` gives the tags of a layout tbviz does not know. Broken files
-    are read up to the break and listed in ``problems``.
+    ``mapping`` gives the tags of a layout tbviz does not know; ``parts``
+    (folder relative to ``run_dir`` -> part, as :func:`tbviz.commands.discovery`
+    found them) saves looking at the folders again. Broken files are read up
+    to the break and listed in ``problems``.
     """
     problems: list[str] = []
-    layout, subfolders = run_structure(run_dir) if mapping is None else ("flat", [])
-    if layout == "keras":
-        train, validation = (
-            scalar_series(read_folder(join_path(run_dir, name), problems=problems))
-            if name in subfolders
-            else {}
-            for name in (metadata.TRAIN_DIR, metadata.VALIDATION_DIR)
-        )
-        root = read_folder(run_dir, tags, problems)
-        return RunData(layouts.keras_history(train, validation), root, layout, problems)
-    if layout == "add_scalars":
-        children = {
-            name: scalar_series(read_folder(join_path(run_dir, name), problems=problems))
-            for name in subfolders
-        }
-        root = read_folder(run_dir, tags, problems)
-        return RunData(layouts.add_scalars_history(children), root, layout, problems)
-    root = read_folder(run_dir, None, problems)
-    result = layouts.flat_history(scalar_series(root), mapping)
-    if tags is not None:
-        root = {t: d for t, d in root.items() if t in tags}
-    return RunData(result.history, root, result.layout, problems, result.unmatched)
+    if parts is None:
+        parts = run_parts(run_dir, problems) or {".": layouts.ROOT}
+    folders: dict[str, tuple[layouts.Part, dict[str, layouts.Curve]]] = {}
+    root: dict[str, TagData] = {}
+    hparams: dict[str, TagData] = {}
+    wanted = None if tags is None else {*tags, metadata.HPARAMS_SESSION_TAG}
+    for rel, part in parts.items():
+        folder = run_dir if rel == "." else join_path(run_dir, rel)
+        found = read_folder(folder, wanted if part.kind in ("root", "hparams") else (), problems)
+        if part.kind == "root":
+            root = found
+        elif part.kind == "hparams":
+            hparams = found
+        folders[rel] = (part, scalar_curves(found))
+    result = layouts.run_history(folders, mapping)
+    if metadata.HPARAMS_SESSION_TAG not in root and metadata.HPARAMS_SESSION_TAG in hparams:
+        root[metadata.HPARAMS_SESSION_TAG] = hparams[metadata.HPARAMS_SESSION_TAG]
+    return RunData(result.history, root, result.layout, problems, result.unmatched, result.remarks)
 
 
 def read_history(run_dir: str) -> History:

@@ -178,6 +178,19 @@ def read_bytes(path: str) -> bytes:
     return fs.cat_file(p)
 
 
+def read_head(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of ``path`` (fewer if it is shorter)."""
+    kind, fs, p = _backend(path)
+    if kind == "local":
+        with open(p, "rb") as stream:
+            return stream.read(size)
+    if kind == "gfile":
+        with fs.GFile(p, "rb") as stream:
+            return stream.read(size)
+    with fs.open(p, "rb") as stream:
+        return stream.read(size)
+
+
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` as the whole content of ``path`` (replacing it)."""
     kind, fs, p = _backend(path)

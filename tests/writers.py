@@ -1,0 +1,173 @@
+"""Log directories written by the real libraries users log with, and the two views of
+them that must agree: the ``tbviz`` command's JSON and the tab's ``/runs``.
+
+Every synthetic writer logs the same truth (:data:`TRAIN`, :data:`VAL`: validation
+best at epoch 4, step 3, value 0.5), so a reading can be checked against it, not
+only against the other reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+TRAIN = [1.1, 0.7, 0.45, 0.3, 0.2, 0.12, 0.07, 0.04]
+VAL = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.61, 0.67]
+BEST_EPOCH, BEST_VALUE = 3, 0.5
+#: Iterations per epoch of the writers that log training every iteration.
+ITERATIONS = 25
+
+
+def torch_writer(folder: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(folder))
+
+
+def tbx_writer(folder: Path):
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(str(folder))
+
+
+def write_torch_flat(folder: Path, train_tag="Loss/train", val_tag="Loss/val", first=1) -> None:
+    """``torch.utils.tensorboard``, one point per epoch, 1-based steps (as tutorials do)."""
+    writer = torch_writer(folder)
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        writer.add_scalar(train_tag, train, epoch + first)
+        writer.add_scalar(val_tag, val, epoch + first)
+    writer.close()
+
+
+def write_torch_hparams(folder: Path) -> None:
+    """Flat tags and ``add_hparams`` (its own time-stamped sub-folder)."""
+    writer = torch_writer(folder)
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        writer.add_scalar("train/loss", train, epoch)
+        writer.add_scalar("val/loss", val, epoch)
+    writer.add_hparams({"lr": 0.01, "batch_size": 32}, {"hparam/best_val_loss": BEST_VALUE})
+    writer.close()
+
+
+def write_add_scalars(folder: Path, library: str) -> None:
+    """``add_scalars("Loss", {"train": ..., "val": ...})``: one sub-folder per split."""
+    writer = torch_writer(folder) if library == "torch" else tbx_writer(folder)
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        writer.add_scalars("Loss", {"train": train, "val": val}, epoch)
+    writer.close()
+
+
+def write_mixed_steps(folder: Path, library: str = "tensorboardX") -> None:
+    """Training logged every iteration at the global step, validation once an epoch
+    at the epoch: an iteration's loss scatters around the epoch's :data:`TRAIN`."""
+    writer = tbx_writer(folder) if library == "tensorboardX" else torch_writer(folder)
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        for i in range(ITERATIONS):
+            jitter = 0.02 * ((i % 5) - 2)  # sums to 0 over each epoch
+            writer.add_scalar("train/loss", train + jitter, epoch * ITERATIONS + i)
+            time.sleep(0.0005)
+        writer.add_scalar("val/loss", val, epoch)
+        time.sleep(0.002)
+    writer.close()
+
+
+def write_hand_keras_names(folder: Path) -> None:
+    """``loss``/``val_loss``/``accuracy``/``val_accuracy``: Keras' names by hand."""
+    writer = torch_writer(folder)
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        writer.add_scalar("loss", train, epoch)
+        writer.add_scalar("val_loss", val, epoch)
+        writer.add_scalar("accuracy", 1 - train / 2, epoch)
+        writer.add_scalar("val_accuracy", 1 - val / 2, epoch)
+    writer.close()
+
+
+def write_split_folders_bare_tags(folder: Path, validation: str = "test") -> None:
+    """TensorFlow's custom-loop tutorial layout (``<run>/train`` + ``<run>/test``, bare
+    ``loss``/``accuracy``), written without TensorFlow."""
+    from tbviz.logdir import summaries
+    from tbviz.logdir.writer import EventFileWriter
+
+    for split, curve in (("train", TRAIN), (validation, VAL)):
+        with EventFileWriter(str(folder / split)) as writer:
+            for epoch, value in enumerate(curve):
+                writer.add(epoch, summaries.scalar_values({"loss": value, "accuracy": 1 - value}))
+
+
+def write_quick_matrix(root: Path) -> dict[str, str]:
+    """Every TensorFlow-free writer; run name -> what it stands for."""
+    write_torch_flat(root / "torch-flat")
+    write_torch_hparams(root / "torch-hparams")
+    write_add_scalars(root / "torch-add-scalars", "torch")
+    write_add_scalars(root / "tbx-add-scalars", "tensorboardX")
+    write_mixed_steps(root / "tbx-mixed-steps")
+    write_mixed_steps(root / "torch-mixed-steps", library="torch")
+    write_hand_keras_names(root / "flat-keras-names")
+    write_split_folders_bare_tags(root / "custom-loop" / "20261129-120000")
+    write_torch_flat(root / "finetune_test", "train/loss", "eval/loss", first=0)
+    write_torch_flat(root / "bert_eval", "train_loss", "eval_loss", first=0)
+    write_torch_flat(root / "train_eval", "train/loss", "test/loss", first=0)
+    write_torch_flat(root / "..dots-first")
+    return {
+        "torch-flat": "flat",
+        "torch-hparams": "flat",
+        "torch-add-scalars": "add_scalars",
+        "tbx-add-scalars": "add_scalars",
+        "tbx-mixed-steps": "flat",
+        "torch-mixed-steps": "flat",
+        "flat-keras-names": "flat",
+        "custom-loop/20261129-120000": "split folders",
+        "finetune_test": "flat",
+        "bert_eval": "flat",
+        "train_eval": "flat",
+        "..dots-first": "flat",
+    }
+
+
+def tab_rows(logdir: Path) -> dict[str, dict]:
+    """The tab's ``/runs`` over ``logdir``, through TensorBoard's own multiplexer."""
+    from tensorboard.backend import application
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from werkzeug import test as werkzeug_test
+    from werkzeug import wrappers
+
+    from tbviz.dashboard.plugin import TbvizPlugin
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    plugin = TbvizPlugin(base_plugin.TBContext(logdir=str(logdir), data_provider=provider))
+    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
+    response = client.get("/data/plugin/tbviz/runs")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return {row["run"]: row for row in json.loads(response.get_data())["runs"]}
+
+
+def cli_rows(logdir: Path, capsys, *args: str) -> dict[str, dict]:
+    """``tbviz leaderboard LOGDIR --json``'s rows, by run."""
+    from tbviz.commands.cli import main
+
+    os.environ["TBVIZ_WORKERS"] = "1"
+    capsys.readouterr()
+    main(["leaderboard", str(logdir), "--json", *args])
+    return {row["run"]: row for row in json.loads(capsys.readouterr().out)}
+
+
+#: What both readers must say alike about a run.
+AGREED = ("epochs", "best_epoch", "best_value", "status", "gap", "layout", "paired")
+
+
+def same_reading(cli: dict, tab: dict) -> list[str]:
+    """Where the CLI row and the tab row of one run disagree, as readable lines."""
+    said = []
+    for field in AGREED:
+        a, b = cli.get(field), tab.get(field)
+        if isinstance(a, float) and isinstance(b, float) and abs(a - b) <= 1e-6 * max(1, abs(a)):
+            continue
+        if a != b:
+            said.append(f"{cli['run']}: {field} CLI {a!r} vs tab {b!r}")
+    return said
