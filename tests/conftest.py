@@ -17,11 +17,6 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# TensorBoard's multiplexer (the plugin tests' data provider) and the PyTorch-side
-# writers import TensorFlow whenever it is installed, unless TensorBoard's own
-# ``notf`` switch is there: set it, so only the tests that train Keras import it.
-sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
-
 _MODULE_SLOW = re.compile(r"^pytestmark\s*=\s*pytest\.mark\.slow\b", re.MULTILINE)
 
 
@@ -35,6 +30,15 @@ def pytest_addoption(parser):
 
 def _quick(config) -> bool:
     return (config.option.markexpr or "").replace(" ", "") == "notslow"
+
+
+def pytest_configure(config):
+    """TensorBoard's multiplexer (the plugin tests' data provider) and the PyTorch-side
+    writers import TensorFlow whenever it is installed, unless TensorBoard's own
+    ``notf`` switch is there: the quick tier sets it. (Not the full suite: Keras'
+    TensorBoard callback needs TensorBoard's real TensorFlow API.)"""
+    if _quick(config):
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
 
 
 def pytest_ignore_collect(collection_path, config):
