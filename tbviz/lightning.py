@@ -46,7 +46,8 @@ def keras_names(metrics: Mapping[str, object]) -> dict[str, float]:
     The names are read by :func:`tbviz.logdir.layouts.flat_keys`, as tbviz
     reads a Lightning log afterwards: ``train_loss_epoch`` / ``train/loss`` ->
     ``loss``; ``val_acc`` / ``val/acc`` / ``valid_acc`` -> ``val_acc``;
-    per-step values (``*_step``) and counters (``epoch``) are left out; an
+    per-step values (``*_step``), counters (``epoch``) and a test split beside
+    the validation one (``test_*`` after ``trainer.test``) are left out; an
     epoch-level value (``_epoch`` suffix) wins over a plain one of the same name.
     """
     numbers: dict[str, float] = {}
@@ -58,7 +59,7 @@ def keras_names(metrics: Mapping[str, object]) -> dict[str, float]:
     found: dict[str, float] = {}
     grains: dict[str, str] = {}
     for tag, (name, grain) in flat_keys(numbers).keys.items():
-        if grain == "step" or (name in grains and grains[name] == "epoch"):
+        if grain == "step" or name.startswith("test_") or grains.get(name) == "epoch":
             continue
         found[name] = numbers[tag]
         grains[name] = grain

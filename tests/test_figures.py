@@ -112,13 +112,13 @@ def test_a_one_point_figure_has_whole_epoch_ticks():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4", "5"]
 
 
-def test_learning_rate_labels_are_short_and_inside_the_figure():
-    rates = [1e-3 * 0.5**i for i in range(8)]
-    history = History.from_keras({"loss": [1 / (i + 1) for i in range(8)], "learning_rate": rates})
+def test_tiny_values_get_short_labels_inside_the_figure():
+    tiny = [1e-3 * 0.5**i for i in range(8)]
+    history = History.from_keras({"mse": tiny, "val_mse": [v * 1.2 for v in tiny]})
     plotter = ComparisonPlotter()
     plotter.render(history, title="run")
     renderer = plotter._canvas.get_renderer()
-    labels = [t for t in plotter._panels["learning_rate"].labels if t.get_visible()]
+    labels = [t for t in plotter._panels["mse"].labels if t.get_visible()]
     assert labels and all(len(t.get_text()) <= 7 for t in labels)
     for text in labels:
         box = text.get_window_extent(renderer)
@@ -148,3 +148,19 @@ def test_most_epochs_only_move_the_curves():
         return int((np.abs(image[..., :3] - orange).max(axis=-1) < 0.05).sum())
 
     assert validation_pixels(images[-1]) > 5 * validation_pixels(images[0])
+
+
+def test_only_training_vs_validation_metrics_get_a_panel():
+    """A learning rate (Keras 3 logs ``epoch_learning_rate``) or a metric without a
+    validation twin is not a comparison."""
+    history = History.from_keras(
+        {
+            "loss": [1.0, 0.5, 0.3],
+            "val_loss": [1.1, 0.7, 0.6],
+            "learning_rate": [1e-3, 1e-3, 1e-4],
+            "grad_norm": [3.0, 2.0, 1.0],
+        }
+    )
+    plotter = ComparisonPlotter()
+    plotter.render(history, diagnose(history, "val_loss"), title="run")
+    assert list(plotter._panels) == ["loss"]

@@ -114,7 +114,9 @@ def _annotate_run(
             else:
                 writer.add(epoch, output.epoch(epoch, row).values)
         last, diagnosis = history.last_epoch, output.diagnosis
-        figure = plotter.render(history, diagnosis, figure_title(run, last, diagnosis.status))
+        figure = plotter.render(
+            history, diagnosis, figure_title(run, last, diagnosis.status), epochs=last + 1
+        )
         writer.add(
             last,
             [

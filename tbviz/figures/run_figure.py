@@ -14,6 +14,7 @@ a small palette PNG ready for an image summary.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import ScaledTranslation
 
-from tbviz.core.diagnosis import Diagnosis
-from tbviz.core.history import History, Series
-from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
+from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
+from tbviz.core.history import History, Series, base_name
+from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range, snap_range
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -36,6 +37,8 @@ ALARM_COLOR = "#d62728"
 
 #: Size of one panel in inches; the tutorial's 2x2 grid comes out 8 x 6 in.
 PANEL_SIZE = (4.0, 3.0)
+#: Height of the strip under the panels (the monitored metric's distance from its best).
+STRIP_HEIGHT = 1.3
 #: Colours kept in the palette PNG: plenty for lines on white, and 3-4x smaller.
 PALETTE_COLORS = 64
 
@@ -72,8 +75,9 @@ class _Panel:
     when its range changes, and the curves on top of that every epoch.
     """
 
-    def __init__(self, ax) -> None:
+    def __init__(self, ax, suffix: str = "") -> None:
         self.ax = ax
+        self.suffix = suffix
         # Texts at fixed offsets rather than set_title/set_xlabel: matplotlib
         # measures every tick label to place those, on every full draw.
         self.name = ax.text(
@@ -107,8 +111,14 @@ class _Panel:
         self._extent: int | None = None
         self._y_shown: Range | None = None
 
-    def update(self, pair, metric, diagnosis: Diagnosis | None, last_epoch: int) -> None:
-        """Move the curves and marks to this epoch and grow the y range if they left it."""
+    def update(
+        self, pair, metric, diagnosis: Diagnosis | None, last_epoch: int, shade: bool = True
+    ) -> None:
+        """Move the curves and marks to this epoch and grow the y range if they left it.
+
+        ``shade``: this panel shows the run's overfitting region (the monitored
+        metric's panel); the others show only their own best epoch.
+        """
         _set_series(self.train, pair.train)
         _set_series(self.validation, pair.validation)
         has_best = metric is not None and metric.best_epoch is not None
@@ -118,7 +128,7 @@ class _Panel:
             x = metric.best_epoch + 1
             self.best.set_data([x], [metric.best_value])
             self.best_line.set_xdata([x, x])
-        onset = diagnosis.onset_epoch if diagnosis else None
+        onset = diagnosis.onset_epoch if diagnosis and shade else None
         self.band.set_visible(onset is not None)
         if onset is not None:
             _set_span(self.band, onset + 1, last_epoch + 1)
@@ -143,7 +153,8 @@ class _Panel:
         """Move the y limits, labels and grid lines to the current range."""
         if self.range is not None and self.range != self._y_shown:
             self.ax.set_ylim(self.range.low, self.range.high)
-            ticks, labels = self.range.ticks(), self.range.labels()
+            ticks = self.range.ticks()
+            labels = [label + self.suffix for label in self.range.labels()]
             while len(self.labels) < len(ticks):
                 self.labels.append(
                     self.ax.text(
@@ -188,6 +199,47 @@ class _Panel:
         )
 
 
+class _Strip(_Panel):
+    """The monitored validation metric as its distance from its best, in percent:
+    a zoom that makes a rise of a few percent after the best epoch readable when
+    the panel above spans the first epochs' large values. Its range is fitted to
+    the epochs from just before the best on; earlier epochs leave it at the top."""
+
+    def __init__(self, ax) -> None:
+        super().__init__(ax, suffix="%")
+        self.name.set_fontsize(9)
+
+    def update_from(self, history: History, diagnosis: Diagnosis, last_epoch: int) -> None:
+        series = history.get(diagnosis.monitor)
+        best = diagnosis.best_value
+        if series is None or best is None or not math.isfinite(best) or best == 0:
+            self.range = None
+            self.train.set_data([], [])
+            self.validation.set_data([], [])
+            return
+        sign = 1.0 if diagnosis.direction == "min" else -1.0
+        values = [sign * (v - best) / abs(best) * 100 for v in series.values]
+        distance = Series(list(series.epochs), values)
+        marks = dataclasses.replace(diagnosis, best_value=0.0)
+        self.update(_Distance(distance), marks, diagnosis, last_epoch)
+        from_epoch = max(0, (diagnosis.best_epoch or 0) - 2)
+        near = [
+            v
+            for e, v in zip(series.epochs, values, strict=True)
+            if e >= from_epoch and math.isfinite(v)
+        ]
+        self.range = snap_range(0.0, max(max(near, default=0.0), 1.0), room=0.15)
+        self.name.set_text(f"{diagnosis.monitor}: % {'above' if sign > 0 else 'below'} its best")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Distance:
+    """A MetricPair-like view with only a validation curve (the strip's)."""
+
+    validation: Series
+    train: None = None
+
+
 class ComparisonPlotter:
     """Draws the comparison figure again and again, reusing one matplotlib figure.
 
@@ -209,6 +261,9 @@ class ComparisonPlotter:
         self._figure: Figure | None = None
         self._canvas: FigureCanvasAgg | None = None
         self._panels: dict[str, _Panel] = {}
+        self._strip: _Strip | None = None
+        self._strip_shown = False
+        self._legend_rows = 1
         self._title = None
         self._legend = None
         self._legend_marks: tuple | None = None
@@ -246,12 +301,13 @@ class ComparisonPlotter:
         curves growing across a fixed axis); without it the axis grows in
         round lengths (5, 10, 20, 30, 50, ...) as epochs come.
         """
-        pairs = [p for p in history.pairs() if p.train is not None or p.validation is not None]
+        pairs = comparison_pairs(history)
         if not pairs:
             raise ValueError("the history has no metric to draw")
         names = tuple(p.name for p in pairs)
-        if len(names) != self._count or bool(title) != self._title_shown:
-            self._build(len(names), bool(title))
+        strip = diagnosis is not None and diagnosis.monitor in history
+        if (len(names), bool(title), strip) != (self._count, self._title_shown, self._strip_shown):
+            self._build(len(names), bool(title), strip)
         if names != self._names:
             self._panels = dict(zip(names, self._panels.values(), strict=True))
             for name, panel in self._panels.items():
@@ -262,10 +318,15 @@ class ComparisonPlotter:
         by_name = {m.name: m for m in diagnosis.metrics} if diagnosis else {}
         last = history.last_epoch or 0
         extent = epoch_extent(last + 1) if not epochs or last >= epochs else epochs
+        monitored = base_name(diagnosis.monitor) if diagnosis else None
         for pair in pairs:
-            self._panels[pair.name].update(pair, by_name.get(pair.name), diagnosis, last)
-        marks = tuple(map(any, zip(*(p.marks() for p in self._panels.values()), strict=True)))
-        key = (names, marks, tuple(p.set_extent(extent) for p in self._panels.values()))
+            panel = self._panels[pair.name]
+            panel.update(pair, by_name.get(pair.name), diagnosis, last, pair.name == monitored)
+        if self._strip is not None:
+            self._strip.update_from(history, diagnosis, last)
+        every = [*self._panels.values(), *([self._strip] if self._strip else [])]
+        marks = tuple(map(any, zip(*(p.marks() for p in every), strict=True)))
+        key = (names, marks, tuple(p.set_extent(extent) for p in every))
         if key != self._frame_key:
             if marks != self._legend_marks:
                 self._set_legend(*marks)
@@ -274,46 +335,62 @@ class ComparisonPlotter:
             self._frame_key = key
             self._y_key = None
             self.full_draws += 1
-        y_key = tuple(p.set_y_range() for p in self._panels.values())
+        y_key = tuple(p.set_y_range() for p in every)
         if y_key != self._y_key:
             self._canvas.restore_region(self._frame)
-            for panel in self._panels.values():
+            for panel in every:
                 panel.draw_y_axis()
             self._background = self._canvas.copy_from_bbox(self._figure.bbox)
             self._y_key = y_key
         else:
             self._canvas.restore_region(self._background)
-        for panel in self._panels.values():
+        for panel in every:
             panel.draw_marks()
         if self._title is not None:
-            self._title.set_text(title or "")
+            self._title.set_text(_fit(title or "", self._figure.get_size_inches()[0], 12))
             self._figure.draw_artist(self._title)
         return self._encode()
 
-    def _build(self, count: int, with_title: bool) -> None:
-        """A figure of ``count`` panels (named later, by :meth:`render`)."""
+    def _build(self, count: int, with_title: bool, with_strip: bool = False) -> None:
+        """A figure of ``count`` panels (named later, by :meth:`render`), and below
+        them, with ``with_strip``, the monitored metric's distance from its best."""
         rows, cols = grid_shape(count)
         width_in = PANEL_SIZE[0] * cols
-        height_in = PANEL_SIZE[1] * rows + (0.3 if with_title else 0.0)
+        legend_rows = 2 if cols == 1 else 1
+        height_in = (
+            PANEL_SIZE[1] * rows
+            + (0.3 if with_title else 0.0)
+            + (STRIP_HEIGHT + 0.2 if with_strip else 0.0)
+            + 0.18 * (legend_rows - 1)
+        )
         fig = Figure(figsize=(width_in, height_in), dpi=self.dpi)
         self._canvas = FigureCanvasAgg(fig)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        ratios = [PANEL_SIZE[1]] * rows + ([STRIP_HEIGHT] if with_strip else [])
+        grid = fig.add_gridspec(len(ratios), cols, height_ratios=ratios)
+        axes = [fig.add_subplot(grid[r, c]) for r in range(rows) for c in range(cols)]
         self._panels = {str(i): _Panel(ax) for i, ax in enumerate(axes[:count])}
         for ax in axes[count:]:
             ax.set_visible(False)
+        self._strip = _Strip(fig.add_subplot(grid[rows, :])) if with_strip else None
+        self._strip_shown = with_strip
+        self._legend_rows = legend_rows
         self._title = (
             fig.suptitle("", fontsize=12, y=1 - 0.05 / height_in, va="top", animated=True)
             if with_title
             else None
         )
+        top = (0.95 if with_title else 0.65) + 0.18 * (legend_rows - 1)
+        # hspace is a share of the mean axes height: 0.8 in between rows, for the
+        # "epoch" label of one row and the panel title of the next.
+        inner, n = height_in - top - 0.5, len(ratios)
         set_margins(
             fig,
             left=0.6,
             right=0.15,
             bottom=0.5,
-            top=0.95 if with_title else 0.65,
+            top=top,
             wspace=0.3,
-            hspace=0.55,
+            hspace=0.8 * n / (inner - 0.8 * (n - 1)) if n > 1 else 0.0,
         )
         self._figure = fig
         self._count = count
@@ -352,7 +429,7 @@ class ComparisonPlotter:
         self._legend = self._figure.legend(
             handles=handles,
             loc="upper center",
-            ncol=len(handles),
+            ncol=math.ceil(len(handles) / self._legend_rows),
             fontsize=8,
             frameon=False,
             bbox_to_anchor=(0.5, 1 - (0.3 if self._title_shown else 0.02) / height_in),
@@ -360,6 +437,34 @@ class ComparisonPlotter:
 
     def _encode(self) -> RenderedFigure:
         return encode_png(self._canvas, self.palette)
+
+
+def comparison_pairs(history: History) -> list:
+    """The metrics worth a training-vs-validation panel: those logged for both
+    splits (a learning rate or a metric without a validation twin is not a
+    comparison); if none is, those with a validation curve, else all."""
+    pairs = [p for p in history.pairs() if p.name not in LEARNING_RATE_KEYS]
+    for keep in (
+        lambda p: p.train is not None and p.validation is not None,
+        lambda p: p.validation is not None,
+        lambda p: p.train is not None,
+    ):
+        chosen = [p for p in pairs if keep(p)]
+        if chosen:
+            return chosen
+    return []
+
+
+def _fit(text: str, width_in: float, points: float) -> str:
+    """``text`` shortened in the middle to fit ``width_in`` inches at ``points`` size."""
+    room = int(width_in * 72 / (points * 0.6)) - 2
+    if len(text) <= room:
+        return text
+    head, sep, tail = text.rpartition(" — ")  # a figure title: the run name gives way
+    if not sep:
+        head, tail = text, ""
+    keep = max(room - len(sep) - len(tail) - 1, 4)
+    return head[: keep // 2] + "…" + head[len(head) - (keep - keep // 2) :] + sep + tail
 
 
 def set_margins(
