@@ -62,7 +62,7 @@ def test_the_rise_after_the_best_epoch_spans_a_visible_share_of_the_figure():
     plotter, diagnosis, image = render(real_history())
     assert diagnosis.status == "overfitting"
     strip = plotter._strip.ax
-    left, top, right, bottom = box(plotter, strip, image)
+    _, top, right, bottom = box(plotter, strip, image)
     best_x = strip.transData.transform((diagnosis.best_epoch + 1, 0))[0]
     region = near(image, VALIDATION_COLOR)[top:bottom, int(best_x) + 4 : right]
     rows = np.nonzero(region.any(axis=1))[0]

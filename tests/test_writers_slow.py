@@ -90,7 +90,7 @@ def keras_tuner_runs(root) -> None:
     )
 
 
-LOADERS_MODULE = '''
+LOADERS_MODULE = """
 import lightning
 import torch
 
@@ -114,7 +114,7 @@ class TwoLoaders(lightning.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=1e-2)
-'''
+"""
 
 
 def lightning_runs(root) -> None:
