@@ -11,6 +11,10 @@ class LogDirError(TbvizError, OSError):
     """The log directory (or a run folder in it) is missing, or cannot be created or written."""
 
 
+class UnknownMetricError(TbvizError, ValueError):
+    """No run has the metric asked for (``--metric``)."""
+
+
 class OutputError(TbvizError, ValueError):
     """An output file tbviz was asked to write has an unknown kind or no folder."""
 

@@ -75,3 +75,35 @@ def test_only_tbviz_errors_become_exit_2_bugs_show_in_full(tmp_path, monkeypatch
     monkeypatch.setattr(runs, "diagnose_runs", bug)
     with pytest.raises(ValueError, match="a bug"):
         main(["leaderboard", str(tmp_path)])
+
+
+def test_a_metric_no_run_has_is_an_error_that_names_the_metrics_and_writes_nothing(
+    mixed_logdir, capsys
+):
+    assert main(["leaderboard", str(mixed_logdir), "--metric", "val_los"]) == 2
+    err = capsys.readouterr().err
+    assert "no run has the metric 'val_los'; did you mean 'val_loss'?" in err
+    assert "val_accuracy" in err
+    assert main(["compare", str(mixed_logdir), "--metric", "val_acc", "--no-progress"]) == 2
+    assert "did you mean 'val_accuracy'?" in capsys.readouterr().err
+    assert not (mixed_logdir / "_compare").exists()
+
+
+def test_a_metric_some_runs_lack_names_those_runs(mixed_logdir, capsys):
+    assert main(["leaderboard", str(mixed_logdir), "--metric", "val_accuracy"]) == 0
+    err = capsys.readouterr().err
+    assert "runs have no 'val_accuracy': 'sweep/better'" in err
+
+
+def test_a_file_or_an_empty_folder_gets_an_answer_that_fits(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("# not a log directory")
+    assert main(["leaderboard", str(tmp_path / "README.md")]) == 2
+    assert "is a file, not a log directory" in capsys.readouterr().err
+    event = tmp_path / "events.out.tfevents.1.host"
+    event.write_bytes(b"")
+    assert main(["leaderboard", str(event)]) == 2
+    assert "it is an event file: pass the folder that holds it" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["leaderboard", str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err
+    assert "no event files under" in err and "warnings above" not in err

@@ -148,7 +148,7 @@ def _error(message: str) -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from tbviz.commands.discovery import diagnose_runs
+    from tbviz.commands.discovery import check_metric, diagnose_runs
 
     problems: list[str] = []
     results = diagnose_runs(
@@ -160,11 +160,12 @@ def _leaderboard(args: argparse.Namespace) -> int:
         workers=_workers(),
         problems=problems,
     )
-    _warn(problems)
+    said = check_metric(results, args.metric)
+    _warn([*problems, *([said] if said else [])])
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
         return 0 if results else 1
-    return _print_board(results, args)
+    return _print_board(results, args, warned=bool(problems))
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -182,7 +183,7 @@ def _compare(args: argparse.Namespace) -> int:
             workers=_workers(),
         )
     _warn(comparison.problems)
-    if _print_board(comparison.results, args):
+    if _print_board(comparison.results, args, warned=bool(comparison.problems)):
         return 1
     if comparison.event_file:
         print(f"\nwrote {args.logdir.rstrip('/')}/_compare (step {comparison.step})")
@@ -213,12 +214,12 @@ def _annotate(args: argparse.Namespace) -> int:
         f"{len(outcome.already)} already current, {len(outcome.skipped)} skipped"
     )
     if not (outcome.annotated or outcome.updated or outcome.already):
-        print(f"tbviz: error: {_none_found(args)}", file=sys.stderr)
+        print(f"tbviz: error: {_none_found(args, bool(outcome.problems))}", file=sys.stderr)
         return 1
     return 0
 
 
-def _print_board(results, args: argparse.Namespace) -> int:
+def _print_board(results, args: argparse.Namespace, warned: bool = True) -> int:
     """Print the leaderboard; with no runs, say so on standard error and return 1."""
     from tbviz.commands.leaderboard import leaderboard_text
 
@@ -228,12 +229,14 @@ def _print_board(results, args: argparse.Namespace) -> int:
             for remark in result.remarks:
                 print(f"note: {result.run}: {remark}")
         return 0
-    print(f"tbviz: error: {_none_found(args)}", file=sys.stderr)
+    print(f"tbviz: error: {_none_found(args, warned)}", file=sys.stderr)
     return 1
 
 
-def _none_found(args: argparse.Namespace) -> str:
+def _none_found(args: argparse.Namespace, warned: bool = True) -> str:
     where = f"{args.logdir}" + (f" matching --runs {args.runs!r}" if args.runs else "")
+    if not warned:
+        return f"no event files under {where}: is it the folder you point TensorBoard at?"
     return (
         f"no runs with training/validation scalars under {where} (the warnings above name "
         "the folders that have event files, and their tags)"

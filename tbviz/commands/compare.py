@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tbviz.commands.discovery import diagnose_runs, fork_pool
+from tbviz.commands.discovery import check_metric, diagnose_runs, fork_pool
 from tbviz.commands.leaderboard import leaderboard_markdown
 from tbviz.core.results import RunResult
 from tbviz.core.text import md_code
@@ -86,6 +86,7 @@ def compare(
 
     Raises:
         LogDirError: ``logdir`` does not exist.
+        UnknownMetricError: no run has ``metric`` (nothing is written).
         OutputError: an ``outputs`` path has an unknown suffix or no folder.
     """
     check_outputs(outputs)
@@ -104,6 +105,9 @@ def compare(
         workers=workers,
         problems=problems,
     )
+    said = check_metric(results, metric)  # no run has it: raises, nothing written
+    if said:
+        problems.append(said)
     compare_dir = storage.join(logdir, metadata.COMPARE_RUN)
     step = _next_step(compare_dir, problems)
     comparison = Comparison(results, step, problems=problems)

@@ -7,6 +7,7 @@ the same rule the TensorBoard tab uses; tbviz's own ``_compare`` is not a run.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import re
 import warnings
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 from tbviz.core.diagnosis import diagnose
 from tbviz.core.results import RunResult
-from tbviz.errors import LogDirError
+from tbviz.errors import LogDirError, UnknownMetricError
 from tbviz.logdir import metadata, storage
 from tbviz.logdir.layouts import Part, TagMapping, group_runs, suggest_mapping
 from tbviz.logdir.reader import (
@@ -196,6 +197,27 @@ def _diagnose_run(
     if data.problems:
         said = f"run {run!r} was read in part: " + "; ".join(data.problems)
     return result, said
+
+
+def check_metric(results: list[RunResult], metric: str) -> str:
+    """Raise :class:`UnknownMetricError` when no run has ``metric`` (naming the
+    validation metrics the runs have, and the closest one); return a message
+    naming the runs that lack it when only some do (else "")."""
+    lacking = [r.run for r in results if r.diagnosis.status == "no-monitor"]
+    if not results or not lacking:
+        return ""
+    if len(lacking) < len(results):
+        shown = ", ".join(repr(r) for r in lacking[:5])
+        more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+        return f"{len(lacking)} of {len(results)} runs have no {metric!r}: {shown}{more}"
+    found = sorted({k for r in results for k in r.diagnosis.available})
+    close = difflib.get_close_matches(metric, found, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownMetricError(
+        f"no run has the metric {metric!r}{hint} The runs' validation metrics: "
+        + (", ".join(found) or "none")
+        + " (pass one with --metric)"
+    )
 
 
 def unpaired_message(run: str, data) -> str:
