@@ -66,7 +66,7 @@ def test_figure_is_a_png_of_the_reported_size(trained):
     assert image.shape[:2] == (int(height), int(width))
     # loss, accuracy, binary and top-k accuracy: the tutorial's 2x2 grid at 80 dpi
     # (8 x 6 in panels, plus room for the title).
-    assert (int(width), int(height)) == (640, 504)
+    assert (int(width), int(height)) == (640, 624)
 
 
 def test_note_names_the_best_epoch_and_tensor_parses(trained):

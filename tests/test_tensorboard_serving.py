@@ -56,7 +56,7 @@ def test_tensorboard_serves_scalars_images_and_text(tmp_path, tensorboard_server
     )
     assert [e["step"] for e in entries] == [0, 1]
     png = server.get("/data/plugin/images/individualImage?" + entries[-1]["query"])
-    assert imread(io.BytesIO(png), format="png").shape[:2] == (264, 640)
+    assert imread(io.BytesIO(png), format="png").shape[:2] == (384, 640)
 
     texts = json.loads(server.wait_for("/data/plugin/text/tags", lambda b: b"cnn-adam" in b))
     assert {md.TAG_NOTES, md.TAG_SUMMARY} <= set(texts["cnn-adam"])

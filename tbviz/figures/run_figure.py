@@ -28,7 +28,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
 from tbviz.core.history import History, Series, base_name
-from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range, snap_range
+from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -203,11 +203,13 @@ class _Strip(_Panel):
     """The monitored validation metric as its distance from its best, in percent:
     a zoom that makes a rise of a few percent after the best epoch readable when
     the panel above spans the first epochs' large values. Its range is fitted to
-    the epochs from just before the best on; earlier epochs leave it at the top."""
+    the epochs from just before the best on (and only grows until a new best);
+    earlier epochs leave it at the top."""
 
     def __init__(self, ax) -> None:
         super().__init__(ax, suffix="%")
         self.name.set_fontsize(9)
+        self._best_seen: int | None = None
 
     def update_from(self, history: History, diagnosis: Diagnosis, last_epoch: int) -> None:
         series = history.get(diagnosis.monitor)
@@ -221,14 +223,20 @@ class _Strip(_Panel):
         values = [sign * (v - best) / abs(best) * 100 for v in series.values]
         distance = Series(list(series.epochs), values)
         marks = dataclasses.replace(diagnosis, best_value=0.0)
+        fitted = self.range
         self.update(_Distance(distance), marks, diagnosis, last_epoch)
+        self.range = fitted  # the strip fits its own range, below
         from_epoch = max(0, (diagnosis.best_epoch or 0) - 2)
         near = [
             v
             for e, v in zip(series.epochs, values, strict=True)
             if e >= from_epoch and math.isfinite(v)
         ]
-        self.range = snap_range(0.0, max(max(near, default=0.0), 1.0), room=0.15)
+        if diagnosis.best_epoch == last_epoch and self.range is not None:
+            return  # still improving: nothing past the best to fit, nor to redraw
+        if diagnosis.best_epoch != self._best_seen:  # a new best: fit the range anew
+            self.range, self._best_seen = None, diagnosis.best_epoch
+        self.range = grow_range(self.range, 0.0, max(max(near, default=0.0), 1.0))
         self.name.set_text(f"{diagnosis.monitor}: % {'above' if sign > 0 else 'below'} its best")
 
 
@@ -278,11 +286,11 @@ class ComparisonPlotter:
         """Pay matplotlib's one-time costs early: fonts, glyph caches, Pillow, a layout.
 
         Builds and draws the most common figure (two panels, loss and one
-        metric, with a title), which the first real figure reuses if it has
-        two panels. The renderer's thread does this when a run starts, while
+        metric, with a title and the strip of the monitored metric), which the
+        first real figure reuses if it has that shape. The renderer's thread does this when a run starts, while
         the first epoch trains.
         """
-        self._build(2, True)
+        self._build(2, True, True)
         self._canvas.draw()
         self._encode()
 
