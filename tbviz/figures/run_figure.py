@@ -287,8 +287,8 @@ class ComparisonPlotter:
 
         Builds and draws the most common figure (two panels, loss and one
         metric, with a title and the strip of the monitored metric), which the
-        first real figure reuses if it has that shape. The renderer's thread does this when a run starts, while
-        the first epoch trains.
+        first real figure reuses if it has that shape. The renderer's thread
+        does this when a run starts, while the first epoch trains.
         """
         self._build(2, True, True)
         self._canvas.draw()
