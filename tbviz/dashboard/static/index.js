@@ -229,6 +229,11 @@ async function loadDetail() {
   const pane = document.getElementById("detail");
   if (!run || !pane) return;
   pane.replaceChildren(el("h3", {}, [run.run]), el("p", { class: "reason" }, [run.reason]));
+  // How the run's log was read, where the reader chose (a validation loader, steps
+  // averaged per epoch): the same words the command prints under its table.
+  for (const remark of run.remarks || []) {
+    pane.appendChild(el("p", { class: "muted remark" }, [`Read as ${run.layout}: ${remark}`]));
+  }
   if (run.has_figure) {
     const url = ROUTE("figure");
     url.searchParams.set("run", run.run);
