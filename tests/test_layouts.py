@@ -12,6 +12,7 @@ import pytest
 from tbviz.commands.cli import main
 from tbviz.logdir.layouts import ROOT, Curve, TagMapping, match_flat_tag, run_history
 from tbviz.logdir.reader import read_run
+from tests.writers import tab_rows
 
 VAL = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.61, 0.67]  # best at epoch 3 (step 3)
 TRAIN = [1.1, 0.7, 0.45, 0.3, 0.2, 0.12, 0.07, 0.04]
@@ -104,14 +105,7 @@ def test_lightning_logs_place_values_by_the_epoch_scalar(tmp_path):
 
 
 def test_the_tab_lists_a_lightning_style_run(tmp_path):
-    from tensorboard.backend import application
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
     from tensorboardX import SummaryWriter
-    from werkzeug import test as werkzeug_test
-    from werkzeug import wrappers
-
-    from tbviz.dashboard.plugin import TbvizPlugin
 
     logdir = tmp_path / "runs"
     writer = SummaryWriter(str(logdir / "lightning_logs" / "version_0"))
@@ -124,14 +118,7 @@ def test_the_tab_lists_a_lightning_style_run(tmp_path):
         writer.add_scalar("val_loss", val, step - 1)
         writer.add_scalar("epoch", epoch, step - 1)
     writer.close()
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(logdir))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
-    plugin = TbvizPlugin(base_plugin.TBContext(logdir=str(logdir), data_provider=provider))
-    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
-    rows = json.loads(client.get("/data/plugin/tbviz/runs").get_data())["runs"]
-    [row] = rows
+    [row] = tab_rows(logdir).values()
     assert row["run"] == "lightning_logs/version_0" and row["source"] == "scalars"
     assert row["best_epoch"] == 3 and row["epochs"] == 8 and row["status"] == "overfitting"
 

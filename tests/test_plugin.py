@@ -11,16 +11,10 @@ import urllib.request
 
 import pytest
 from PIL import Image
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider as tb_data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.plugins import base_plugin
-from werkzeug import test as werkzeug_test
-from werkzeug import wrappers
 
 from tbviz import RunLogger
-from tbviz.dashboard.plugin import TbvizPlugin
 from tests.conftest import TUTORIAL, write_keras_layout_run
+from tests.writers import tab_client
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
 SWEEP = "sweep/lr=0.01,filters=8"  # the trainer's sweep names hold commas
@@ -44,14 +38,7 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(logdir):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(logdir))
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
-    context = base_plugin.TBContext(logdir=str(logdir), data_provider=provider)
-    plugin = TbvizPlugin(context)
-    app = application.TensorBoardWSGI([plugin])
-    return werkzeug_test.Client(app, wrappers.Response)
+    return tab_client(logdir)
 
 
 def get_json(client, path):

@@ -126,8 +126,9 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
     }
 
 
-def tab_rows(logdir: Path) -> dict[str, dict]:
-    """The tab's ``/runs`` over ``logdir``, through TensorBoard's own multiplexer."""
+def tab_client(logdir: Path):
+    """A client of the tbviz tab's routes over ``logdir``, served through TensorBoard's
+    own multiplexer data provider (TensorBoard's plugin-test pattern)."""
     from tensorboard.backend import application
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
     from tensorboard.plugins import base_plugin
@@ -141,8 +142,12 @@ def tab_rows(logdir: Path) -> dict[str, dict]:
     multiplexer.Reload()
     provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
     plugin = TbvizPlugin(base_plugin.TBContext(logdir=str(logdir), data_provider=provider))
-    client = werkzeug_test.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
-    response = client.get("/data/plugin/tbviz/runs")
+    return werkzeug_test.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
+
+
+def tab_rows(logdir: Path) -> dict[str, dict]:
+    """The tab's ``/runs`` over ``logdir``, by run."""
+    response = tab_client(logdir).get("/data/plugin/tbviz/runs")
     assert response.status_code == 200, response.get_data(as_text=True)
     return {row["run"]: row for row in json.loads(response.get_data())["runs"]}
 

@@ -17,12 +17,11 @@ from tbviz.core.diagnosis import diagnose
 from tbviz.core.results import RunResult
 from tbviz.errors import LogDirError, UnknownMetricError
 from tbviz.logdir import metadata, storage
-from tbviz.logdir.layouts import Part, TagMapping, group_runs, suggest_mapping
+from tbviz.logdir.layouts import Part, TagMapping, suggest_mapping
 from tbviz.logdir.reader import (
     CorruptEventFile,
-    event_folders,
+    group_logdir,
     join_path,
-    peek_tags,
     read_run,
     scalar_curves,
 )
@@ -48,8 +47,7 @@ def find_runs(logdir: str, problems: list[str] | None = None) -> dict[str, dict[
             )
             raise LogDirError(f"{logdir!r} is a file, not a log directory; {hint}")
         raise LogDirError(f"log directory {logdir!r} does not exist")
-    folders = event_folders(logdir, problems)
-    grouped = group_runs(folders, lambda rel: peek_tags(join_path(logdir, rel)))
+    grouped = group_logdir(logdir, problems)
     return {
         run: {_relative(folder, run): part for folder, part in parts.items()}
         for run, parts in sorted(grouped.items())

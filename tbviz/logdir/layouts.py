@@ -155,11 +155,6 @@ def split_word(word: str) -> str | None:
     return None
 
 
-def is_split_folder(name: str) -> bool:
-    """True for a folder named after a split (``train``, ``val``, ``validation``...)."""
-    return split_word(name) is not None
-
-
 def metric_name(raw: str, *, lower: bool = True) -> str:
     """A tag's metric part as a history key: separators become ``_``."""
     name = re.sub(r"[/.\-\s]+", "_", raw).strip("_")
@@ -382,9 +377,17 @@ def group_runs(
     ending in a split word, a folder inside another run's folder).
     """
     known = set(folders)
+    peeked: dict[str, Collection[str]] = {}
+
+    def tags(folder: str) -> Collection[str]:
+        if folder not in peeked:
+            peeked[folder] = tags_of(folder)
+        return peeked[folder]
+
+    placed: dict[str, tuple[str, Part]] = {}
     runs: dict[str, dict[str, Part]] = {}
-    for folder in sorted(known):
-        run, part = _place(folder, known, tags_of)
+    for folder in sorted(known):  # a folder sorts after its parent: placed before it
+        run, part = placed[folder] = _place(folder, known, placed, tags)
         runs.setdefault(run, {})[folder] = part
     return runs
 
@@ -393,7 +396,10 @@ def _parent(folder: str) -> str:
     return folder.rpartition("/")[0] or "."
 
 
-def _place(folder: str, known: set[str], tags_of) -> tuple[str, Part]:
+def _place(
+    folder: str, known: set[str], placed: Mapping[str, tuple[str, Part]], tags_of
+) -> tuple[str, Part]:
+    """(run, part) of one folder; ``placed`` holds every folder sorted before it."""
     if folder == ".":
         return ".", ROOT
     parent, name = _parent(folder), folder.rpartition("/")[2]
@@ -413,8 +419,8 @@ def _place(folder: str, known: set[str], tags_of) -> tuple[str, Part]:
         if owner is not None:
             return owner[0], Part("add_scalars", split_word(found.group(2)) or "", owner[1])
     if (
-        parent in known
-        and _place(parent, known, tags_of)[1] == ROOT
+        parent in placed
+        and placed[parent][1] == ROOT
         and metadata.HPARAMS_SESSION_TAG in tags_of(folder)
     ):
         return parent, Part("hparams")
@@ -443,19 +449,6 @@ def _add_scalars_owner(stem: str, tags: Collection[str]) -> tuple[str, str] | No
         if stem.endswith("/" + form):
             return stem[: -len(form) - 1], tag
     return None
-
-
-def layout_name(parts: Iterable[Part], root_tags: Collection[str] = ()) -> str:
-    """A word for how a run was laid out: ``keras``, ``split folders``,
-    ``add_scalars``, ``lightning`` or ``flat``."""
-    kinds = {p.kind for p in parts}
-    if "split" in kinds:
-        return "split folders"
-    if "add_scalars" in kinds:
-        return "add_scalars"
-    if "epoch" in root_tags:
-        return "lightning"
-    return "flat"
 
 
 # -- curves to epochs ----------------------------------------------------------
@@ -496,10 +489,15 @@ def run_history(
             key = (VALIDATION_PREFIX if part.split == "val" else "") + metric
             if _kind(metric) == "metric":
                 offer(key, "", tags[part.tag])
-    kinds = [part for part, _ in folders.values()]
-    layout = "mapped" if mapping is not None else layout_name(kinds, ("epoch",) if epochs else ())
-    if layout == "split folders" and keras:
-        layout = "keras"
+    kinds = {part.kind for part, _ in folders.values()}
+    if mapping is not None:
+        layout = "mapped"
+    elif "split" in kinds:
+        layout = "keras" if keras else "split folders"
+    elif "add_scalars" in kinds:
+        layout = "add_scalars"
+    else:
+        layout = "lightning" if epochs is not None else "flat"
     if epochs is not None:
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: _by_epoch_scalar(c, epochs) for k, (_, c) in chosen.items()}

@@ -368,12 +368,14 @@ def peek_tags(folder: str) -> set[str]:
     return tags
 
 
-def run_parts(run_dir: str, problems: list[str] | None = None) -> dict[str, layouts.Part]:
-    """The folders of the run at ``run_dir`` (relative to it) and what each is to the
-    run, by :func:`tbviz.logdir.layouts.group_runs`."""
-    folders = event_folders(run_dir, problems)
-    runs = layouts.group_runs(folders, lambda rel: peek_tags(join_path(run_dir, rel)))
-    return runs.get(".", {})
+def group_logdir(
+    logdir: str, problems: list[str] | None = None
+) -> dict[str, dict[str, layouts.Part]]:
+    """The runs under ``logdir``: run -> {folder: part}, folders relative to ``logdir``,
+    by :func:`tbviz.logdir.layouts.group_runs` over :func:`event_folders`, with
+    :func:`peek_tags` where a folder's name alone cannot tell."""
+    folders = event_folders(logdir, problems)
+    return layouts.group_runs(folders, lambda rel: peek_tags(join_path(logdir, rel)))
 
 
 def read_run(
@@ -392,7 +394,7 @@ def read_run(
     """
     problems: list[str] = []
     if parts is None:
-        parts = run_parts(run_dir, problems) or {".": layouts.ROOT}
+        parts = group_logdir(run_dir, problems).get(".") or {".": layouts.ROOT}
     folders: dict[str, tuple[layouts.Part, dict[str, layouts.Curve]]] = {}
     root: dict[str, TagData] = {}
     hparams: dict[str, TagData] = {}
