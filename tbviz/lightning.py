@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from collections.abc import Mapping
 
 from tbviz.errors import missing_extra
@@ -163,7 +164,9 @@ class OverfittingStopping(pl.Callback):
     ranks, as Lightning's own ``EarlyStopping`` does.
 
     Args:
-        monitor, mode, start_from_epoch, verbose, settings: as for the Keras one.
+        monitor, mode, start_from_epoch, settings: as for the Keras one.
+        verbose: True (the default) prints one line on global rank zero when
+            it stops the fit: when, why, and which epoch's weights it restored.
         restore_best_weights: at the stop, load the best epoch's ``state_dict``
             (kept on the CPU) back into the module.
     """
@@ -174,7 +177,7 @@ class OverfittingStopping(pl.Callback):
         mode: str = "auto",
         restore_best_weights: bool = True,
         start_from_epoch: int = 0,
-        verbose: bool = False,
+        verbose: bool = True,
         settings: DetectorSettings | None = None,
     ) -> None:
         super().__init__()
@@ -189,10 +192,12 @@ class OverfittingStopping(pl.Callback):
         self.diagnosis: Diagnosis | None = None
         self._diagnoser: RunDiagnoser | None = None
         self._best_state = None
+        self._warned = False
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._diagnoser = RunDiagnoser(self.monitor, mode=self.mode, settings=self.settings)
         self.stopped_epoch, self.best_epoch, self._best_state = 0, None, None
+        self._warned = False
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         epoch = int(trainer.current_epoch)
@@ -200,6 +205,15 @@ class OverfittingStopping(pl.Callback):
             return
         logs = keras_names(trainer.callback_metrics)
         if self.monitor not in logs:
+            if not self._warned and trainer.is_global_zero:
+                self._warned = True
+                warnings.warn(
+                    f"OverfittingStopping is conditioned on metric {self.monitor!r}, which the "
+                    f"module did not log. Logged (under Keras' names): "
+                    f"{', '.join(sorted(logs)) or 'nothing'}",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return
         d = self.diagnosis = self._diagnoser.update(epoch, logs)
         if self.restore_best_weights and d.best_epoch == epoch:

@@ -73,6 +73,13 @@ TUTORIAL = {
 }
 
 
+def readme_python(heading: str) -> str:
+    """The first ```python block under a README heading, as written there."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.+?)\n```", section, re.S)[0]
+
+
 def log_history(logdir, name: str, history: dict, **options) -> None:
     """Log a Keras-style history dict through RunLogger, one epoch at a time."""
     from tbviz import RunLogger

@@ -107,3 +107,18 @@ def test_a_file_or_an_empty_folder_gets_an_answer_that_fits(tmp_path, capsys):
     assert main(["leaderboard", str(tmp_path / "empty")]) == 1
     err = capsys.readouterr().err
     assert "no event files under" in err and "warnings above" not in err
+
+
+def test_a_bad_flag_is_answered_with_the_subcommands_usage(logdir, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["leaderboard", str(logdir), "--bogus"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tbviz leaderboard") and "--json" in err
+    assert "tbviz leaderboard: error: unrecognized arguments: --bogus" in err
+    with pytest.raises(SystemExit):
+        main(["compare", str(logdir), "--json"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tbviz compare") and "--out FILE.json" in err
+    assert "tbviz leaderboard LOGDIR --json" in err
+    assert not (logdir / "_compare").exists()

@@ -201,24 +201,24 @@ def test_bad_arguments_raise_clear_errors():
 def test_markdown_note_is_specific():
     text = note(diagnose(TUTORIAL), final=True)
     assert "Final diagnosis after 10 epochs" in text
-    assert "**Overfitting** since epoch 4 (step 3)" in text
-    assert "Best val\\_loss: 0.068 at epoch 4 (step 3)" in text
+    assert "**Overfitting** since epoch 4" in text
+    assert "Best val\\_loss: 0.068 at epoch 4" in text
     assert 'EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)' in text
-    assert "would have stopped after epoch 7 (step 6) and restored epoch 4 (step 3)" in text
+    assert "would have stopped after epoch 7 and restored epoch 4" in text
     assert "saving 3 epochs" in text
     assert (
         'the soonest stop that keeps the best epoch: `EarlyStopping(monitor="val_loss", '
-        "patience=1, restore_best_weights=True)` stops after epoch 5 (step 4) and restores "
-        "epoch 4 (step 3)" in text
+        "patience=1, restore_best_weights=True)` stops after epoch 5 and restores "
+        "epoch 4" in text
     )
-    assert "| accuracy | epoch 4 (step 3) |" in text
+    assert "| accuracy | epoch 4 |" in text
 
 
 def test_reason_is_plain_text_and_headline_markdown():
     d = diagnose(TUTORIAL)
     assert d.reason_code == "overfitting" and "\\" not in d.reason and "val_loss" in d.reason
     assert headline(d).startswith("**Overfitting**") and "val\\_loss" in headline(d)
-    assert d.plain_headline().startswith("Overfitting since epoch 4 (step 3): val_loss")
+    assert d.plain_headline().startswith("Overfitting since epoch 4: val_loss")
 
 
 def test_hostile_metric_names_are_escaped_in_markdown():

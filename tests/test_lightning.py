@@ -11,7 +11,7 @@ import torch
 
 from tbviz.lightning import OverfittingStopping, TBVizCallback, keras_names
 from tbviz.logdir.reader import read_run
-from tests.conftest import LIGHTNING_MODULE, ROOT, lightning_module
+from tests.conftest import LIGHTNING_MODULE, ROOT, lightning_module, readme_python
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +130,30 @@ def test_under_ddp_only_rank_zero_writes(tmp_path):
     assert run.history["val_loss"].epochs == [0, 1, 2]
     files = list((logdir / "ddp" / "validation").iterdir())
     assert len(files) == 1  # one writer, one file
+
+
+def test_the_readme_lightning_example_runs_as_written(tmp_path):
+    code = readme_python("### With PyTorch Lightning")
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    stopped = [line for line in out.stdout.splitlines() if line.startswith("Stopped by")]
+    assert len(stopped) == 1, out.stdout[-2000:]  # one line, as EarlyStopping(verbose=1)
+    data = read_run(str(tmp_path / "runs" / "lit-mlp"))
+    epochs = data.history["val_loss"].epochs
+    assert len(epochs) < 60 and f"after epoch {epochs[-1] + 1}:" in stopped[0]
+    assert set(data.history) >= {"loss", "val_loss", "acc", "val_acc"}
+    assert data.hparams() == {"lr": 0.01}
+    assert data.diagnoses()[-1][1]["status"] == "overfitting"
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_the_stopper_warns_once_when_its_metric_is_never_logged():
+    model = Noise()
+    train, val = loaders()
+    stopper = OverfittingStopping(monitor="val_f1")
+    with pytest.warns(UserWarning, match="'val_f1', which the module did not log") as seen:
+        trainer([stopper], 3).fit(model, train, val)
+    ours = [str(w.message) for w in seen if "val_f1" in str(w.message)]
+    assert len(ours) == 1 and "val_loss" in ours[0]

@@ -48,7 +48,7 @@ def test_notes_only_when_the_status_changes_and_a_final_summary(tmp_path):
     notes = data.texts(md.TAG_NOTES)
     assert [step for step, _ in notes] == [0, 6]
     assert notes[0][1].startswith("**Improving**")
-    assert notes[1][1].startswith("**Overfitting** since epoch 4 (step 3)")
+    assert notes[1][1].startswith("**Overfitting** since epoch 4")
     [(step, summary)] = data.texts(md.TAG_SUMMARY)
     assert step == 9 and "Final diagnosis after 10 epochs" in summary
     diagnoses = data.diagnoses()
@@ -266,7 +266,7 @@ def test_a_run_left_open_by_an_exception_is_closed_at_exit(tmp_path):
     assert [step for step, *_ in data.images()] == [2]  # the final figure, drawn at exit
     [(step, summary)] = data.texts(md.TAG_SUMMARY)
     assert step == 2 and "Final diagnosis after 3 epochs" in summary
-    assert summary.startswith("**Interrupted** after epoch 3 (step 2)")
+    assert summary.startswith("**Interrupted** after epoch 3")
 
 
 def test_leaving_the_with_block_by_an_exception_marks_the_run_interrupted(tmp_path):
@@ -274,7 +274,7 @@ def test_leaving_the_with_block_by_an_exception_marks_the_run_interrupted(tmp_pa
         run.log_epoch(0, {"loss": 1.0, "val_loss": 1.1})
         raise KeyboardInterrupt
     [(_, summary)] = read_run(str(tmp_path / "r")).texts(md.TAG_SUMMARY)
-    assert summary.startswith("**Interrupted** after epoch 1 (step 0)")
+    assert summary.startswith("**Interrupted** after epoch 1")
 
 
 def test_non_finite_values_keep_logging_without_warnings(tmp_path):
@@ -296,7 +296,7 @@ def test_non_finite_values_keep_logging_without_warnings(tmp_path):
     assert len(data.history["loss"].values) == 4
     assert [s for s, *_ in data.images()] == [0, 1, 2, 3]
     notes = dict(data.texts(md.TAG_NOTES))
-    assert notes[2].startswith("**Diverged** at epoch 3 (step 2)")
+    assert notes[2].startswith("**Diverged** at epoch 3")
 
 
 def test_hparams_are_checked_before_anything_is_written(tmp_path):

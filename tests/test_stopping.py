@@ -38,7 +38,7 @@ def wide_mlp(metrics=("accuracy",)):
     return model
 
 
-def test_stops_an_overfitting_fit_and_restores_the_best_weights(tmp_path):
+def test_stops_an_overfitting_fit_and_restores_the_best_weights(tmp_path, capsys):
     x, y, xv, yv = digits()
     model = wide_mlp()
     stopper = OverfittingStopping()
@@ -53,6 +53,9 @@ def test_stops_an_overfitting_fit_and_restores_the_best_weights(tmp_path):
     ).history
     trained = len(history["val_loss"])
     assert trained < 40 and stopper.stopped_epoch == trained - 1
+    printed = capsys.readouterr().out.splitlines()  # one line, as EarlyStopping(verbose=1)
+    assert len(printed) == 1
+    assert printed[0].startswith(f"Stopped by OverfittingStopping after epoch {trained}: ")
     best = int(np.argmin(history["val_loss"]))
     assert stopper.best_epoch == best == stopper.diagnosis.onset_epoch
     assert stopper.diagnosis.status == "overfitting"
@@ -63,7 +66,7 @@ def test_stops_an_overfitting_fit_and_restores_the_best_weights(tmp_path):
     run = read_run(str(tmp_path / "stopped"))
     summary = run.texts(md.TAG_SUMMARY)[-1][1]
     assert "Stopped by OverfittingStopping after epoch" in summary
-    assert f"restored the weights of epoch {best + 1} (step {best})" in summary
+    assert f"restored the weights of epoch {best + 1}" in summary
     stored = run.diagnoses()[-1][1]
     assert stored["status"] == "overfitting" and stored["onset_epoch"] == best
 

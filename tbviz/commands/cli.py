@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
     command = commands.add_parser(name, **texts)
+    command.set_defaults(parser=command)  # so a bad flag is answered with this usage
     command.add_argument("logdir", metavar="LOGDIR")
     command.add_argument("--runs", metavar="REGEX", help="only runs whose name matches REGEX")
     command.add_argument(
@@ -98,7 +99,10 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tbviz`` command; return the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # answered by the subcommand, whose usage lists the flags it takes
+        args.parser.error(_unknown_message(args.command, unknown))
     command = {"leaderboard": _leaderboard, "compare": _compare, "annotate": _annotate}
     if args.runs:
         try:
@@ -122,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `tbviz leaderboard ... | head`
         sys.stderr.close()
         return 0
+
+
+def _unknown_message(command: str, unknown: list[str]) -> str:
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    if command == "compare" and "--json" in unknown:
+        message += (
+            " (compare writes JSON with --out FILE.json; `tbviz leaderboard LOGDIR --json` "
+            "prints it)"
+        )
+    return message
 
 
 def _workers() -> int:

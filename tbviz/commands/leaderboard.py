@@ -112,5 +112,5 @@ def hparams_text(hparams: dict[str, object]) -> str:
 
 
 def _epoch(epoch: int | None) -> str:
-    """``3`` -> ``"4 (step 3)"``; None -> ``"-"``."""
-    return "-" if epoch is None else f"{epoch + 1} (step {epoch})"
+    """``3`` -> ``"4"`` (words count epochs from 1); None -> ``"-"``."""
+    return "-" if epoch is None else str(epoch + 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tbviz.core.text import epoch_label, fmt, md_code, md_escape, plural
+from tbviz.core.text import epoch_label, fmt, md_code, md_escape, plural, slider_label
 
 if TYPE_CHECKING:
     from tbviz.core.diagnosis import Diagnosis
@@ -181,7 +181,7 @@ def note(d: Diagnosis, final: bool = False, stopped: str | None = None) -> str:
         )
     if d.onset_epoch is not None:
         lines.append(
-            f"- Onset: {epoch_label(d.onset_epoch)} was the last good epoch; "
+            f"- Onset: {slider_label(d.onset_epoch)} was the last good epoch; "
             "validation got worse after it."
         )
     gaps = [m for m in d.metrics if m.gap is not None]

@@ -32,8 +32,20 @@ def md_code(text: object) -> str:
 
 
 def epoch_label(epoch: int) -> str:
-    """Name a 0-based epoch for people: ``epoch_label(3) == "epoch 4 (step 3)"``."""
-    return f"epoch {epoch + 1} (step {epoch})"
+    """Name a 0-based epoch for people: ``epoch_label(3) == "epoch 4"``.
+
+    tbviz's one convention: words count epochs from 1, as Keras' progress bar
+    does; numbers stored for programs (JSON, the diagnosis, event steps) count
+    from 0, as Keras' ``epoch`` argument and TensorBoard's steps do. The step
+    is named only where a reader needs it to find a figure on TensorBoard's
+    slider (:func:`slider_label`).
+    """
+    return f"epoch {epoch + 1}"
+
+
+def slider_label(epoch: int) -> str:
+    """``slider_label(3) == "epoch 4 (step 3 on TensorBoard's slider)"``."""
+    return f"epoch {epoch + 1} (step {epoch} on TensorBoard's slider)"
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

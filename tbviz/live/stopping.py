@@ -47,7 +47,8 @@ class OverfittingStopping(keras.callbacks.Callback):
             epoch of ``monitor`` (the onset of overfitting).
         start_from_epoch: epochs to ignore entirely before judging, as in
             ``EarlyStopping`` (a warm-up whose values should not count).
-        verbose: 1 prints a line when training is stopped.
+        verbose: 1 (the default) prints one line when it stops training, with
+            when, why and which epoch's weights it restored; 0 is silent.
         settings: detector thresholds; see :class:`tbviz.core.detector.DetectorSettings`.
 
     Attributes:
@@ -62,7 +63,7 @@ class OverfittingStopping(keras.callbacks.Callback):
         mode: str = "auto",
         restore_best_weights: bool = True,
         start_from_epoch: int = 0,
-        verbose: int = 0,
+        verbose: int = 1,
         settings: DetectorSettings | None = None,
     ) -> None:
         super().__init__()

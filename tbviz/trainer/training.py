@@ -106,7 +106,7 @@ def train(
     if config.stop_on_overfitting:
         from tbviz.live.stopping import OverfittingStopping
 
-        callbacks.insert(0, OverfittingStopping())
+        callbacks.insert(0, OverfittingStopping(verbose=0))  # the trainer says it
     history = model.fit(
         x_train,
         y_train,

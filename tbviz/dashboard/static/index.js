@@ -498,7 +498,7 @@ function epochTicks(extent) {
 }
 
 function epochLabel(epoch) {
-  return epoch === null || epoch === undefined ? "–" : `epoch ${epoch + 1} (step ${epoch})`;
+  return epoch === null || epoch === undefined ? "–" : `epoch ${epoch + 1}`;
 }
 
 function styles() {
