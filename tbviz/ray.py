@@ -210,6 +210,10 @@ def _trial(config: dict, dataset, base, prefix: str, changes: dict) -> None:
 
     name = config["name"]
     run_config = dataclasses.replace(
-        base, run_name=f"{prefix}/{name}", trial=sweep_trial(name, prefix), **changes[name]
+        base,
+        run_name=f"{prefix}/{name}",
+        trial=sweep_trial(name, prefix),
+        sweep=prefix,
+        **changes[name],
     )
     train(dataset, run_config, report=tune_report)

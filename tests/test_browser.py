@@ -63,6 +63,7 @@ def showcase(tmp_path_factory) -> Path:
     log_history(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
     write_keras_layout_run(root / "plain-keras")
     assert main(["compare", str(root), "--no-progress"]) == 0
+    assert main(["annotate", str(root), "--runs", "^plain-keras$", "--no-progress"]) == 0
     return root
 
 
@@ -198,6 +199,71 @@ def test_filter_sort_select_and_untick_as_a_person_would(browser, server):
         assert sweep in page.evaluate(drawn)
         page.click(f'tr.run[data-run="{sweep}"] input')
         page.wait_for_function(f"!{drawn}.includes({json.dumps(sweep)})")
+    finally:
+        page.close()
+
+
+def test_the_filter_holds_for_the_table_the_detail_pane_and_the_overlay(browser, server):
+    page = open_tab(browser, server)
+    drawn = (
+        "[...document.querySelectorAll('#overlay-chart path[data-run]')]"
+        ".map(p => p.dataset.run)"
+    )
+    try:
+        assert page.inner_text("#detail h3") == "cnn-300-digits"
+        assert "cnn-300-digits" in page.evaluate(drawn)
+        page.fill("#run-filter", "^sweep")
+        # The open run is filtered out: the first row shown takes its place...
+        page.wait_for_function(
+            "document.querySelector('#detail h3')?.textContent === "
+            "document.querySelector('tr.run').dataset.run"
+        )
+        assert page.inner_text("#detail h3").startswith(SWEEP)
+        # ...and the overlay draws only runs the filter lets through.
+        page.wait_for_function(f"!{drawn}.includes('cnn-300-digits')")
+        assert all(run.startswith(SWEEP) for run in page.evaluate(drawn))
+        page.fill("#run-filter", "no run is called this")
+        page.wait_for_function(
+            "document.querySelector('#detail')?.textContent === 'No run matches the filter.'"
+        )
+        page.fill("#run-filter", "")
+        page.wait_for_function(f"{drawn}.includes('cnn-300-digits')")
+    finally:
+        page.close()
+
+
+STATUS_AND_DISTANCE = """rows => rows.map(r => [
+  r.querySelector('td:nth-child(3)').textContent,
+  r.querySelector('td:nth-child(9)').textContent,
+])"""
+
+
+def test_within_a_status_the_run_furthest_from_its_best_comes_first(browser, server):
+    page = open_tab(browser, server)
+    try:
+        shown = page.eval_on_selector_all("tr.run", STATUS_AND_DISTANCE)
+        severity = ["diverged", "overfitting", "not-learning", "plateau", "improving"]
+        ranks = [severity.index(status) if status in severity else 9 for status, _ in shown]
+        assert ranks == sorted(ranks)
+
+        def worse(text: str) -> float:
+            return float(text.split("%")[0]) if "worse" in text else 0.0
+
+        for (status, a), (same, b) in itertools.pairwise(shown):
+            if status == same:
+                assert worse(a) >= worse(b), shown
+    finally:
+        page.close()
+
+
+def test_notes_render_markdown_as_the_text_dashboard_does(browser, server):
+    page = open_tab(browser, server)
+    try:
+        page.click('tr.run[data-run="plain-keras"] td.name')
+        page.wait_for_function("document.querySelectorAll('#detail .markdown em').length >= 1")
+        assert page.inner_text("#detail .markdown em").startswith("Written by tbviz annotate")
+        assert page.inner_text("#detail .markdown em code") == "tbviz annotate"
+        assert "*" not in page.inner_text("#detail")
     finally:
         page.close()
 

@@ -335,7 +335,9 @@ def test_sweep_trains_each_combination_with_hparams_and_compares(tmp_path):
     hparams = read_run(str(runs / "sw" / "lr=0.01,optimizer=sgd")).hparams()
     assert hparams["lr"] == 0.01 and hparams["optimizer"] == "sgd"
     assert hparams["dropout"] == 0.25 and hparams["dataset"] == "mnist-5k"
-    # The HParams dashboard shows 14 characters of a Trial ID: the knobs come first.
+    # The HParams dashboard shows 14 characters of a Trial ID: the knobs come first,
+    # and the run and its sweep are columns of their own.
+    assert hparams["run"] == "sw/lr=0.01,optimizer=sgd" and hparams["sweep"] == "sw"
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     session = read_run(str(runs / "sw" / "lr=0.01,optimizer=sgd")).root[
@@ -349,6 +351,9 @@ def test_sweep_trains_each_combination_with_hparams_and_compares(tmp_path):
     best = [r["best_value"] for r in rows]
     assert best == sorted(best)
     assert "_compare" in result.stdout and "lr=0.01" in result.stdout
+    # tbviz's own table shows what varies, not the run's name a second time.
+    board_text = result.stdout[result.stdout.index("best val_loss") :]
+    assert "run=" not in board_text and "sweep=" not in board_text
 
 
 @pytest.mark.parametrize(

@@ -79,9 +79,17 @@ def _header(metric: str, with_hparams: bool) -> list[str]:
     return [*header, "hparams"] if with_hparams else header
 
 
+#: The hparam holding the run's own folder name (see ``TrainConfig.hparams``).
+RUN_HPARAM = "run"
+
+
 def varying_hparams(results: list[RunResult]) -> list[str]:
-    """Hparam names whose value is not the same in every run: the ones worth a column."""
-    names = sorted({name for r in results for name in r.hparams})
+    """Hparam names whose value is not the same in every run: the ones worth a column.
+
+    ``run`` (the trainer logs the run's folder as an hparam, for TensorBoard's
+    HParams dashboard) is left out: the row names its run already.
+    """
+    names = sorted({name for r in results for name in r.hparams} - {RUN_HPARAM})
     return [name for name in names if len({repr(r.hparams.get(name)) for r in results}) > 1]
 
 

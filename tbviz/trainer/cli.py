@@ -346,7 +346,11 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
     notes_shown = False
     for i, (name, changes) in enumerate(combos, 1):
         run_config = dataclasses.replace(
-            config, run_name=f"{prefix}/{name}", trial=sweep_trial(name, prefix), **changes
+            config,
+            run_name=f"{prefix}/{name}",
+            trial=sweep_trial(name, prefix),
+            sweep=prefix,
+            **changes,
         )
         print(f"\n[{i}/{len(combos)}] {run_config.run_name}")
         show = (lambda note: print(f"note: {note}")) if not notes_shown else (lambda _: None)

@@ -21,6 +21,8 @@ class TrainConfig:
     run_name: str | None = None
     #: The Trial ID in TensorBoard's HParams dashboard (None: the run name).
     trial: str | None = None
+    #: The sweep this run belongs to (its folder under ``logdir``), or None.
+    sweep: str | None = None
     figure_every: int = 1
     figure_budget: float | None = 0.03
     seed: int = 0
@@ -34,8 +36,18 @@ class TrainConfig:
     stop_on_overfitting: bool = False
 
     def hparams(self, dataset: str) -> dict[str, bool | int | float | str]:
-        """What TensorBoard's HParams dashboard shows for this run."""
+        """What TensorBoard's HParams dashboard shows for this run.
+
+        The run's folder (``run``) and its sweep (``sweep``) are columns of
+        their own: the dashboard cuts its Trial IDs to a few characters, so
+        two time-stamped runs, or one combination in two sweeps, would
+        otherwise look alike.
+        """
+        where = {"run": self.run_name} if self.run_name else {}
+        if self.sweep:
+            where["sweep"] = self.sweep
         return {
+            **where,
             "dataset": dataset,
             "lr": self.learning_rate,
             "filters": self.filters,

@@ -22,7 +22,8 @@ const SEVERITY = [
 const severity = (status) => (SEVERITY.includes(status) ? SEVERITY.indexOf(status) : SEVERITY.length);
 const COLUMNS = [
   ["run", "run", (r) => r.run],
-  ["status", "status", (r) => severity(r.status)],
+  // Worst status first; within one, the run furthest from its best first.
+  ["status", "status", (r) => [severity(r.status), -(r.generalization_loss ?? 0), r.run]],
   ["monitor", "metric", (r) => r.monitor],
   ["best_value", "best value", (r) => r.best_value],
   ["best_epoch", "best epoch", (r) => r.best_epoch],
@@ -114,7 +115,15 @@ function filterBar() {
   });
   input.addEventListener("input", () => {
     state.filter = input.value;
+    // The filter holds for the whole tab: a run it hides leaves the detail pane
+    // (the first row shown takes its place) and the overlay.
+    const shown = sortedRows();
+    if (!shown.some((r) => r.run === state.selected)) {
+      state.selected = shown.length ? shown[0].run : null;
+    }
     redrawTable(); // the input itself stays, with its focus and caret
+    loadDetail();
+    loadOverlay();
   });
   const refreshButton = el("button", { type: "button" }, ["Refresh"]);
   refreshButton.addEventListener("click", refresh);
@@ -147,9 +156,11 @@ function worstRuns() {
 
 function varyingHparams(runs) {
   // Only the hparams whose value differs between runs are worth a column.
-  // Runs logged without hparams (a plain Keras run) do not count.
+  // Runs logged without hparams (a plain Keras run) do not count, nor does the
+  // trainer's `run` hparam (the row names its run already).
   const withHparams = runs.filter((r) => Object.keys(r.hparams || {}).length);
-  const names = [...new Set(withHparams.flatMap((r) => Object.keys(r.hparams)))].sort();
+  const names = [...new Set(withHparams.flatMap((r) => Object.keys(r.hparams)))]
+    .filter((name) => name !== "run").sort();
   return names.filter((name) => new Set(withHparams.map((r) => JSON.stringify(r.hparams[name] ?? null))).size > 1);
 }
 
@@ -158,10 +169,16 @@ function hparamsText(run) {
     .map((name) => `${name}=${run.hparams[name]}`).join(", ");
 }
 
-function table() {
+function sortedRows() {
+  // The table's rows: filtered, then sorted by the chosen column.
   const column = COLUMNS.find(([key]) => key === state.sortKey) || COLUMNS[1];
   const rows = filteredRuns().sort((a, b) => compare(column[2](a), column[2](b)));
   if (!state.sortAscending) rows.reverse();
+  return rows;
+}
+
+function table() {
+  const rows = sortedRows();
   const head = el("tr", {}, [el("th", {}, ["overlay"]), ...COLUMNS.map(([key, label]) => {
     const arrow = key === state.sortKey ? (state.sortAscending ? " ▲" : " ▼") : "";
     const th = el("th", { class: "sortable", "data-key": key }, [label + arrow]);
@@ -227,7 +244,12 @@ function detailPane() {
 async function loadDetail() {
   const run = state.runs.find((r) => r.run === state.selected);
   const pane = document.getElementById("detail");
-  if (!run || !pane) return;
+  if (!pane) return;
+  if (!run) {
+    pane.replaceChildren(el("p", { class: "muted" }, [state.runs.length
+      ? "No run matches the filter." : "Click a run to see its figure and notes."]));
+    return;
+  }
   pane.replaceChildren(el("h3", {}, [run.run]), el("p", { class: "reason" }, [run.reason]));
   // How the run's log was read, where the reader chose (a validation loader, steps
   // averaged per epoch): the same words the command prints under its table.
@@ -267,9 +289,11 @@ async function loadOverlay() {
   const pane = document.getElementById("overlay");
   if (!pane) return;
   const url = ROUTE("overlay");
-  for (const run of state.overlay) url.searchParams.append("run", run); // names may hold commas
+  const shown = new Set(filteredRuns().map((r) => r.run)); // the filter holds here too
+  const ticked = [...state.overlay].filter((run) => shown.has(run));
+  for (const run of ticked) url.searchParams.append("run", run); // names may hold commas
   let series = [];
-  if (state.overlay.size) {
+  if (ticked.length) {
     const response = await fetch(url);
     if (response.ok) series = (await response.json()).series;
   }
@@ -373,14 +397,16 @@ function markdownTable(rows) {
 }
 
 function inline(text) {
-  // Code spans first (their content is literal), then bold, then escapes.
+  // Code spans first (their content is literal), then bold, italics, escapes:
+  // the subset of markdown tbviz writes, rendered as TensorBoard's Text tab does.
   const nodes = [];
-  const pattern = /(`+)(.+?)\1|\*\*(.+?)\*\*/g;
+  const pattern = /(`+)(.+?)\1|\*\*(.+?)\*\*|(?<![\\*])\*(?![\s*])(.+?)(?<![\s\\])\*/g;
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     nodes.push(unescapeMarkdown(text.slice(last, match.index)));
-    nodes.push(match[2] !== undefined ? el("code", {}, [match[2].trim()])
-      : el("strong", {}, [unescapeMarkdown(match[3])]));
+    if (match[2] !== undefined) nodes.push(el("code", {}, [match[2].trim()]));
+    else if (match[3] !== undefined) nodes.push(el("strong", {}, inline(match[3])));
+    else nodes.push(el("em", {}, inline(match[4])));
     last = match.index + match[0].length;
   }
   nodes.push(unescapeMarkdown(text.slice(last)));
@@ -417,6 +443,13 @@ function svgText(x, y, text, anchor, cls = "") {
 }
 
 function compare(a, b) {
+  if (Array.isArray(a)) {
+    for (let i = 0; i < a.length; i++) {
+      const order = compare(a[i], b[i]);
+      if (order) return order;
+    }
+    return 0;
+  }
   if (a === null || a === undefined) return 1;
   if (b === null || b === undefined) return -1;
   return typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
