@@ -85,8 +85,8 @@ class TBVizCallback(pl.Callback):
     Args:
         log_dir: the log directory TensorBoard is pointed at (local or a URL).
         run_name: the run's folder; None picks a time-stamped name.
-        figure_every, figure_budget, monitor, mode, directions, patience, trial:
-            as for :class:`tbviz.RunLogger`.
+        figure_every, figure_budget, monitor, mode, directions, patience, trial,
+        settings, detector_scalars: as for :class:`tbviz.RunLogger`.
         hparams: the run's hyperparameters; None takes the module's
             ``save_hyperparameters()`` values.
     """
@@ -104,6 +104,8 @@ class TBVizCallback(pl.Callback):
         patience: int = 3,
         hparams: Mapping[str, object] | None = None,
         trial: str | None = None,
+        settings: DetectorSettings | None = None,
+        detector_scalars: bool = False,
     ) -> None:
         super().__init__()
         self.options = RunOptions(
@@ -115,6 +117,8 @@ class TBVizCallback(pl.Callback):
             patience=patience,
             hparams=hparams,
             trial=trial,
+            settings=settings,
+            detector_scalars=detector_scalars,
         )
         self.log_dir = str(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None

@@ -231,11 +231,25 @@ def test_bad_epoch_is_refused(tmp_path):
         run.log_epoch(-1, {"loss": 1.0})
 
 
-def test_detector_state_is_charted_as_scalars(tmp_path):
+def test_by_default_the_scalars_dashboard_gets_the_charts_a_person_reads(tmp_path):
     with RunLogger(tmp_path, "r") as run:
         for epoch, logs in enumerate(epochs_of(TUTORIAL)):
             run.log_epoch(epoch, logs)
+    charts = {t for t, d in read_folder(str(tmp_path / "r")).items() if d.plugin == "scalars"}
+    assert charts == {
+        md.TAG_GENERALIZATION_LOSS,
+        md.best_tag("val_loss"),
+        md.best_tag("val_accuracy"),
+        md.TAG_BEST_STEP,
+    }
+
+
+def test_detector_state_is_charted_as_scalars_when_asked(tmp_path):
+    with RunLogger(tmp_path, "r", detector_scalars=True) as run:
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
     tags = read_folder(str(tmp_path / "r"))
+    assert md.best_tag("accuracy") in tags
     assert tags[md.TAG_EPOCHS_SINCE_BEST].values == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]
     gl = tags[md.TAG_GENERALIZATION_LOSS].values
     assert gl[-1] == pytest.approx(100 * (0.097 / 0.068 - 1), rel=1e-5)

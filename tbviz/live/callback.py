@@ -12,6 +12,7 @@ try:
 except ImportError as err:
     raise missing_extra("keras", "TBVizCallback", "keras") from err
 
+from tbviz.core.detector import DetectorSettings
 from tbviz.live.options import STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.logdir.summaries import HParamValue
@@ -56,6 +57,12 @@ class TBVizCallback(keras.callbacks.Callback):
         trial: the Trial ID the HParams dashboard shows for this run
             (default: the run name); runs given the same one are shown as
             repeats of one trial.
+        settings: the detector's thresholds
+            (:class:`tbviz.core.detector.DetectorSettings`); give the same
+            ones as to ``OverfittingStopping`` so the notes judge by the rule
+            book that stops the run.
+        detector_scalars: also chart the detector's working numbers (see
+            :class:`tbviz.RunLogger`).
     """
 
     def __init__(
@@ -71,6 +78,8 @@ class TBVizCallback(keras.callbacks.Callback):
         update_freq: str | int = "epoch",
         hparams: Mapping[str, HParamValue] | None = None,
         trial: str | None = None,
+        settings: DetectorSettings | None = None,
+        detector_scalars: bool = False,
     ) -> None:
         super().__init__()
         if update_freq != "epoch" and (
@@ -94,6 +103,8 @@ class TBVizCallback(keras.callbacks.Callback):
             patience=patience,
             hparams=hparams,
             trial=trial,
+            settings=settings,
+            detector_scalars=detector_scalars,
         )
         self.log_dir = os.fspath(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None

@@ -8,8 +8,9 @@ made (a clear ``ValueError`` before any training) and hands them on whole.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
+from tbviz.core.detector import DetectorSettings
 from tbviz.core.directions import check_directions
 from tbviz.logdir.summaries import HParamValue
 
@@ -31,8 +32,14 @@ class RunOptions:
     patience: int = 3
     hparams: Mapping[str, HParamValue] | None = field(default=None)
     trial: str | None = None
+    settings: DetectorSettings | None = None
+    detector_scalars: bool = False
 
     def __post_init__(self) -> None:
+        if self.settings is not None and not isinstance(self.settings, DetectorSettings):
+            raise ValueError(
+                f"settings must be a tbviz.DetectorSettings or None, got {self.settings!r}"
+            )
         if self.trial is not None and (not isinstance(self.trial, str) or not self.trial):
             raise ValueError(f"trial must be a non-empty string or None, got {self.trial!r}")
         if self.mode not in ("auto", "min", "max"):
@@ -62,7 +69,7 @@ class RunOptions:
 
     def as_kwargs(self) -> dict:
         """The options as keyword arguments of :class:`tbviz.RunLogger`."""
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 #: Where an ``OverfittingStopping`` leaves its message (on the Keras model or the

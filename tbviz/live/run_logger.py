@@ -131,6 +131,13 @@ class RunLogger:
             slider show the curves growing across a fixed axis. A run that
             stops early gets a final figure whose axis fits the epochs it
             trained, unless that epoch's figure was already drawn.
+        detector_scalars: also chart the detector's working numbers
+            (``tbviz/epochs_since_best``, ``tbviz/gap/<metric>``, every
+            training metric's ``tbviz/best/<metric>``). By default the
+            Scalars dashboard gets the tbviz charts a person reads: how far
+            the monitored metric is above its best
+            (``tbviz/generalization_loss``, in %), the validation metrics at
+            the best epoch and the best epoch (``tbviz/best_step``).
 
     Raises:
         ValueError: an argument is invalid (bad run name, negative figure_every).
@@ -153,6 +160,7 @@ class RunLogger:
         hparams: Mapping[str, HParamValue] | None = None,
         trial: str | None = None,
         epochs: int | None = None,
+        detector_scalars: bool = False,
     ) -> None:
         self.options = RunOptions(
             figure_every=figure_every,
@@ -163,6 +171,8 @@ class RunLogger:
             patience=patience,
             hparams=hparams,
             trial=trial,
+            settings=settings,
+            detector_scalars=detector_scalars,
         )
         directions, hparams = self.options.directions, self.options.hparams
 
@@ -181,6 +191,7 @@ class RunLogger:
             settings=self.settings,
             hparams=hparams,
             trial=trial,
+            detector_scalars=detector_scalars,
         )
         self.diagnosis: Diagnosis | None = None
         self._warned: set[str] = set()

@@ -54,6 +54,7 @@ class RunOutput:
         hparams: Mapping[str, object] | None = None,
         trial: str | None = None,
         preface: str = "",
+        detector_scalars: bool = False,
     ) -> None:
         self.diagnoser = RunDiagnoser(monitor, mode=mode, settings=settings, directions=directions)
         self.history = History()
@@ -62,6 +63,7 @@ class RunOutput:
         self._hparams = dict(hparams) if hparams else None
         self._trial = trial or ""
         self._preface = preface
+        self._detector_scalars = detector_scalars
 
     def resume(self, history: History) -> None:
         """Take in epochs already written (a resumed run): no output for them."""
@@ -75,7 +77,12 @@ class RunOutput:
         """Add one epoch's numeric logs; what the run folder gets at its step."""
         self.history.record(epoch, values)
         diagnosis = self.diagnosis = self.diagnoser.update(epoch, values)
-        out = EpochOutput(diagnosis, summaries.epoch_values(diagnosis, self.history))
+        out = EpochOutput(
+            diagnosis,
+            summaries.epoch_values(
+                diagnosis, self.history, detector_scalars=self._detector_scalars
+            ),
+        )
         if self._hparams:
             out.values.append(summaries.hparams_value(self._hparams, group=self._trial))
             self._hparams = None

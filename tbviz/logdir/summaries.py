@@ -127,18 +127,34 @@ def detector_values(
     )
 
 
-def epoch_values(diagnosis: Diagnosis, history: History) -> list[Value]:
-    """What a run folder gets after every epoch: diagnosis, detector state, best-epoch values."""
-    values = [
-        diagnosis_value(diagnosis.to_dict()),
-        *detector_values(
+def epoch_values(
+    diagnosis: Diagnosis, history: History, *, detector_scalars: bool = False
+) -> list[Value]:
+    """What a run folder gets after every epoch: the diagnosis and a few scalars.
+
+    By default the charts a person reads in the Scalars dashboard: how far
+    the monitored metric is above its best (%), the validation metrics at
+    the best epoch and the best epoch itself (which the HParams dashboard
+    then shows beside each run's last values). ``detector_scalars`` adds the
+    detector's working numbers (epochs since the best, every metric's gap,
+    training values at the best epoch).
+    """
+    values = [diagnosis_value(diagnosis.to_dict())]
+    if detector_scalars:
+        values += detector_values(
             diagnosis.epochs_since_best,
             diagnosis.generalization_loss,
             {m.name: m.gap for m in diagnosis.metrics if m.gap is not None},
-        ),
-    ]
+        )
+    elif diagnosis.generalization_loss is not None and math.isfinite(diagnosis.generalization_loss):
+        values += scalar_values({metadata.TAG_GENERALIZATION_LOSS: diagnosis.generalization_loss})
     if diagnosis.best_epoch is not None:
-        values += best_epoch_values(diagnosis.best_epoch, history.values_at(diagnosis.best_epoch))
+        at_best = history.values_at(diagnosis.best_epoch)
+        if not detector_scalars:
+            at_best = {
+                k: v for k, v in at_best.items() if k == diagnosis.monitor or k.startswith("val_")
+            }
+        values += best_epoch_values(diagnosis.best_epoch, at_best)
     return values
 
 
