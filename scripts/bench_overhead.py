@@ -100,6 +100,10 @@ def guide_callback(logdir: str):
     return GuideFigures()
 
 
+#: The figure budget the tbviz fits use (--figure-budget; default: tbviz's own).
+BUDGET: dict = {}
+
+
 def timed_tbviz(logdir: str, holds: list[float]):
     from tbviz import TBVizCallback
 
@@ -109,7 +113,7 @@ def timed_tbviz(logdir: str, holds: list[float]):
             super().on_epoch_end(epoch, logs)
             holds.append(time.perf_counter() - start)
 
-    return Timed(log_dir=logdir, run_name="bench")
+    return Timed(log_dir=logdir, run_name="bench", **BUDGET)
 
 
 def fit_once(way: str, data, epochs: int, holds: list[float], figures: dict) -> float:
@@ -299,6 +303,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--figure-budget", type=float, help="tbviz's figure_budget (default: tbviz's default)"
+    )
     parser.add_argument("--long", action="store_true", help="40,000 training images")
     parser.add_argument(
         "--soak",
@@ -310,6 +317,8 @@ def main() -> int:
         "--figures", action="store_true", help="instead: milliseconds per comparison figure"
     )
     args = parser.parse_args()
+    if args.figure_budget is not None:
+        BUDGET["figure_budget"] = args.figure_budget
     if args.figures:
         run_figures()
     elif args.soak:

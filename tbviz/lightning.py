@@ -36,7 +36,7 @@ except ImportError:  # the standalone package of older releases
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.notes import stop_message
-from tbviz.live.options import STOP_ATTRIBUTE, RunOptions, check_stopping
+from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.logdir.layouts import flat_keys
 
@@ -97,7 +97,7 @@ class TBVizCallback(pl.Callback):
         run_name: str | None = None,
         *,
         figure_every: int = 1,
-        figure_budget: float | None = 0.03,
+        figure_budget: float | None = FIGURE_BUDGET,
         monitor: str = "val_loss",
         mode: str = "auto",
         directions: Mapping[str, str] | None = None,

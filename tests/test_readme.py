@@ -7,9 +7,10 @@ reason: the install steps (what ``.ci/run`` itself does), the test command
 (CI runs it) and the Ray sweep (tests/test_ray.py runs a small one).
 
 The overfitting demo's run is read back (stopped before its 40 epochs, its
-stored diagnosis overfitting), and the default demo's figures are counted: at
-least 5 of its 10 epochs get a comparison figure within the 3% budget
-(issue 15), the first epoch's among them.
+stored diagnosis overfitting, a figure for at least 75% of its epochs and for
+every status change: issue 21), and the default demo's figures are counted:
+at least 5 of its 10 epochs get a comparison figure (issue 15), the first
+epoch's among them.
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def check_overfitting_demo(result: subprocess.CompletedProcess, fresh: Path) -> 
     assert len(epochs) < 40
     stored = data.diagnoses()[-1][1]
     assert stored["status"] == "overfitting" and stored["onset_epoch"] < epochs[-1]
+    # The slider tells the story: most epochs have a figure, every status change does.
+    figures = {step for step, *_ in data.images(metadata.TAG_FIGURE)}
+    assert len(figures) >= 0.75 * len(epochs), f"figures at {sorted(figures)}"
+    assert {step for step, _ in data.texts(metadata.TAG_NOTES)} <= figures
 
 
 def check_tensorboard(line: str, fresh: Path) -> bool:

@@ -80,8 +80,12 @@ def test_figure_every_thins_figures_but_always_draws_the_last_epoch(tmp_path):
     with RunLogger(tmp_path, "r", figure_every=4, figure_budget=None) as run:
         for epoch, logs in enumerate(epochs_of(TUTORIAL)):
             run.log_epoch(epoch, logs)
-    images = read_run(str(tmp_path / "r")).images()
-    assert [step for step, *_ in images] == [3, 7, 9]
+    data = read_run(str(tmp_path / "r"))
+    images = data.images()
+    # Every 4th epoch, the last, and the epochs where the status changed (its notes).
+    noted = {step for step, _ in data.texts(md.TAG_NOTES)}
+    assert noted and not noted <= {3, 7, 9}
+    assert [step for step, *_ in images] == sorted({3, 7, 9} | noted)
     _step, width, height, png = images[-1]
     assert imread(io.BytesIO(png), format="png").shape[:2] == (height, width)
 
@@ -93,18 +97,37 @@ def test_every_epoch_is_drawn_without_a_budget(tmp_path):
     assert [step for step, *_ in read_run(str(tmp_path / "r")).images()] == list(range(10))
 
 
-def test_over_budget_figures_coalesce_and_the_last_epoch_is_always_drawn(tmp_path):
-    # A tiny budget: drawing never fits while training runs, so waiting
-    # requests coalesce to the newest epoch, which close() draws anyway.
-    # (The first figure is drawn whatever the budget, if the worker reaches it
-    # before the next epochs replace it.)
+def test_over_budget_figures_wait_and_the_last_and_changed_epochs_are_always_drawn(tmp_path):
+    # A tiny budget: drawing never fits, so figures wait and are dropped at
+    # close, but for the first (drawn at once), the last, and the epochs where
+    # the status changed (their notes), which the step slider must show.
     run = RunLogger(tmp_path, "r", figure_budget=1e-6)
     for epoch, logs in enumerate(epochs_of(TUTORIAL)):
         run.log_epoch(epoch, logs)
     run.close()
-    steps = [step for step, *_ in read_run(str(tmp_path / "r")).images()]
-    assert steps in ([9], [0, 9])
-    assert run.renderer.coalesced >= 8
+    data = read_run(str(tmp_path / "r"))
+    noted = {step for step, _ in data.texts(md.TAG_NOTES)}
+    steps = [step for step, *_ in data.images()]
+    assert steps == sorted({0, 9} | noted)
+    assert run.renderer.coalesced == 10 - len(steps)
+
+
+def test_figures_over_budget_are_thinned_evenly_and_written_in_order():
+    from tbviz.core.history import History
+    from tbviz.figures.renderer import BACKLOG, FigureRenderer
+
+    written: list[int] = []
+    renderer = FigureRenderer(lambda figure, epoch: written.append(epoch), budget=1e-6)
+    history = History()
+    for epoch, logs in enumerate(epochs_of(TUTORIAL) * 6):
+        history.record(epoch, logs)
+        renderer.submit(epoch, history, None, "r", keep=epoch == 40)
+    waiting = [job.epoch for job in renderer._pending]
+    assert len(waiting) <= BACKLOG and 40 in waiting and waiting[-1] == 59
+    gaps = [b - a for a, b in zip(waiting, waiting[1:])]
+    assert max(gaps) <= 3 * min(gaps) + 3  # spread over the run, not bunched
+    renderer.close()
+    assert written == sorted(written) and written[-1] == 59 and 40 in written
 
 
 def test_the_first_epoch_is_drawn_at_once_whatever_the_budget(tmp_path):
@@ -277,7 +300,8 @@ def test_a_run_left_open_by_an_exception_is_closed_at_exit(tmp_path):
     assert result.returncode == 1 and "training blew up" in result.stderr
     data = read_run(str(tmp_path / "crashed"))
     assert data.history["val_loss"].epochs == [0, 1, 2]
-    assert [step for step, *_ in data.images()] == [2]  # the final figure, drawn at exit
+    # The first epoch's figure at once, the final one at exit.
+    assert [step for step, *_ in data.images()] == [0, 2]
     [(step, summary)] = data.texts(md.TAG_SUMMARY)
     assert step == 2 and "Final diagnosis after 3 epochs" in summary
     assert summary.startswith("**Interrupted** after epoch 3")

@@ -8,15 +8,21 @@ drawing is still paid in wall time. So the renderer does three things:
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
 * drawing is capped at ``budget``, a share of the time since the renderer
-  started (3% by default): a figure is drawn only when the time spent so
+  started: a figure is drawn only when the time spent so
   far, plus this figure and the final one (each estimated by the median of
   the last figures), fits in the budget. Drawing is counted in the worker
   thread's CPU time, which is what it takes from training; its wall time
   also counts the waits while training holds the cores. Over budget,
-  requests wait and coalesce: the newest epoch replaces an older one still
-  waiting.
-  ``close`` always draws the last epoch submitted, budget or not, so the final
-  figure is never missing;
+  requests wait in order (TensorBoard drops a figure written after a later
+  step of its tag, so figures are never written out of order); past
+  ``BACKLOG`` waiting, the one whose neighbours are closest is dropped, so
+  they stay spread over the run and the newest figure lags the training by
+  at most that many (short) epochs. ``close`` draws the waiting figures,
+  spread over the run, as far as the whole run's drawing stays within
+  ``CLOSING_SHARE`` times the budget (training is over, and the step slider
+  should tell the run's story), and always the last epoch submitted, so the final
+  figure is never missing; nor are the figures of epochs where the run's
+  status changed (``keep``), the few a reader of the slider must find;
 * the first epoch's figure is drawn at once, outside the budget's check (it
   still counts against it), so a run killed early has a figure to show.
   matplotlib's one-time start-up (fonts, glyph caches) is paid when the
@@ -46,6 +52,13 @@ from tbviz.figures.run_figure import ComparisonPlotter, RenderedFigure
 
 _OPEN: weakref.WeakSet[FigureRenderer] = weakref.WeakSet()
 
+#: Figures waiting beyond this many are thinned, evenly.
+BACKLOG = 16
+#: When training ends, waiting figures are drawn while the run's drawing stays
+#: within this many times its budget: about 0.15 s for 16 figures, which only
+#: a run of a few seconds notices.
+CLOSING_SHARE = 3
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -54,6 +67,7 @@ class _Job:
     diagnosis: Diagnosis | None
     title: str
     epochs: int | None
+    keep: bool = False  # drawn whatever the budget, never coalesced away
 
 
 def snapshot(history: History) -> History:
@@ -70,7 +84,7 @@ class FigureRenderer:
 
     Args:
         write: called on the worker thread with each figure and its epoch.
-        budget: the share of elapsed time drawing may take (0.03 = 3%); None
+        budget: the share of elapsed time drawing may take (0.05 = 5%); None
             draws every submitted epoch, in order, however long it takes.
         name: used in warnings.
     """
@@ -79,7 +93,7 @@ class FigureRenderer:
         self,
         write: Callable[[RenderedFigure, int], None],
         *,
-        budget: float | None = 0.03,
+        budget: float | None,
         name: str = "tbviz",
     ) -> None:
         if budget is not None and not 0 < budget <= 1:
@@ -118,15 +132,19 @@ class FigureRenderer:
         epochs: int | None = None,
         *,
         unless_drawn: bool = False,
+        keep: bool = False,
     ) -> bool:
         """Ask for the figure of ``epoch``; returns at once (history is copied).
 
         ``epochs`` is the number of epochs the run plans, if known. With
         ``unless_drawn``, a figure of ``epoch`` already drawn (or being drawn)
         is kept and this request dropped, and one still waiting is replaced:
-        one step never gets two figures. Returns whether the request was taken.
+        one step never gets two figures. ``keep`` marks an epoch the slider
+        must show (the status changed there): it is drawn whatever the
+        budget and never replaced by a newer epoch; a run has few of them.
+        Returns whether the request was taken.
         """
-        job = _Job(epoch, snapshot(history), diagnosis, title, epochs)
+        job = _Job(epoch, snapshot(history), diagnosis, title, epochs, keep)
         with self._lock:
             if self._closing:
                 return False
@@ -135,12 +153,28 @@ class FigureRenderer:
                     return False
                 if self._pending and self._pending[-1].epoch == epoch:
                     self._pending.pop()
-            if self._pending and self._budget is not None:
-                self.coalesced += len(self._pending)
-                self._pending.clear()  # over budget: the newest epoch wins
             self._pending.append(job)
+            if self._budget is not None and len(self._pending) > BACKLOG:
+                self._thin(BACKLOG)
             self._lock.notify_all()
         return True
+
+    def _thin(self, limit: int) -> None:
+        """Drop waiting figures down to ``limit``, those whose neighbours are
+        closest first, so the ones left stay evenly spread; never the oldest,
+        the newest, or one to keep."""
+        waiting = list(self._pending)
+        while len(waiting) > max(limit, 2):
+            gaps = [
+                (waiting[i + 1].epoch - waiting[i - 1].epoch, i)
+                for i in range(1, len(waiting) - 1)
+                if not waiting[i].keep
+            ]
+            if not gaps:
+                break
+            del waiting[min(gaps)[1]]
+            self.coalesced += 1
+        self._pending = deque(waiting)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every waiting figure is drawn (budget permitting); True if idle."""
@@ -171,6 +205,14 @@ class FigureRenderer:
         # Room for this figure and for the final one, which close() draws anyway.
         return self.seconds_drawing + 2 * self._estimate <= self._budget * elapsed
 
+    def _closing_allowance(self) -> int:
+        """At close: how many waiting figures keep the whole run's drawing within
+        ``CLOSING_SHARE`` times the budget, the last one (drawn whatever this
+        says) included."""
+        elapsed = time.monotonic() - self._started
+        room = CLOSING_SHARE * self._budget * elapsed - self.seconds_drawing
+        return max(1, int(room / self._estimate))
+
     def _seconds_until_budget(self) -> float:
         # One more figure fits once elapsed * budget covers what was spent plus it.
         due = self._started + (self.seconds_drawing + 2 * self._estimate) / self._budget
@@ -180,10 +222,17 @@ class FigureRenderer:
         # A failure here shows again, and is reported, with the first real figure.
         with contextlib.suppress(Exception):
             self._plotter.warm_up()
+        thinned_at_close = False
         while True:
             with self._lock:
                 while True:
-                    if self._pending and (self._closing or self._within_budget()):
+                    if self._closing and not thinned_at_close and self._budget is not None:
+                        # Training is over: the waiting figures that fit, spread out.
+                        thinned_at_close = True
+                        self._thin(self._closing_allowance())
+                    if self._pending and (
+                        self._closing or self._pending[0].keep or self._within_budget()
+                    ):
                         job = self._pending.popleft()
                         self._busy = True
                         self._current = job.epoch

@@ -13,7 +13,7 @@ except ImportError as err:
     raise missing_extra("keras", "TBVizCallback", "keras") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.live.options import STOP_ATTRIBUTE, RunOptions
+from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.logdir.summaries import HParamValue
 
@@ -40,8 +40,9 @@ class TBVizCallback(keras.callbacks.Callback):
         figure_every: draw the comparison figure every N epochs (the final
             epoch is always drawn); 0 turns figures off.
         figure_budget: the share of training time figure drawing may take
-            (0.03 = 3%, on a background thread); over it, figures coalesce to
-            the newest epoch. None draws every requested epoch.
+            (0.05 = 5%, on a background thread); over it, figures wait in
+            order and catch up when training ends. None draws every
+            requested epoch.
         monitor: the validation metric the overfitting diagnosis follows.
         mode: ``"min"`` or ``"max"`` for ``monitor``; ``"auto"`` (default)
             reads it from the compiled Keras metric, then from its name.
@@ -70,7 +71,7 @@ class TBVizCallback(keras.callbacks.Callback):
         log_dir: str = "runs",
         run_name: str | None = None,
         figure_every: int = 1,
-        figure_budget: float | None = 0.03,
+        figure_budget: float | None = FIGURE_BUDGET,
         monitor: str = "val_loss",
         mode: str = "auto",
         directions: Mapping[str, str] | None = None,

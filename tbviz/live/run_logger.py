@@ -27,7 +27,7 @@ from tbviz.core.directions import unknown_direction_hint
 from tbviz.core.history import History, base_name, is_validation, numeric_logs
 from tbviz.figures.renderer import FigureRenderer
 from tbviz.figures.run_figure import figure_title
-from tbviz.live.options import RunOptions
+from tbviz.live.options import FIGURE_BUDGET, RunOptions
 from tbviz.logdir import metadata, storage
 from tbviz.logdir.reader import join_path
 from tbviz.logdir.run_output import RunOutput
@@ -106,8 +106,9 @@ class RunLogger:
             time-stamped name that is not taken.
         figure_every: draw the figure every N epochs (the last epoch is always
             drawn); 0 turns figures off.
-        figure_budget: the share of elapsed time figure drawing may use (0.03
-            = 3%); over it, waiting figures coalesce to the newest epoch. None
+        figure_budget: the share of elapsed time figure drawing may use (0.05
+            = 5%, in the drawing thread's CPU time); over it, figures wait in
+            order (thinned past 16) and catch up when training ends. None
             draws every requested epoch.
         monitor: the validation metric the diagnosis judges by.
         mode: ``"min"``/``"max"`` for ``monitor``, or ``"auto"`` (from
@@ -150,7 +151,7 @@ class RunLogger:
         run_name: str | None = None,
         *,
         figure_every: int = 1,
-        figure_budget: float | None = 0.03,
+        figure_budget: float | None = FIGURE_BUDGET,
         monitor: str = "val_loss",
         mode: str = "auto",
         directions: Mapping[str, str] | None = None,
@@ -274,8 +275,9 @@ class RunLogger:
         diagnosis = self.diagnosis = out.diagnosis
         self._warn_once(diagnosis)
         self._writer.write_run_values(epoch, out.values)
-        if self.renderer is not None and (epoch + 1) % self.figure_every == 0:
-            self._request_figure(epoch)
+        if self.renderer is not None and (out.noted or (epoch + 1) % self.figure_every == 0):
+            # A status change (a note) always gets its figure on the slider.
+            self._request_figure(epoch, keep=out.noted)
         self._writer.flush()
         return diagnosis
 
@@ -344,13 +346,13 @@ class RunLogger:
     def __exit__(self, exc_type, *exc_info: object) -> None:
         self.close(interrupted=exc_type is not None)
 
-    def _request_figure(self, epoch: int, fitted: bool = False) -> None:
+    def _request_figure(self, epoch: int, fitted: bool = False, keep: bool = False) -> None:
         status = self.diagnosis.status if self.diagnosis else ""
         title = figure_title(self.run_name, epoch, status)
         if fitted:
             self.renderer.submit(epoch, self.history, self.diagnosis, title, unless_drawn=True)
         else:
-            self.renderer.submit(epoch, self.history, self.diagnosis, title, self.epochs)
+            self.renderer.submit(epoch, self.history, self.diagnosis, title, self.epochs, keep=keep)
         self._last_figure_epoch = epoch
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from tbviz.errors import TbvizError
+from tbviz.live.options import FIGURE_BUDGET
 from tbviz.trainer.datasets import DATASETS, load_dataset
 from tbviz.trainer.metrics import TUTORIAL_METRICS, plan_metrics
 from tbviz.trainer.quiet import native_noise_filtered
@@ -62,7 +63,7 @@ def _float_in(low: float, high: float, *, example: str, what: str, closed: str =
     return parse
 
 
-_share = _float_in(0, 1, example="0.03 (or none)", what="a share", closed="(]")
+_share = _float_in(0, 1, example="0.05 (or none)", what="a share", closed="(]")
 _learning_rate = _float_in(0, 10, example="1e-3", what="a learning rate")
 _dropout = _float_in(0, 1, example="0.25", what="a dropout rate", closed="[)")
 
@@ -168,9 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--figure-budget",
         type=_budget,
-        default=0.03,
-        help="share of training time figure drawing may take; over it, figures coalesce "
-        "to the newest epoch; 'none' draws every requested epoch (default: %(default)s)",
+        default=FIGURE_BUDGET,
+        help="share of training time figure drawing may take; over it, figures wait and "
+        "catch up when training ends; 'none' draws every requested epoch "
+        "(default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     model = parser.add_argument_group("model knobs (each can be swept)")

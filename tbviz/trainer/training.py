@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tbviz.core.diagnosis import Diagnosis
+from tbviz.live.options import FIGURE_BUDGET
 from tbviz.trainer.datasets import Dataset, prepare
 from tbviz.trainer.metrics import plan_metrics
 
@@ -24,7 +25,7 @@ class TrainConfig:
     #: The sweep this run belongs to (its folder under ``logdir``), or None.
     sweep: str | None = None
     figure_every: int = 1
-    figure_budget: float | None = 0.03
+    figure_budget: float | None = FIGURE_BUDGET
     seed: int = 0
     train_size: int | None = None
     val_size: int | None = None
