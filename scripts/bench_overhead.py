@@ -197,7 +197,8 @@ def run_fits(args) -> None:
     drawn = figures.get("drawn", [0])
     print(
         f"tbviz figures written per fit: median {statistics.median(drawn):.0f} of "
-        f"{args.epochs} requested (3% budget; the last epoch always)"
+        f"{args.epochs} requested (budget {BUDGET.get('figure_budget', 'default')}; "
+        "the last epoch always)"
     )
     if figures.get("tbviz"):
         print(

@@ -60,7 +60,13 @@ def showcase(tmp_path_factory) -> Path:
             epochs=20,
             hparams={"lr": lr, "filters": 16, "train_size": 1000},
         )
-    log_history(root, HOSTILE, {"loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}, figure_every=0)
+    # A hostile name, and a first epoch far above every other value in the tab.
+    log_history(
+        root,
+        HOSTILE,
+        {"loss": [9.0, 0.4, 0.3], "val_loss": [30.0, 0.5, 0.45]},
+        figure_every=0,
+    )
     write_keras_layout_run(root / "plain-keras")
     assert main(["compare", str(root), "--no-progress"]) == 0
     assert main(["annotate", str(root), "--runs", "^plain-keras$", "--no-progress"]) == 0
@@ -152,7 +158,7 @@ def test_the_tab_opens_on_the_worst_run_and_overlays_it_with_the_best(browser, s
         x = page.eval_on_selector_all(
             "#overlay-chart text.x-tick", "t => t.map(e => e.textContent)"
         )
-        assert x == ["10", "20", "30", "40", "50"]  # 40 epochs on a 50-epoch axis
+        assert x == ["10", "20", "30", "40"]  # 40 epochs on a 40-epoch axis
         # Numbers: the "latest vs best" column always has one decimal.
         cells = page.eval_on_selector_all(
             "tr.run td:nth-child(9)", "cells => cells.map(c => c.textContent)"
@@ -236,6 +242,29 @@ STATUS_AND_DISTANCE = """rows => rows.map(r => [
   r.querySelector('td:nth-child(3)').textContent,
   r.querySelector('td:nth-child(9)').textContent,
 ])"""
+
+
+def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server):
+    page = open_tab(browser, server)
+    try:
+        ticked = page.locator(f'tr.run[data-run="{HOSTILE}"] input')
+        if not ticked.is_checked():
+            ticked.click()
+        page.wait_for_function("document.querySelectorAll('#overlay-chart path.off-axis').length")
+        top = max(
+            float(t.replace("−", "-"))
+            for t in page.eval_on_selector_all(
+                "#overlay-chart text.y-tick", "t => t.map(e => e.textContent)"
+            )
+        )
+        assert top < 2.0  # 30.0 left the axis: the 0.1-0.6 curves fill it
+        off = page.eval_on_selector_all(
+            "#overlay-chart path.off-axis", "paths => paths.map(p => p.dataset.run)"
+        )
+        assert off.count(HOSTILE) == 1  # its first epoch, marked on the edge
+        assert "▲ value off the axis" in page.inner_text("#overlay .legend")
+    finally:
+        page.close()
 
 
 def test_within_a_status_the_run_furthest_from_its_best_comes_first(browser, server):

@@ -87,6 +87,24 @@ def test_figure_labels_drop_what_run_names_share_but_never_a_knob():
     assert all(label.endswith(("lr=1", "lr=2")) and len(label) <= 36 for label in long.values())
 
 
+def test_one_runs_large_early_loss_does_not_squash_the_overlay():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from tbviz.figures.cross_run import _set_limits
+
+    epochs = np.arange(1, 41)
+    calm = [np.column_stack([epochs, 0.4 + 0.1 * np.cos(epochs / (5 + i))]) for i in range(4)]
+    wild = np.column_stack([epochs, np.r_[25.0, 6.0, 0.45 + 0.05 * np.sin(epochs[2:])]])
+    ax = Figure().add_subplot()
+    assert _set_limits(ax, [*calm, wild])  # values left the axis...
+    low, high = ax.get_ylim()
+    assert high < 1.0 and low > 0.2  # ...and the curves fill it
+    assert ax.get_xlim() == (0.5, 40.5)  # the epochs the runs have, not a round 50
+    edge = [line for line in ax.get_lines() if line.get_marker() == "^"]
+    assert len(edge) == 1 and list(edge[0].get_xdata()) == [1.0, 2.0]  # marked where
+
+
 def test_small_multiples_pages_are_alike_and_name_every_run(tmp_path):
     from tbviz.commands.discovery import diagnose_runs
     from tbviz.figures.cross_run import render_small_multiples

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tbviz.figures.scales import (
     epoch_extent,
     epoch_ticks,
+    fenced,
     grow_range,
     nice_step,
     snap_range,
@@ -86,3 +87,26 @@ def test_the_epoch_axis_grows_in_round_lengths_and_whole_epochs():
         ticks = epoch_ticks(extent)
         assert all(isinstance(t, int) and 1 <= t <= extent for t in ticks)
         assert 2 <= len(ticks) <= 6
+
+
+def test_fences_leave_out_one_runs_large_early_loss_and_nothing_else():
+    import numpy as np
+
+    settled = [0.5 - 0.01 * i for i in range(20)] + [0.3 + 0.005 * i for i in range(20)]
+    low, high = fenced([25.0, 8.0, *settled])
+    assert low == min(settled) and max(settled) <= high < 1.0
+    # Runs that legitimately differ keep their full span.
+    apart = [0.1, 0.12, 0.11, 0.9, 0.95, 0.92]
+    assert fenced(apart) == (0.1, 0.95)
+    assert fenced([float("nan"), float("inf")]) is None
+    assert fenced([2.0, 2.0, 2.0, 7.0]) == (2.0, 7.0)  # no spread: nothing to fence by
+    # The quartiles are numpy's (linear interpolation).
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+    q1, q3 = np.percentile(values, [25, 75])
+    assert fenced(values) == (max(1.0, q1 - 3 * (q3 - q1)), min(9.0, q3 + 3 * (q3 - q1)))
+
+
+@given(st.lists(finite, min_size=1, max_size=50))
+def test_fences_lie_within_the_data(values):
+    low, high = fenced(values)
+    assert min(values) <= low <= high <= max(values)

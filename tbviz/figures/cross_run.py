@@ -40,7 +40,7 @@ from tbviz.figures.run_figure import (
     line_data,
     set_margins,
 )
-from tbviz.figures.scales import snap_range
+from tbviz.figures.scales import fenced, snap_range
 
 #: Runs drawn in colour, with a legend entry, in the overlay.
 OVERLAY_TOP = 10
@@ -57,6 +57,8 @@ _RUN_COLORS = [
     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
 ]  # fmt: skip
 _OTHER_COLOR = "#c8c8c8"
+#: Triangles on an axis' edge where values lie beyond it.
+OFF_AXIS_COLOR = "#555555"
 
 
 def render_overlay(
@@ -83,6 +85,7 @@ def render_overlay(
         ax.set_visible(False)
     leaders = list(results[:top])
     others = results[top:]
+    off_axis = False
     for ax, name in zip(axes, names, strict=False):
         _style_axes(ax, VALIDATION_PREFIX + name)
         key = VALIDATION_PREFIX + name
@@ -93,7 +96,9 @@ def render_overlay(
             )
         for rank, result in enumerate(leaders):
             _draw_leader(ax, result, name, _RUN_COLORS[rank])
-        _set_limits(ax, [_xy(r.history[key]) for r in results if r.history and key in r.history])
+        off_axis |= _set_limits(
+            ax, [_xy(r.history[key]) for r in results if r.history and key in r.history]
+        )
     labels = display_names([r.run for r in results])
     handles = [
         Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {labels[r.run]}")
@@ -108,6 +113,11 @@ def render_overlay(
         Line2D([], [], color="#555555", marker="o", linestyle="none", label="best epoch"),
         Line2D([], [], color=ALARM_COLOR, marker="X", linestyle="none", label="overfitting onset"),
     ]
+    if off_axis:
+        handles.append(
+            Line2D([], [], color=OFF_AXIS_COLOR, marker="^", linestyle="none",
+                   label="value off the axis")
+        )  # fmt: skip
     figure.legend(
         handles=handles,
         loc="upper left",
@@ -152,7 +162,9 @@ def render_small_multiples(
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
     canvas = FigureCanvasAgg(figure)
     axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
-    _set_limits(axes[0], [_xy(s) for r in shown for s in _pair_series(r.history, name)])
+    # Shared limits, set on the first panel; a curve past them leaves its panel.
+    curves = [_xy(s) for r in shown for s in _pair_series(r.history, name)]
+    _set_limits(axes[0], curves, mark=False)
     (x_lo, x_hi), (y_lo, y_hi) = axes[0].get_xlim(), axes[0].get_ylim()
     x_ticks = [
         t for t in MaxNLocator(nbins=5, integer=True).tick_values(x_lo, x_hi) if x_lo <= t <= x_hi
@@ -311,23 +323,32 @@ def _style_axes(ax, title: str) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _set_limits(ax, curves: list[np.ndarray]) -> None:
-    """Axis limits that show the bulk of the curves: a diverged run may not flatten the rest.
-
-    The y range spans the 1st to 99th percentile of all finite values, plus a margin.
+def _set_limits(ax, curves: list[np.ndarray], *, mark: bool = True) -> bool:
+    """Limits that fit the runs: the epochs they have, and the y span of
+    :func:`tbviz.figures.scales.fenced`, so one run's large early loss does
+    not flatten the rest. With ``mark``, values off the axis get a small
+    triangle on its edge. Returns whether any value is off the axis.
     """
     points = [c for c in curves if len(c)]
     if not points:
-        return
+        return False
     xy = np.concatenate(points)
     x_max = float(np.nanmax(xy[:, 0]))
     ax.set_xlim(0.5, max(x_max, 1.0) + 0.5)
-    y = xy[:, 1][np.isfinite(xy[:, 1])]
-    if not y.size:
-        return
-    lo, hi = np.percentile(y, [1, 99])
+    span = fenced(xy[:, 1].tolist())
+    if span is None:
+        return False
+    lo, hi = span
     pad = (hi - lo) * 0.06 or abs(hi) * 0.06 or 0.1
     ax.set_ylim(lo - pad, hi + pad)
+    above, below = xy[xy[:, 1] > hi + pad], xy[xy[:, 1] < lo - pad]
+    for off, edge, marker in ((above, hi + pad, "^"), (below, lo - pad, "v")):
+        if mark and len(off):
+            ax.plot(
+                off[:, 0], np.full(len(off), edge), linestyle="none", marker=marker,
+                color=OFF_AXIS_COLOR, markersize=5, clip_on=False, zorder=6,
+            )  # fmt: skip
+    return bool(len(above) or len(below))
 
 
 def _pair_series(history: History, name: str) -> list[Series]:

@@ -121,6 +121,39 @@ def grow_range(current: Range | None, low: float, high: float, bins: int = 5) ->
     return snap_range(new_low, new_high, bins, room=0.0)
 
 
+#: How far past the quartiles a value may lie and still set the axis, in
+#: interquartile ranges (Tukey's "far out" fence).
+FENCE = 3.0
+
+
+def fenced(values) -> tuple[float, float] | None:
+    """The span of the values that set a shared axis: all of them, but for those
+    past Tukey's far-out fences (quartile -/+ 3 interquartile ranges).
+
+    One run's large first-epoch loss (or an accuracy near chance at the
+    start) would otherwise squash every other curve into a line; those
+    values leave the axis, and the figure marks where. The tab's overlay
+    (``fencedRange`` in the dashboard's index.js) uses the same rule.
+    None when there is no finite value.
+    """
+    finite = sorted(v for v in values if math.isfinite(v))
+    if not finite:
+        return None
+    q1, q3 = _quantile(finite, 0.25), _quantile(finite, 0.75)
+    spread = q3 - q1
+    if spread <= 0:
+        return finite[0], finite[-1]
+    return max(finite[0], q1 - FENCE * spread), min(finite[-1], q3 + FENCE * spread)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted values (numpy's default)."""
+    position = q * (len(ordered) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
 def tick_labels(ticks: list[float], step: float) -> list[str]:
     """Labels with the same number of decimals, as few as the step needs.
 

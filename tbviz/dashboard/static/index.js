@@ -312,11 +312,17 @@ function chart(series) {
     .filter(([, y]) => y !== null);
   const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "overlay-chart" });
   if (!points.length) return svg;
-  // Epochs as people count them (1-based), on round ticks; values on a round range.
-  const extent = epochExtent(Math.max(...points.map((p) => p[0])) + 1);
-  const range = snapRange(Math.min(...points.map((p) => p[1])), Math.max(...points.map((p) => p[1])));
+  // Epochs as people count them (1-based), as many as the runs have, on round
+  // ticks; values on a round range fenced as compare's overlay is, so one
+  // run's large early loss leaves the axis (a triangle on its edge says where)
+  // instead of flattening every other curve.
+  const extent = Math.max(...points.map((p) => p[0])) + 1;
+  const [low, high] = fencedRange(points.map((p) => p[1]));
+  const range = snapRange(low, high);
   const px = (step) => L + ((step + 1 - 0.5) / extent) * (W - L - R);
-  const py = (y) => T + (1 - (y - range.low) / (range.high - range.low)) * (H - T - B);
+  let offAxis = false;
+  const clamp = (y) => Math.min(range.high, Math.max(range.low, y));
+  const py = (y) => T + (1 - (clamp(y) - range.low) / (range.high - range.low)) * (H - T - B);
   svg.appendChild(svgEl("rect", { x: L, y: T, width: W - L - R, height: H - T - B,
     fill: "none", stroke: "#bbb" }));
   const labels = tickLabels(range.ticks, range.step);
@@ -334,6 +340,14 @@ function chart(series) {
       .map(([x, y], i) => `${i ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join("");
     svg.appendChild(svgEl("path", { d: path, fill: "none", stroke: color, "stroke-width": 2,
       "data-run": s.run }));
+    s.steps.forEach((x, i) => {
+      const y = s.values[i];
+      if (y === null || (y <= range.high && y >= range.low)) return;
+      offAxis = true;
+      const [cx, edge, tip] = y > range.high ? [px(x), T, -6] : [px(x), H - B, 6];
+      svg.appendChild(svgEl("path", { class: "off-axis", fill: color, "data-run": s.run,
+        d: `M${cx - 4},${edge}L${cx + 4},${edge}L${cx},${edge + tip}Z` }));
+    });
     const mark = (epoch, shape) => {
       const i = s.steps.indexOf(epoch);
       if (epoch === null || i < 0 || s.values[i] === null) return;
@@ -354,8 +368,9 @@ function chart(series) {
     return el("span", { class: "item" }, [swatch, `${s.run} (${s.monitor}, ${s.status})`]);
   }));
   const onsets = series.some((s) => s.onset_epoch !== null && s.onset_epoch !== undefined);
-  legend.appendChild(el("span", { class: "item muted" },
-    [onsets ? "● best epoch   ✕ overfitting onset" : "● best epoch"]));
+  const keys = ["● best epoch", ...(onsets ? ["✕ overfitting onset"] : []),
+    ...(offAxis ? ["▲ value off the axis"] : [])];
+  legend.appendChild(el("span", { class: "item muted" }, [keys.join("   ")]));
   return el("div", {}, [svg, legend]);
 }
 
@@ -515,11 +530,17 @@ function tickLabels(ticks, step) {
   return ticks.map((t) => t.toFixed(decimals));
 }
 
-function epochExtent(last) {
-  for (const extent of [5, 10, 20, 30, 50]) if (last <= extent) return extent;
-  for (let power = 100; ; power *= 10) {
-    for (const m of [1, 2, 3, 5]) if (last <= m * power) return m * power;
-  }
+function fencedRange(values) {
+  // tbviz/figures/scales.py's fenced(): the span of the values within Tukey's
+  // far-out fences (quartiles -/+ 3 interquartile ranges).
+  const v = values.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  const quantile = (q) => {
+    const at = q * (v.length - 1), below = Math.floor(at), above = Math.min(below + 1, v.length - 1);
+    return v[below] + (v[above] - v[below]) * (at - below);
+  };
+  const q1 = quantile(0.25), q3 = quantile(0.75), spread = q3 - q1;
+  if (!(spread > 0)) return [v[0], v[v.length - 1]];
+  return [Math.max(v[0], q1 - 3 * spread), Math.min(v[v.length - 1], q3 + 3 * spread)];
 }
 
 function epochTicks(extent) {
