@@ -212,8 +212,7 @@ def test_filter_sort_select_and_untick_as_a_person_would(browser, server):
 def test_the_filter_holds_for_the_table_the_detail_pane_and_the_overlay(browser, server):
     page = open_tab(browser, server)
     drawn = (
-        "[...document.querySelectorAll('#overlay-chart path[data-run]')]"
-        ".map(p => p.dataset.run)"
+        "[...document.querySelectorAll('#overlay-chart path[data-run]')].map(p => p.dataset.run)"
     )
     try:
         assert page.inner_text("#detail h3") == "cnn-300-digits"

@@ -75,10 +75,7 @@ def test_note_names_the_best_epoch_and_tensor_parses(trained):
     [summary] = root.Tensors(md.TAG_SUMMARY)
     text = tensor_util.make_ndarray(summary.tensor_proto).item().decode()
     best = min(range(3), key=history["val_loss"].__getitem__)
-    assert (
-        f"Best val\\_loss: {history['val_loss'][best]:.4g} at epoch {best + 1}"
-        in text
-    )
+    assert f"Best val\\_loss: {history['val_loss'][best]:.4g} at epoch {best + 1}" in text
     diagnosis = json.loads(
         tensor_util.make_ndarray(root.Tensors(md.TAG_DIAGNOSIS)[-1].tensor_proto).item()
     )

@@ -1,4 +1,5 @@
 import io
+import itertools
 import json
 import time
 
@@ -124,7 +125,7 @@ def test_figures_over_budget_are_thinned_evenly_and_written_in_order():
         renderer.submit(epoch, history, None, "r", keep=epoch == 40)
     waiting = [job.epoch for job in renderer._pending]
     assert len(waiting) <= BACKLOG and 40 in waiting and waiting[-1] == 59
-    gaps = [b - a for a, b in zip(waiting, waiting[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(waiting)]
     assert max(gaps) <= 3 * min(gaps) + 3  # spread over the run, not bunched
     renderer.close()
     assert written == sorted(written) and written[-1] == 59 and 40 in written
