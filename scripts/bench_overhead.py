@@ -104,7 +104,7 @@ def guide_callback(logdir: str):
 BUDGET: dict = {}
 
 
-def timed_tbviz(logdir: str, holds: list[float]):
+def timed_tbviz(logdir: str, holds: list[float], **options):
     from tbviz import TBVizCallback
 
     class Timed(TBVizCallback):
@@ -113,7 +113,16 @@ def timed_tbviz(logdir: str, holds: list[float]):
             super().on_epoch_end(epoch, logs)
             holds.append(time.perf_counter() - start)
 
-    return Timed(log_dir=logdir, run_name="bench", **BUDGET)
+    return Timed(log_dir=logdir, run_name="bench", **{**BUDGET, **options})
+
+
+def tbviz_options(way: str) -> dict:
+    """``tbviz`` (the defaults), ``tbviz@0.03`` (that figure budget), ``tbviz@0``
+    (no figures)."""
+    if "@" not in way:
+        return {}
+    budget = float(way.split("@")[1])
+    return {"figure_every": 0} if budget == 0 else {"figure_budget": budget}
 
 
 def fit_once(way: str, data, epochs: int, holds: list[float], figures: dict) -> float:
@@ -129,8 +138,7 @@ def fit_once(way: str, data, epochs: int, holds: list[float], figures: dict) -> 
             "bare": [],
             "keras-tb": [keras.callbacks.TensorBoard(log_dir=logdir)],
             "tf-guide": [guide_callback(logdir)],
-            "tbviz": [timed_tbviz(logdir, holds)],
-        }[way]
+        }.get(way) or [timed_tbviz(logdir, holds, **tbviz_options(way))]
         start = time.perf_counter()
         model.fit(
             x,
@@ -142,12 +150,12 @@ def fit_once(way: str, data, epochs: int, holds: list[float], figures: dict) -> 
             callbacks=callbacks,
         )
         seconds = time.perf_counter() - start
-        if way == "tbviz":
+        if way.startswith("tbviz") and not way.endswith("@0"):
             from tbviz.logdir.reader import read_run
 
             images = read_run(os.path.join(logdir, "bench")).images()
             figures.setdefault("tbviz", []).extend(len(png) for *_, png in images)
-            figures.setdefault("drawn", []).append(len(images))
+            figures.setdefault(f"drawn {way}", []).append(len(images))
         if way == "tf-guide":
             from tbviz.logdir.reader import read_folder
 
@@ -166,6 +174,8 @@ def run_fits(args) -> None:
         x, y = np.concatenate([x] * 10), np.concatenate([y] * 10)
     data = (x, y, xv, yv)
     ways = ["bare", "keras-tb", "tf-guide", "tbviz"]
+    if args.budgets:  # the figures' own cost: tbviz without figures and at each budget
+        ways = ["bare", "tbviz@0", *(f"tbviz@{b}" for b in args.budgets.split(","))]
     times = {w: [] for w in ways}
     holds: list[float] = []
     figures: dict = {}
@@ -194,12 +204,12 @@ def run_fits(args) -> None:
         f"\ntbviz on_epoch_end holds the training thread: median "
         f"{statistics.median(holds) * 1000:.1f} ms, max {max(holds) * 1000:.1f} ms"
     )
-    drawn = figures.get("drawn", [0])
-    print(
-        f"tbviz figures written per fit: median {statistics.median(drawn):.0f} of "
-        f"{args.epochs} requested (budget {BUDGET.get('figure_budget', 'default')}; "
-        "the last epoch always)"
-    )
+    for key, drawn in figures.items():
+        if key.startswith("drawn "):
+            print(
+                f"{key[6:]} figures written per fit: median {statistics.median(drawn):.0f} of "
+                f"{args.epochs} requested"
+            )
     if figures.get("tbviz"):
         print(
             f"tbviz PNG: median {statistics.median(figures['tbviz']) / 1024:.0f} KB, "
@@ -306,6 +316,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument(
         "--figure-budget", type=float, help="tbviz's figure_budget (default: tbviz's default)"
+    )
+    parser.add_argument(
+        "--budgets",
+        metavar="B1,B2",
+        help="instead of the four ways: bare, tbviz without figures, and tbviz at each "
+        "figure budget (e.g. 0.03,0.05), to measure what the figures alone cost",
     )
     parser.add_argument("--long", action="store_true", help="40,000 training images")
     parser.add_argument(

@@ -24,7 +24,8 @@ def pytest_addoption(parser):
     parser.addoption(
         "--docs-screenshots",
         action="store_true",
-        help="retake the README's screenshots in docs/ (tests/test_browser.py)",
+        help="retake the README's pictures in docs/ (test_browser, test_readme, "
+        "test_framework_neutral)",
     )
 
 
@@ -71,6 +72,15 @@ TUTORIAL = {
     "accuracy": [0.87, 0.956, 0.970, 0.979, 0.985, 0.990, 0.993, 0.995, 0.997, 0.998],
     "val_accuracy": [0.953, 0.972, 0.977, 0.979, 0.978, 0.978, 0.977, 0.978, 0.976, 0.976],
 }
+
+
+@pytest.fixture(scope="session")
+def shots(request, tmp_path_factory) -> Path:
+    """Where pictures for the README go: ``docs/`` with ``--docs-screenshots``,
+    else a temporary folder (they are taken and checked all the same)."""
+    if request.config.getoption("--docs-screenshots"):
+        return ROOT / "docs"
+    return tmp_path_factory.mktemp("screenshots")
 
 
 def readme_python(heading: str) -> str:

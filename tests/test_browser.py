@@ -98,13 +98,6 @@ def server(showcase):
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def shots(request, tmp_path_factory) -> Path:
-    if request.config.getoption("--docs-screenshots"):
-        return ROOT / "docs"
-    return tmp_path_factory.mktemp("screenshots")
-
-
 def open_tab(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server.base + "/data/plugin_entry.html?name=tbviz")
@@ -243,7 +236,7 @@ STATUS_AND_DISTANCE = """rows => rows.map(r => [
 ])"""
 
 
-def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server):
+def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server, shots):
     page = open_tab(browser, server)
     try:
         ticked = page.locator(f'tr.run[data-run="{HOSTILE}"] input')
@@ -262,6 +255,8 @@ def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server)
         )
         assert off.count(HOSTILE) == 1  # its first epoch, marked on the edge
         assert "▲ value off the axis" in page.inner_text("#overlay .legend")
+        page.locator("#overlay").screenshot(path=str(shots / "tab-overlay.png"))
+        assert Image.open(shots / "tab-overlay.png").width > 400
     finally:
         page.close()
 

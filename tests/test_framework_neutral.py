@@ -93,7 +93,7 @@ def test_a_missing_filesystem_package_is_named():
 
 
 @pytest.mark.slow
-def test_the_readme_pytorch_loop_runs_as_written(tmp_path):
+def test_the_readme_pytorch_loop_runs_as_written(tmp_path, shots):
     code = readme_python("## In a PyTorch (or any) training loop")
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print('tensorflow' in sys.modules)"],
@@ -109,6 +109,8 @@ def test_the_readme_pytorch_loop_runs_as_written(tmp_path):
     data = read_run(str(tmp_path / "runs" / "torch-mlp"))
     assert data.history["val_loss"].epochs == list(range(30))
     assert data.hparams() == {"lr": 0.01}
+    # One metric, one panel: the README's picture of a plain loop's figure.
+    (shots / "pytorch-one-panel.png").write_bytes(data.images(md.TAG_FIGURE)[-1][-1])
 
 
 HIDE_TENSORFLOW = "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"

@@ -77,7 +77,7 @@ def test_every_readme_command_is_covered():
     assert any(c.startswith(".venv/bin/tbviz compare") for c in shown)
 
 
-def test_the_readme_commands_work_as_written(fresh):
+def test_the_readme_commands_work_as_written(fresh, shots):
     """In README order: the default demo, the overfitting demo, TensorBoard,
     the commands of the comparison section, the sweep."""
     servers = []
@@ -93,7 +93,7 @@ def test_the_readme_commands_work_as_written(fresh):
         if line.endswith("scripts/train.py"):
             check_default_demo(result, fresh)
         if "--stop-on-overfitting" in line:
-            check_overfitting_demo(result, fresh)
+            check_overfitting_demo(result, fresh, shots)
     assert servers, "the README's TensorBoard command was not run"
     assert (fresh / "board.md").read_text().startswith("**Leaderboard**")
     assert json.loads((fresh / "board.json").read_text())["runs"]
@@ -114,8 +114,10 @@ def check_default_demo(result: subprocess.CompletedProcess, fresh: Path) -> None
     assert len(steps) >= 5, f"figures at steps {steps}: fewer than 5 of 10 epochs"
 
 
-def check_overfitting_demo(result: subprocess.CompletedProcess, fresh: Path) -> None:
-    """300 training digits overfit, and the stopper ends the run before its 40 epochs."""
+def check_overfitting_demo(result: subprocess.CompletedProcess, fresh: Path, shots: Path) -> None:
+    """300 training digits overfit, and the stopper ends the run before its 40 epochs.
+    Its figures at epochs 5, 14 (about the onset here) and the last are the
+    README's pictures of the step slider."""
     assert "Diagnosis: Overfitting since epoch" in result.stdout
     assert "Stopped by OverfittingStopping after epoch" in result.stdout
     name = re.search(r"Logged run '([^']+)'", result.stdout).group(1)
@@ -128,6 +130,10 @@ def check_overfitting_demo(result: subprocess.CompletedProcess, fresh: Path) -> 
     figures = {step for step, *_ in data.images(metadata.TAG_FIGURE)}
     assert len(figures) >= 0.75 * len(epochs), f"figures at {sorted(figures)}"
     assert {step for step, _ in data.texts(metadata.TAG_NOTES)} <= figures
+    pngs = {step: png for step, *_, png in data.images(metadata.TAG_FIGURE)}
+    for name, epoch in (("early", 5), ("onset", 14), ("final", epochs[-1] + 1)):
+        nearest = min(pngs, key=lambda step: abs(step + 1 - epoch))
+        (shots / f"demo-{name}.png").write_bytes(pngs[nearest])
 
 
 def check_tensorboard(line: str, fresh: Path) -> bool:
