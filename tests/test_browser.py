@@ -255,7 +255,7 @@ def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server,
         )
         assert off.count(HOSTILE) == 1  # its first epoch, marked on the edge
         assert "▲ value off the axis" in page.inner_text("#overlay .legend")
-        page.locator("#overlay").screenshot(path=str(shots / "tab-overlay.png"))
+        page.locator("#overlay > div").screenshot(path=str(shots / "tab-overlay.png"))
         assert Image.open(shots / "tab-overlay.png").width > 400
     finally:
         page.close()

@@ -363,3 +363,30 @@ def test_a_run_stopped_early_ends_on_an_axis_that_fits_it(tmp_path):
     assert ticks == [2, 4, 6, 8, 10]
     steps = [step for step, *_ in read_run(str(tmp_path / "r")).images()]
     assert steps[-1] == 9 and steps.count(9) == 1
+
+
+def test_a_run_evaluated_every_n_steps_is_named_by_step_and_epoch(tmp_path):
+    """log_eval: the detector counts evaluations, TensorBoard's axis is the global
+    step, and words say "step 400 (epoch 2)"; the command reads the run back alike."""
+    from tbviz.commands.discovery import diagnose_runs
+
+    with RunLogger(tmp_path, "steps", figure_budget=None) as run:
+        for i, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_eval(100 * (i + 1), logs, epoch=(i + 1) / 2)
+        with pytest.raises(ValueError, match="not after the last evaluation"):
+            run.log_eval(1000, epochs_of(TUTORIAL)[-1])
+        with pytest.raises(ValueError, match="cannot mix"):
+            run.log_epoch(10, epochs_of(TUTORIAL)[-1])
+    data = read_run(str(tmp_path / "steps"))
+    steps = [100 * (i + 1) for i in range(10)]
+    assert [step for step, *_ in data.images()] == steps
+    notes = data.texts(md.TAG_NOTES)
+    assert notes[-1][1].startswith("**Overfitting** since step 400 (epoch 2)")
+    assert notes[-1][0] in steps
+    [(step, summary)] = data.texts(md.TAG_SUMMARY)
+    assert step == 1000 and "Final diagnosis after 10 evaluations" in summary
+    stored = data.diagnoses()[-1][1]
+    assert stored["best_epoch"] == 3 and stored["status"] == "overfitting"  # the 4th evaluation
+    [result] = diagnose_runs(str(tmp_path), None, "val_loss")
+    assert result.diagnosis.best_epoch == 3 and result.diagnosis.status == "overfitting"
+    assert result.diagnosis.epochs == 10

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tbviz.core.text import epoch_label, fmt, md_code, md_escape, plural, slider_label
+from tbviz.core.text import epoch_label, fmt, md_code, md_escape, points, slider_label
 
 if TYPE_CHECKING:
     from tbviz.core.diagnosis import Diagnosis
@@ -31,7 +31,7 @@ def worse_phrase(d: Diagnosis) -> str:
 def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
     """One or two plain sentences: why the diagnosis says what it says."""
     code, mon = d.reason_code, d.monitor
-    since = plural(d.epochs_since_best or 0, "epoch")
+    since = points(d.epochs_since_best or 0)
     if code == "diverged":
         return (
             f"a loss was not finite at {epoch_label(d.diverged_at)}; the numbers cover the "
@@ -51,13 +51,13 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
         if detail and detail[0] == "accuracy":
             _, key, last, count = detail
             return (
-                f"training {key} is {fmt(last)} after {plural(count, 'epoch')} and has not "
+                f"training {key} is {fmt(last)} after {points(count)} and has not "
                 "risen since its second epoch: the model is not learning. Try a smaller "
                 "learning rate, and check the labels and the loss."
             )
         now, second, count, needed = (detail or (None, None, None, 0, 10.0))[1:]
         return (
-            f"the training loss is {fmt(now)} after {plural(count or 0, 'epoch')}, not "
+            f"the training loss is {fmt(now)} after {points(count or 0)}, not "
             f"{needed:g}% below its second epoch's {fmt(second)}: the model is not learning. "
             "Try a smaller learning rate, and check the labels and the loss."
         )
@@ -154,7 +154,7 @@ def headline(d: Diagnosis, markdown: bool = True) -> str:
     if d.status == "plateau":
         return (
             f"{bold('Plateau')}: {mon} has not improved for "
-            f"{plural(d.epochs_since_best or 0, 'epoch')} (best at {epoch_label(d.best_epoch)})."
+            f"{points(d.epochs_since_best or 0)} (best at {epoch_label(d.best_epoch)})."
         )
     if d.best_epoch is None:
         return f"{bold('Improving')}: no finite {mon} yet."
@@ -169,7 +169,7 @@ def note(d: Diagnosis, final: bool = False, stopped: str | None = None) -> str:
     """
     lines = [headline(d), ""]
     if final:
-        lines.insert(0, f"Final diagnosis after {plural(d.epochs, 'epoch')}:\n")
+        lines.insert(0, f"Final diagnosis after {points(d.epochs)}:\n")
     if stopped:
         lines += [md_escape_sentence(stopped), ""]
     lines.append(f"- Why: {md_escape_sentence(d.reason)}")
@@ -221,7 +221,7 @@ def _early_stopping_lines(d: Diagnosis) -> list[str]:
         lines = [
             f"- {call} would have stopped after {epoch_label(es.stopped_epoch)}{where} and "
             f"restored {epoch_label(es.restored_epoch)} ({md_escape(d.monitor)} "
-            f"{fmt(es.restored_value)}), saving {plural(es.epochs_saved, 'epoch')}."
+            f"{fmt(es.restored_value)}), saving {points(es.epochs_saved)}."
         ]
     suggested = d.suggested_early_stopping
     if suggested is not None and suggested.stopped_epoch is not None:

@@ -8,9 +8,12 @@ show as text.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
@@ -31,6 +34,45 @@ def md_code(text: object) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+@dataclass(frozen=True)
+class Evaluations:
+    """How the points of a run evaluated every N steps are named in words.
+
+    The detector counts points (the k-th evaluation is point k); people read
+    them by training step and by (fractional) epoch, as the Hugging Face
+    Trainer logs them: ``"step 1,200 (epoch 2.4)"``. ``steps`` and ``epochs``
+    map a 0-based point to its global step and epoch.
+    """
+
+    steps: Mapping[int, int] = field(default_factory=dict)
+    epochs: Mapping[int, float] = field(default_factory=dict)
+
+    def label(self, point: int) -> str:
+        step = self.steps.get(point)
+        if step is None:
+            return f"evaluation {point + 1}"
+        epoch = self.epochs.get(point)
+        return f"step {step:,}" + (f" (epoch {epoch:.3g})" if epoch is not None else "")
+
+
+_NAMING: ContextVar[Evaluations | None] = ContextVar("tbviz_naming", default=None)
+
+
+@contextlib.contextmanager
+def naming(evaluations: Evaluations | None) -> Iterator[None]:
+    """Within this block, words name points as ``evaluations`` do (None: as epochs).
+
+    A context variable rather than an argument of every sentence-building
+    function: the notes, the reasons and the stop messages all name points,
+    and a run that evaluates every N steps must name them alike everywhere.
+    """
+    token = _NAMING.set(evaluations)
+    try:
+        yield
+    finally:
+        _NAMING.reset(token)
+
+
 def epoch_label(epoch: int) -> str:
     """Name a 0-based epoch for people: ``epoch_label(3) == "epoch 4"``.
 
@@ -38,14 +80,24 @@ def epoch_label(epoch: int) -> str:
     does; numbers stored for programs (JSON, the diagnosis, event steps) count
     from 0, as Keras' ``epoch`` argument and TensorBoard's steps do. The step
     is named only where a reader needs it to find a figure on TensorBoard's
-    slider (:func:`slider_label`).
+    slider (:func:`slider_label`). Within :func:`naming`, a run evaluated
+    every N steps names its points by step and epoch instead.
     """
-    return f"epoch {epoch + 1}"
+    evaluations = _NAMING.get()
+    return evaluations.label(epoch) if evaluations else f"epoch {epoch + 1}"
 
 
 def slider_label(epoch: int) -> str:
     """``slider_label(3) == "epoch 4 (step 3 on TensorBoard's slider)"``."""
+    evaluations = _NAMING.get()
+    if evaluations:
+        return evaluations.label(epoch)  # the step is the slider's already
     return f"epoch {epoch + 1} (step {epoch} on TensorBoard's slider)"
+
+
+def points(count: int) -> str:
+    """``points(3) == "3 epochs"``, or ``"3 evaluations"`` within :func:`naming`."""
+    return plural(count, "evaluation" if _NAMING.get() else "epoch")
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

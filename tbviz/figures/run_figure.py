@@ -28,6 +28,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
 from tbviz.core.history import History, Series, base_name
+from tbviz.core.text import epoch_label
 from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
 
 TRAIN_COLOR = "#1f77b4"
@@ -53,8 +54,9 @@ class RenderedFigure:
 
 
 def figure_title(run: str, epoch: int, status: str) -> str:
-    """The comparison figure's title: ``"cnn — epoch 4: overfitting"`` (``epoch`` 0-based)."""
-    return f"{run} — epoch {epoch + 1}: {status}"
+    """The comparison figure's title: ``"cnn — epoch 4: overfitting"`` (``epoch`` 0-based;
+    a run evaluated every N steps names the point by step, see :func:`tbviz.core.text.naming`)."""
+    return f"{run} — {epoch_label(epoch)}: {status}"
 
 
 def grid_shape(panels: int) -> tuple[int, int]:

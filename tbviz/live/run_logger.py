@@ -25,6 +25,8 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.directions import unknown_direction_hint
 from tbviz.core.history import History, base_name, is_validation, numeric_logs
+from tbviz.core.notes import stop_message
+from tbviz.core.text import Evaluations, naming
 from tbviz.figures.renderer import FigureRenderer
 from tbviz.figures.run_figure import figure_title
 from tbviz.live.options import FIGURE_BUDGET, RunOptions
@@ -204,11 +206,12 @@ class RunLogger:
         self.run_dir = join_path(logdir, self.run_name)
         self._writer = RunWriter(self.run_dir)
         self.renderer = (
-            FigureRenderer(self._writer.write_figure, budget=figure_budget, name=self.run_name)
+            FigureRenderer(self._write_figure, budget=figure_budget, name=self.run_name)
             if figure_every
             else None
         )
         self._last_figure_epoch: int | None = None
+        self._evaluations: Evaluations | None = None  # set by log_eval
         self._closed = False
         _OPEN_LOGGERS.add(self)
 
@@ -264,22 +267,81 @@ class RunLogger:
             raise RuntimeError("this RunLogger is closed; create a new one to log more epochs")
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0 (0-based, as Keras counts), got {epoch!r}")
+        if self._evaluations is not None:
+            raise ValueError(
+                "this run is logged by evaluation (log_eval); one run cannot mix log_epoch "
+                "and log_eval"
+            )
+        return self._log_point(epoch, epoch, logs)
+
+    def log_eval(
+        self, step: int, logs: Mapping[str, object], *, epoch: float | None = None
+    ) -> Diagnosis:
+        """Record one evaluation made at training ``step`` (a global step count).
+
+        For loops that evaluate every N steps rather than once an epoch (the
+        Hugging Face Trainer's ``eval_strategy="steps"``): the detector counts
+        evaluations (the k-th is point k of the diagnosis), scalars, figures
+        and notes go at ``step`` on TensorBoard's axis, and words name each
+        point by step and, if given, by the (fractional) ``epoch``:
+        "overfitting since step 1,200 (epoch 2.4)". ``logs`` are as for
+        :meth:`log_epoch`: the training values (e.g. the mean loss since the
+        previous evaluation) and ``val_`` ones. Steps must increase.
+        """
+        if self._closed:
+            raise RuntimeError("this RunLogger is closed; create a new one to log more")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be an int >= 0 (a global step count), got {step!r}")
+        if self.history.last_epoch is not None and self._evaluations is None:
+            raise ValueError(
+                "this run is logged by epoch (log_epoch); one run cannot mix log_epoch and log_eval"
+            )
+        if self._evaluations is None:
+            self._evaluations = Evaluations({}, {})
+        steps = self._evaluations.steps
+        if steps and step <= max(steps.values()):
+            raise ValueError(
+                f"step {step} is not after the last evaluation's ({max(steps.values())}): "
+                "evaluations are logged in training order"
+            )
+        point = len(steps)
+        steps[point] = step
+        if epoch is not None:
+            self._evaluations.epochs[point] = float(epoch)
+        return self._log_point(point, step, logs)
+
+    def _log_point(self, point: int, step: int, logs: Mapping[str, object]) -> Diagnosis:
+        """Point ``point`` of the diagnosis, written at TensorBoard step ``step``."""
         numbers = numeric_logs(logs)
         train = {k: v for k, v in numbers.items() if not is_validation(k)}
         validation = {base_name(k): v for k, v in numbers.items() if is_validation(k)}
         if train:
-            self._writer.write_scalars("train", epoch, train)
+            self._writer.write_scalars("train", step, train)
         if validation:
-            self._writer.write_scalars("validation", epoch, validation)
-        out = self._output.epoch(epoch, numbers)
+            self._writer.write_scalars("validation", step, validation)
+        with naming(self._evaluations):
+            out = self._output.epoch(point, numbers)
         diagnosis = self.diagnosis = out.diagnosis
         self._warn_once(diagnosis)
-        self._writer.write_run_values(epoch, out.values)
-        if self.renderer is not None and (out.noted or (epoch + 1) % self.figure_every == 0):
+        self._writer.write_run_values(step, out.values)
+        if self.renderer is not None and (out.noted or (point + 1) % self.figure_every == 0):
             # A status change (a note) always gets its figure on the slider.
-            self._request_figure(epoch, keep=out.noted)
+            self._request_figure(point, keep=out.noted)
         self._writer.flush()
         return diagnosis
+
+    def _step_of(self, point: int) -> int:
+        """The TensorBoard step point ``point`` is written at (its epoch, or the
+        global step of its evaluation)."""
+        return self._evaluations.steps.get(point, point) if self._evaluations else point
+
+    def _write_figure(self, figure, point: int) -> None:
+        self._writer.write_figure(figure, self._step_of(point))
+
+    def stop_message(self, epoch: int, diagnosis: Diagnosis, restored: bool) -> str:
+        """What a stopper says when it ends this run, naming points as the run does."""
+        with naming(self._evaluations):
+            return stop_message(epoch, diagnosis, restored)
 
     def add_directions(self, found: Mapping[str, str]) -> None:
         """Directions read from the model's metric objects (the Keras callback
@@ -332,10 +394,11 @@ class RunLogger:
                 elif last is not None and self._last_figure_epoch != last:
                     self._request_figure(last)
                 self.renderer.close()
-            summary = self._output.summary(interrupted=interrupted, stopped=self.stopped)
+            with naming(self._evaluations):
+                summary = self._output.summary(interrupted=interrupted, stopped=self.stopped)
             if summary is not None:
                 self._writer.write_text(
-                    metadata.TAG_SUMMARY, summary, last, metadata.SUMMARY_DESCRIPTION
+                    metadata.TAG_SUMMARY, summary, self._step_of(last), metadata.SUMMARY_DESCRIPTION
                 )
         finally:
             self._writer.close()
@@ -348,7 +411,8 @@ class RunLogger:
 
     def _request_figure(self, epoch: int, fitted: bool = False, keep: bool = False) -> None:
         status = self.diagnosis.status if self.diagnosis else ""
-        title = figure_title(self.run_name, epoch, status)
+        with naming(self._evaluations):
+            title = figure_title(self.run_name, epoch, status)
         if fitted:
             self.renderer.submit(epoch, self.history, self.diagnosis, title, unless_drawn=True)
         else:

@@ -504,6 +504,15 @@ def run_history(
     elif layout == "keras":
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: Series(list(c.steps), list(c.values)) for k, (_, c) in chosen.items()}
+        marks = sorted({s for _, c in chosen.values() for s in c.steps})
+        if marks and marks[-1] - marks[0] != len(marks) - 1:  # gaps: not epochs
+            # epoch_* tags at global steps (tbviz's RunLogger.log_eval, the
+            # Hugging Face callback): the k-th evaluation is point k.
+            placed = _by_evaluation({k: c for k, (_, c) in chosen.items()}, marks)
+            remarks.append(
+                f"logged at global steps ({marks[0]:,}, ...): the k-th evaluation is read "
+                "as epoch k"
+            )
     else:
         placed, said = _steps_to_epochs({k: c for k, (_, c) in chosen.items()})
         remarks += said
