@@ -294,10 +294,11 @@ def test_patience_needed_to_keep_the_best_epoch():
 def test_diagnosis_does_not_import_tensorflow():
     code = (
         "import sys, tbviz, tbviz.figures.run_figure, tbviz.logdir.reader, tbviz.trainer.cli; "
-        "tbviz.diagnose({'loss': [1]}); print('tensorflow' in sys.modules)"
+        "tbviz.diagnose({'loss': [1]}); "
+        "print('tensorflow' in sys.modules, 'transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 finite_curve = st.lists(st.floats(min_value=1e-3, max_value=10), min_size=1, max_size=30)

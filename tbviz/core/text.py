@@ -52,7 +52,9 @@ class Evaluations:
         if step is None:
             return f"evaluation {point + 1}"
         epoch = self.epochs.get(point)
-        return f"step {step:,}" + (f" (epoch {epoch:.3g})" if epoch is not None else "")
+        if epoch is None:
+            return f"step {step:,}"
+        return f"step {step:,} (epoch {f'{epoch:.2f}'.rstrip('0').rstrip('.')})"
 
 
 _NAMING: ContextVar[Evaluations | None] = ContextVar("tbviz_naming", default=None)
