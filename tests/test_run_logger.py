@@ -385,6 +385,8 @@ def test_a_run_evaluated_every_n_steps_is_named_by_step_and_epoch(tmp_path):
     assert notes[-1][0] in steps
     [(step, summary)] = data.texts(md.TAG_SUMMARY)
     assert step == 1000 and "Final diagnosis after 10 evaluations" in summary
+    plotter = run.renderer._plotter
+    assert plotter._panels["loss"].unit.get_text() == "evaluation"  # the figure's x axis
     stored = data.diagnoses()[-1][1]
     assert stored["best_epoch"] == 3 and stored["status"] == "overfitting"  # the 4th evaluation
     [result] = diagnose_runs(str(tmp_path), None, "val_loss")

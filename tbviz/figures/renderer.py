@@ -68,6 +68,7 @@ class _Job:
     title: str
     epochs: int | None
     keep: bool = False  # drawn whatever the budget, never coalesced away
+    unit: str = "epoch"  # what the points are: epochs, or evaluations every N steps
 
 
 def snapshot(history: History) -> History:
@@ -133,6 +134,7 @@ class FigureRenderer:
         *,
         unless_drawn: bool = False,
         keep: bool = False,
+        unit: str = "epoch",
     ) -> bool:
         """Ask for the figure of ``epoch``; returns at once (history is copied).
 
@@ -144,7 +146,7 @@ class FigureRenderer:
         budget and never replaced by a newer epoch; a run has few of them.
         Returns whether the request was taken.
         """
-        job = _Job(epoch, snapshot(history), diagnosis, title, epochs, keep)
+        job = _Job(epoch, snapshot(history), diagnosis, title, epochs, keep, unit)
         with self._lock:
             if self._closing:
                 return False
@@ -250,7 +252,9 @@ class FigureRenderer:
     def _draw(self, job: _Job) -> None:
         start = time.thread_time()
         try:
-            figure = self._plotter.render(job.history, job.diagnosis, job.title, epochs=job.epochs)
+            figure = self._plotter.render(
+                job.history, job.diagnosis, job.title, epochs=job.epochs, unit=job.unit
+            )
             self._write(figure, job.epoch)
             self.drawn.append(job.epoch)
         except Exception as err:  # never let a figure stop training

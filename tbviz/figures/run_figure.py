@@ -85,7 +85,9 @@ class _Panel:
         self.name = ax.text(
             0.5, 1.0, "", transform=_offset(ax, 0, 4), ha="center", va="bottom", fontsize=11
         )
-        ax.text(0.5, 0.0, "epoch", transform=_offset(ax, 0, -16), ha="center", va="top", fontsize=9)
+        self.unit = ax.text(
+            0.5, 0.0, "epoch", transform=_offset(ax, 0, -16), ha="center", va="top", fontsize=9
+        )
         ax.tick_params(labelsize=8, length=0, pad=4)
         ax.grid(True, axis="x", alpha=0.3)
         ax.set_yticks([])
@@ -267,6 +269,7 @@ class ComparisonPlotter:
         self.palette = palette
         self._names: tuple[str, ...] | None = None
         self._count = 0
+        self._unit = "epoch"
         self._title_shown = False
         self._figure: Figure | None = None
         self._canvas: FigureCanvasAgg | None = None
@@ -303,8 +306,12 @@ class ComparisonPlotter:
         title: str | None = None,
         *,
         epochs: int | None = None,
+        unit: str = "epoch",
     ) -> RenderedFigure:
         """Draw ``history`` (and the marks of ``diagnosis``) and return a PNG.
+
+        ``unit`` names the x axis: ``"epoch"``, or ``"evaluation"`` for a run
+        evaluated every N steps (its points are evaluations).
 
         ``epochs``, the number of epochs the run plans, lays the epoch axis
         out once for the whole run (cheaper, and the step slider shows the
@@ -318,6 +325,11 @@ class ComparisonPlotter:
         strip = diagnosis is not None and diagnosis.monitor in history
         if (len(names), bool(title), strip) != (self._count, self._title_shown, self._strip_shown):
             self._build(len(names), bool(title), strip)
+        if unit != self._unit:
+            for panel in [*self._panels.values(), *([self._strip] if self._strip else [])]:
+                panel.unit.set_text(unit)
+            self._unit = unit
+            self._frame_key = None
         if names != self._names:
             self._panels = dict(zip(names, self._panels.values(), strict=True))
             for name, panel in self._panels.items():
@@ -404,6 +416,7 @@ class ComparisonPlotter:
         )
         self._figure = fig
         self._count = count
+        self._unit = "epoch"
         self._names = None
         self._title_shown = with_title
         self._legend = None

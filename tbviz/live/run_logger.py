@@ -413,10 +413,15 @@ class RunLogger:
         status = self.diagnosis.status if self.diagnosis else ""
         with naming(self._evaluations):
             title = figure_title(self.run_name, epoch, status)
+        unit = "evaluation" if self._evaluations else "epoch"
         if fitted:
-            self.renderer.submit(epoch, self.history, self.diagnosis, title, unless_drawn=True)
+            self.renderer.submit(
+                epoch, self.history, self.diagnosis, title, unless_drawn=True, unit=unit
+            )
         else:
-            self.renderer.submit(epoch, self.history, self.diagnosis, title, self.epochs, keep=keep)
+            self.renderer.submit(
+                epoch, self.history, self.diagnosis, title, self.epochs, keep=keep, unit=unit
+            )
         self._last_figure_epoch = epoch
 
 
