@@ -36,7 +36,13 @@ except ImportError:  # the standalone package of older releases
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.notes import stop_message
-from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions, check_stopping
+from tbviz.live.options import (
+    FIGURE_BUDGET,
+    STOP_ATTRIBUTE,
+    STOP_STATUSES,
+    RunOptions,
+    check_stopping,
+)
 from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.logdir.layouts import flat_keys
 
@@ -224,7 +230,7 @@ class OverfittingStopping(pl.Callback):
             self._best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
             }
-        stop = trainer.strategy.reduce_boolean_decision(d.status == "overfitting", all=False)
+        stop = trainer.strategy.reduce_boolean_decision(d.status in STOP_STATUSES, all=False)
         if not stop:
             return
         trainer.should_stop = True

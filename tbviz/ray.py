@@ -16,7 +16,6 @@ or a cluster); tbviz brings what it lacks:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 
@@ -30,7 +29,7 @@ except ImportError as err:
 
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.live.options import check_stopping
+from tbviz.live.options import STOP_STATUSES, check_stopping
 
 #: Keys Tune adds to every result: bookkeeping, not metrics.
 _TUNE_KEYS = {
@@ -54,7 +53,7 @@ _TUNE_KEYS = {
 
 
 class OverfittingStopper(tune.Stopper):
-    """Stop a Tune trial once tbviz confirms it overfits.
+    """Stop a Tune trial once tbviz confirms it overfits, or its loss becomes NaN or infinite.
 
     Each trial's reported results (Keras names: ``loss``, ``val_loss``, ...;
     the epoch from an ``epoch`` key, else Tune's ``training_iteration``) are
@@ -73,6 +72,7 @@ class OverfittingStopper(tune.Stopper):
 
     Attributes:
         stopped: trial id -> (epoch it was stopped after, its best epoch).
+        diverged: the ids of trials stopped because a loss became NaN or infinite.
     """
 
     def __init__(
@@ -88,6 +88,7 @@ class OverfittingStopper(tune.Stopper):
         self.settings = settings
         self._diagnosers: dict[str, RunDiagnoser] = {}
         self.stopped: dict[str, tuple[int, int | None]] = {}
+        self.diverged: set[str] = set()
 
     def __call__(self, trial_id: str, result: Mapping[str, object]) -> bool:
         epoch = result.get("epoch")
@@ -101,8 +102,10 @@ class OverfittingStopper(tune.Stopper):
                 self.monitor, mode=self.mode, settings=self.settings
             )
         diagnosis = diagnoser.update(epoch, metrics_of(result))
-        if diagnosis.status == "overfitting":
+        if diagnosis.status in STOP_STATUSES:
             self.stopped[trial_id] = (epoch, diagnosis.best_epoch)
+            if diagnosis.status == "diverged":
+                self.diverged.add(trial_id)
             return True
         return False
 
@@ -111,12 +114,13 @@ class OverfittingStopper(tune.Stopper):
 
 
 def metrics_of(result: Mapping[str, object]) -> dict[str, float]:
-    """The numeric metrics of a Tune result, Tune's bookkeeping and tbviz's own left out."""
+    """The numeric metrics of a Tune result, Tune's bookkeeping and tbviz's own left
+    out. NaN and infinite values stay: they are how a diverged trial shows."""
     found = {}
     for key, value in result.items():
         if key in _TUNE_KEYS or key.startswith(("tbviz_", "config")) or isinstance(value, bool):
             continue
-        if isinstance(value, (int, float)) and math.isfinite(float(value)):
+        if isinstance(value, (int, float)):
             found[key] = float(value)
     return found
 

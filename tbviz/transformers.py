@@ -37,7 +37,7 @@ from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.history import VALIDATION_PREFIX
 from tbviz.core.notes import stop_message
 from tbviz.core.text import Evaluations, naming
-from tbviz.live.options import FIGURE_BUDGET, RunOptions, check_stopping
+from tbviz.live.options import FIGURE_BUDGET, STOP_STATUSES, RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
 
 #: The Trainer's bookkeeping in its evaluation metrics: not metrics of the model.
@@ -292,7 +292,7 @@ class OverfittingStopping(TrainerCallback):
         if point < self.start_from_epoch:
             return
         d = self.diagnosis = self._diagnoser.update(point, values)
-        if d.status != "overfitting":
+        if d.status not in STOP_STATUSES:
             return
         control.should_training_stop = True
         self.stopped_step = int(state.global_step)

@@ -75,6 +75,26 @@ def test_the_stopper_stops_an_overfitting_trial_early(local_ray, tmp_path):
     assert stopped_after == epochs - 1 and best == 3  # the tutorial's best epoch
 
 
+def diverging_trial(config):
+    """A trial whose loss becomes NaN at epoch 3 and stays so."""
+    nan = float("nan")
+    for epoch in range(20):
+        train, validation = (1.0 - 0.1 * epoch, 1.1 - 0.1 * epoch) if epoch < 3 else (nan, nan)
+        tune.report({"epoch": epoch, "loss": train, "val_loss": validation})
+
+
+def test_the_stopper_stops_a_diverged_trial(local_ray, tmp_path):
+    stopper = OverfittingStopper()
+    grid = tune.Tuner(
+        diverging_trial,
+        run_config=tune.RunConfig(storage_path=str(tmp_path), stop=stopper, verbose=0),
+    ).fit()
+    [result] = list(grid)
+    assert len(result.metrics_dataframe) == 4  # stopped at the first NaN epoch
+    [(trial, (stopped_after, best))] = stopper.stopped.items()
+    assert stopped_after == 3 and best == 2 and stopper.diverged == {trial}
+
+
 def test_without_ray_the_flag_and_module_name_the_extra():
     hide = "import sys; sys.modules['ray'] = None\n"
     out = subprocess.run(

@@ -128,3 +128,20 @@ def test_start_from_epoch_ignores_the_warm_up():
     model.fit(x, y, validation_data=(xv, yv), epochs=8, verbose=0, callbacks=[stopper])
     assert stopper.diagnosis.epochs == 3
     json.dumps(stopper.diagnosis.to_dict(), allow_nan=False)
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_restores_the_best_weights(capsys):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    stopper = OverfittingStopping()
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    stopper.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.1})
+    best = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 1 for w in best])  # the next epoch's (diverging) update
+    stopper.on_epoch_end(1, {"loss": float("nan"), "val_loss": float("nan")})
+    assert model.stop_training and stopper.stopped_epoch == 1
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best, strict=True))
+    assert capsys.readouterr().out.strip() == (
+        "Stopped by OverfittingStopping after epoch 2: a loss became NaN or infinite at "
+        "epoch 2; restored the weights of epoch 1, the best val_loss (1.1)."
+    )

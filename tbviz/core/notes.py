@@ -114,12 +114,18 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
 
 
 def stop_message(epoch: int, d: Diagnosis, restored: bool) -> str:
-    """What an ``OverfittingStopping`` (Keras or Lightning) says when it ends a fit."""
+    """What an ``OverfittingStopping`` (Keras, Lightning, Transformers) says when it
+    ends a fit: overfitting confirmed, or a loss that became NaN or infinite."""
     said = ""
     if restored:
         said = (
             f"; restored the weights of {epoch_label(d.best_epoch)}, the best "
             f"{d.monitor} ({fmt(d.best_value)})"
+        )
+    if d.status == "diverged":
+        return (
+            f"Stopped by OverfittingStopping after {epoch_label(epoch)}: a loss became NaN "
+            f"or infinite at {epoch_label(d.diverged_at)}{said}."
         )
     onset = d.onset_epoch if d.onset_epoch is not None else d.best_epoch
     return (

@@ -83,6 +83,11 @@ class RunOptions:
 STOP_ATTRIBUTE = "_tbviz_stopped"
 
 
+#: The statuses on which every stopper ends training: overfitting confirmed, or a
+#: loss that became NaN or infinite (training on past it only wastes the time).
+STOP_STATUSES = ("overfitting", "diverged")
+
+
 def check_stopping(monitor: str, mode: str, start_from_epoch: int) -> None:
     """The arguments both ``OverfittingStopping`` callbacks (Keras, Lightning) share."""
     if not isinstance(monitor, str) or not monitor:

@@ -4,7 +4,8 @@ Keras' ``EarlyStopping`` waits a fixed ``patience`` after the best epoch,
 whatever the curves look like: too long on a clear turn, too short on a noisy
 plateau. This callback stops when tbviz's detector (:mod:`tbviz.core.detector`)
 confirms overfitting: validation worse than its best beyond the run's own
-noise while training keeps improving. It restores the best epoch's weights, as
+noise while training keeps improving; and when a loss becomes NaN or
+infinite (as ``TerminateOnNaN`` does). It restores the best epoch's weights, as
 ``EarlyStopping(restore_best_weights=True)`` does.
 """
 
@@ -23,7 +24,7 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
 from tbviz.core.history import numeric_logs
 from tbviz.core.notes import stop_message
-from tbviz.live.options import STOP_ATTRIBUTE, check_stopping
+from tbviz.live.options import STOP_ATTRIBUTE, STOP_STATUSES, check_stopping
 
 
 class OverfittingStopping(keras.callbacks.Callback):
@@ -110,7 +111,7 @@ class OverfittingStopping(keras.callbacks.Callback):
             return
         if self.restore_best_weights and d.best_epoch == epoch:
             self._best_weights = self.model.get_weights()
-        if d.status != "overfitting":
+        if d.status not in STOP_STATUSES:
             return
         self.model.stop_training = True
         self.stopped_epoch = int(epoch)
