@@ -37,3 +37,7 @@ def missing_extra(module: str, what: str, extra: str) -> MissingExtra:
         f"{what} needs {module}, which is not installed: pip install 'tbviz[{extra}]' "
         "(RunLogger and the tbviz command work without it)"
     )
+
+
+class RayClusterError(TbvizError, ConnectionError):
+    """The Ray cluster given by ``--ray-address`` cannot be reached or joined."""

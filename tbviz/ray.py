@@ -16,10 +16,16 @@ or a cluster); tbviz brings what it lacks:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
+import socket
+import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 
-from tbviz.errors import missing_extra
+from tbviz.errors import RayClusterError, missing_extra
 
 try:
     import ray
@@ -138,6 +144,92 @@ def tune_report(diagnosis: Diagnosis | None, epoch: int, logs: Mapping[str, obje
     tune.report(report)
 
 
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """Start a local Ray instance (``address`` None) or join the cluster at ``address``.
+
+    Joining fails in one clear :class:`tbviz.errors.RayClusterError` (what was
+    tried, Ray's reason, what to check), never a traceback, and fast when
+    nothing listens there (Ray itself retries for minutes); Ray's own
+    retry messages are kept off standard error meanwhile. Whether a token is
+    sent is decided when Ray is imported: see :mod:`tbviz.ray_auth`.
+    """
+    quiet = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False}
+    if address is None:
+        ray.init(num_cpus=num_cpus, **quiet)
+        return
+    if address != "auto":
+        _probe(address)
+    try:
+        with _stderr_silenced():
+            ray.init(address=address, **quiet)
+    except Exception as err:  # Ray raises ConnectionError, RuntimeError, its own kinds
+        raise RayClusterError(
+            f"could not join the Ray cluster at {address}: {_reason(err)}"
+        ) from err
+
+
+def _probe(address: str) -> None:
+    """Fail at once, in words, when nothing listens at ``address`` (host:port)."""
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayClusterError(
+            f"--ray-address {address!r} is not HOST:PORT (the head node's GCS port, "
+            "6379 unless `ray start --head --port` chose another), ray://HOST:PORT or auto"
+        )
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as err:
+        raise RayClusterError(
+            f"cannot reach a Ray cluster at {address}: {err.strerror or err}. Is the head "
+            f"node running (`ray status` on it), and is {port} its port "
+            "(`ray start --head --port`)?"
+        ) from err
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """File descriptor 2 to /dev/null: Ray's C++ client logs each failed attempt
+    to join there, twenty lines before the error that says why."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _reason(err: BaseException) -> str:
+    """Ray's reason for a failed ``ray.init``, from the deepest error that says one."""
+    chain: list[BaseException] = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    for found in chain:
+        if type(found).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(found):
+            sent = os.environ.get("RAY_AUTH_MODE") == "token"
+            fix = (
+                "put the head's token (`ray get-auth-token` there) in ~/.ray/auth_token "
+                "or RAY_AUTH_TOKEN"
+            )
+            if not sent:
+                fix += ", and set RAY_AUTH_MODE=token before Ray is imported"
+            said = "refused this process's token" if sent else "this process sent no token"
+            return (
+                f"it uses token authentication and {said}: {fix} (or start the head "
+                "with RAY_AUTH_MODE=disabled)"
+            )
+        if "version mismatch" in str(found).lower():
+            first = str(found).strip().splitlines()[0]
+            return f"{first} (install the cluster's Ray version here)"
+    lines = str(chain[-1]).strip().splitlines()
+    return lines[-1] if lines else type(chain[-1]).__name__
+
+
 def run_sweep(
     dataset,
     config,
@@ -147,6 +239,7 @@ def run_sweep(
     address: str | None = None,
     parallel: int | None = None,
     num_cpus: int | None = None,
+    tune_output: bool = False,
 ) -> list[dict]:
     """Train each ``(name, changes)`` combination as a Ray Tune trial.
 
@@ -156,8 +249,13 @@ def run_sweep(
     ``config.stop_on_overfitting`` (``tbviz.OverfittingStopping`` inside the
     trial, so its run closes with the note saying so). ``address`` joins an
     existing Ray cluster (default: a local instance, ``num_cpus`` cores);
-    ``parallel`` caps concurrent trials. Returns one row per trial: run name,
-    epochs trained, best validation loss, final status.
+    ``parallel`` caps concurrent trials. Tune's console table and its records
+    (``~/ray_results``) are left out unless ``tune_output``: the trainer prints
+    its own progress, and the log directory holds the runs. Returns one row
+    per trial: run name, epochs trained, best validation loss, final status.
+
+    Raises:
+        tbviz.errors.RayClusterError: the cluster at ``address`` cannot be joined.
     """
     import dataclasses
     import os
@@ -166,29 +264,52 @@ def run_sweep(
     base = dataclasses.replace(config, logdir=logdir, verbose=0)
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(
-            address=address,
-            num_cpus=num_cpus if address is None else None,
-            include_dashboard=False,
-            logging_level="ERROR",
-            log_to_driver=False,
-        )
+        connect(address, num_cpus)
     trainable = tune.with_parameters(
         _trial, dataset=dataset, base=base, prefix=prefix, changes=dict(combos)
     )
+    records = None if tune_output else tempfile.mkdtemp(prefix="tbviz-tune-")
     tuner = tune.Tuner(
         trainable,
         param_space={"name": tune.grid_search([name for name, _ in combos])},
         tune_config=tune.TuneConfig(max_concurrent_trials=parallel),
-        # Tune's own records go to its default place (~/ray_results), not into
-        # the log directory, where TensorBoard would list them as runs.
-        run_config=tune.RunConfig(name=re.sub(r"[^\w.-]", "_", prefix), verbose=0),
+        # Tune's own records go to its default place (~/ray_results) when kept,
+        # never into the log directory, where TensorBoard would list them as runs.
+        run_config=tune.RunConfig(
+            name=re.sub(r"[^\w.-]", "_", prefix),
+            storage_path=records,
+            verbose=1 if tune_output else 0,
+        ),
     )
     try:
-        grid = tuner.fit()
+        with _quiet_tune(not tune_output):
+            grid = tuner.fit()
+        rows = _rows(grid, prefix)
     finally:
         if started_here:
             ray.shutdown()
+        if records is not None:
+            shutil.rmtree(records, ignore_errors=True)
+    return rows
+
+
+@contextlib.contextmanager
+def _quiet_tune(quiet: bool):
+    """Tune's console output off: its configuration box and result paths are
+    printed by its newer output engine whatever ``verbose`` says, so that
+    engine is turned off (``RAY_AIR_NEW_OUTPUT=0``) and the older one is
+    silent at ``verbose=0``; unless the user chose either themselves."""
+    if not quiet or "RAY_AIR_NEW_OUTPUT" in os.environ:
+        yield
+        return
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+
+
+def _rows(grid, prefix: str) -> list[dict]:
     rows = []
     for result in grid:
         frame = result.metrics_dataframe

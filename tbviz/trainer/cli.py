@@ -220,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --executor ray: join this Ray cluster instead of starting a local one",
     )
     parser.add_argument(
+        "--tune-output",
+        action="store_true",
+        help="with --executor ray: keep Ray Tune's own console table and its records "
+        "(~/ray_results); by default the trainer prints its own progress only",
+    )
+    parser.add_argument(
         "--parallel",
         type=_positive_int,
         metavar="N",
@@ -374,12 +380,22 @@ def _installed(module: str) -> bool:
 
 
 def _run_ray_sweep(dataset, config, sweep: dict[str, list], prefix: str, args) -> int:
+    if args.ray_address:  # before Ray is imported, which reads it then
+        from tbviz.ray_auth import send_token_if_at_hand
+
+        send_token_if_at_hand()
     from tbviz.ray import run_sweep  # raises MissingExtra naming [ray]
 
     combos = sweep_runs(sweep)
     print(f"sweep: {len(combos)} Ray Tune trials under {config.logdir}/{prefix}/")
     rows = run_sweep(
-        dataset, config, combos, prefix, address=args.ray_address, parallel=args.parallel
+        dataset,
+        config,
+        combos,
+        prefix,
+        address=args.ray_address,
+        parallel=args.parallel,
+        tune_output=args.tune_output,
     )
     for row in rows:
         said = row["error"] or f"{row['epochs']} epochs, ends {row['status']}"
