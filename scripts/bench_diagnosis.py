@@ -74,6 +74,7 @@ class Run:
     history: dict[str, list[float]]
     monitor: str = "val_loss"
     new: bool = False
+    third: bool = False  # the PyTorch set of issue 23
     direction: str = field(init=False)
     bounded: bool = field(init=False)
 
@@ -155,6 +156,7 @@ def load_runs(folder: Path) -> list[Run]:
                 record["history"],
                 record.get("monitor", "val_loss"),
                 new=index >= FIRST_SET_SIZE,
+                third=record["config"].get("framework") == "pytorch",
             )
         )
     return runs
@@ -343,10 +345,14 @@ def main() -> int:
         print(f"no histories in {args.fixtures}", file=sys.stderr)
         return 2
     results = table(runs, "all fixtures")
-    first, second = [r for r in runs if not r.new], [r for r in runs if r.new]
+    first = [r for r in runs if not r.new]
+    second = [r for r in runs if r.new and not r.third]
+    third = [r for r in runs if r.third]
     if first and second:
         table(first, "first set (tuned on by the v1 detector)")
         table(second, "second set (longer runs, schedules, regularised, regression, AUC)")
+    if third:
+        table(third, "third set (PyTorch, high learning rates: noisy, staying above their best)")
     if args.details:
         for row in results[-1][1]["rows"]:
             mark = "  <-- final wrong" if row["final_right"] is False else ""

@@ -113,6 +113,35 @@ def test_detector_beats_early_stopping_on_real_curves():
     ours = bench_diagnosis.evaluate(runs, bench_diagnosis.tbviz_outcome)
     keras3 = bench_diagnosis.evaluate(runs, lambda r: bench_diagnosis.early_stopping_outcome(r, 3))
     assert ours["final"] >= 0.9 and ours["final_onset"] >= 0.9
-    assert ours["dropped"] == 0 and ours["missed"] == 0
+    # Withdrawn alarms: at most 5% of runs (issue 23); one here, a PyTorch run at a
+    # learning rate so high its training loss jumps back up (training-unstable).
+    assert ours["dropped"] <= 0.05 * len(runs) and ours["missed"] == 0
     assert ours["premature"] < keras3["premature"] / 2
     assert ours["regret_mean"] < keras3["regret_mean"]
+
+
+def test_a_jumpy_curve_that_never_returns_to_its_best_is_overfitting():
+    """Issue 23: after its best, validation stays 24-52% above it, jumping so much
+    that its noise sets a bar (4x noise) the mean of 3 epochs never clears, while
+    training falls to nothing; the sustained rule calls it 6 epochs after its best."""
+    from tbviz.core.detector import DetectorSettings, MetricDetector
+    from tbviz.core.notes import reason_text
+
+    val = [1.0, 0.7, 0.55, 0.5, 0.75, 0.62, 0.72, 0.64, 0.76, 0.63, 0.74, 0.65, 0.75, 0.62]
+    train = [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005, 0.004, 0.003, 0.002]
+    called = []
+    for settings in (DetectorSettings(), DetectorSettings(sustained_epochs=100)):
+        detector = MetricDetector("min", settings)
+        pairs = enumerate(zip(val, train, strict=True))
+        verdicts = [detector.update(e, v, t) for e, (v, t) in pairs]
+        called.append(next((e for e, v in enumerate(verdicts) if v.status == "overfitting"), None))
+    assert called[0] == 3 + 6 and called[1] is None  # the old rule alone never calls it
+    detector = MetricDetector("min")
+    for e, (v, t) in enumerate(zip(val, train, strict=True)):
+        verdict = detector.update(e, v, t)
+    assert verdict.reason_code == "sustained" and verdict.onset_epoch == 3
+    from tbviz.core.diagnosis import diagnose
+
+    d = diagnose({"loss": train, "val_loss": val})
+    assert d.reason_code == "sustained"
+    assert "has stayed above its best (0.5) for 10 epochs" in reason_text(d)

@@ -17,6 +17,10 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
   the scatter of its recent values around a smooth trend on either side of
   the best epoch, which a steady fall or rise does not inflate. The best must
   be at least ``min_epochs_since_best`` epochs old and past the warm-up.
+* **Or above it for long.** Every value for ``sustained_epochs`` epochs or
+  more since the best is worse than it by at least that floor, and their
+  median by ``sustained_multiplier`` times the noise: a jumpy curve whose
+  noise sets a bar it never clears, though it never comes back either.
 * **Not on its way back.** A Theil-Sen slope over the epochs since the best
   that would bring validation back to its best within as many epochs as it
   has been away means a bump, not a turn.
@@ -65,6 +69,8 @@ class DetectorSettings:
     min_generalization_loss: float = 1.5
     noise_multiplier: float = 4.0
     noise_window: int = 10
+    sustained_epochs: int = 6
+    sustained_multiplier: float = 2.0
     min_train_improvement: float = 0.5
     train_floor: float = 0.05
     max_train_rise: float = 0.10
@@ -80,6 +86,7 @@ class DetectorSettings:
             "plateau_epochs",
             "patience",
             "noise_window",
+            "sustained_epochs",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -91,6 +98,7 @@ class DetectorSettings:
         for name in (
             "min_generalization_loss",
             "noise_multiplier",
+            "sustained_multiplier",
             "min_train_improvement",
             "train_floor",
             "max_train_rise",
@@ -140,6 +148,8 @@ REASON_CODES = {
     "training-flat": "validation is worse, and training stopped improving above its floor",
     "training-unstable": "training rose well above its value at the best epoch",
     "overfitting": "validation worse beyond noise while training improved or converged",
+    "sustained": "validation above its best for many epochs, though within its jumps, while "
+    "training improved or converged",
 }
 
 
@@ -196,6 +206,7 @@ class MetricDetector:
         self._lr_drop: int | None = None
         self._onset: int | None = None
         self._confirmed: int | None = None
+        self._confirmed_by = "overfitting"  # or "sustained": the rule that confirmed it
         self.verdict: Verdict | None = None
 
     def update(
@@ -296,12 +307,13 @@ class MetricDetector:
             if train_rise is not None and train_rise > s.max_train_rise:
                 self._onset = self._confirmed = None
                 return verdict("plateau", "training-unstable")
-            return verdict("overfitting", "overfitting")
+            return verdict("overfitting", self._confirmed_by)
         if since == 0:
             return verdict("improving", "new-best")
         if last_epoch - self._first_epoch < s.warmup_epochs:
             return verdict("improving", "warmup")
-        worse = self._confirmed_worse(best, threshold)
+        beyond_noise = self._confirmed_worse(best, threshold)
+        worse = beyond_noise or self._sustained(best, noise, unit)
         if since < s.min_epochs_since_best or not worse:
             if since >= s.plateau_epochs:
                 return verdict("plateau", "no-new-best")
@@ -323,7 +335,8 @@ class MetricDetector:
         if not learning:
             return verdict("plateau", "no-new-best")
         self._onset, self._confirmed = best_epoch, last_epoch
-        return verdict("overfitting", "overfitting")
+        self._confirmed_by = "overfitting" if beyond_noise else "sustained"
+        return verdict("overfitting", self._confirmed_by)
 
     def _confirmed_worse(self, best: float, threshold: float) -> bool:
         """The last ``confirm_epochs`` values, all after the best, are each worse than
@@ -333,6 +346,20 @@ class MetricDetector:
             return False
         excess = [self._scale(v) - best for v in self._values[-k:]]
         return min(excess) > 0 and sum(excess) / k >= threshold
+
+    def _sustained(self, best: float, noise: float | None, unit: float) -> bool:
+        """Validation has stayed above its best for ``sustained_epochs`` epochs or
+        more, every one by at least the floor, and by a median of
+        ``sustained_multiplier`` times its noise: a jumpy curve whose noise
+        sets a bar (``noise_multiplier`` x noise) it never clears, although
+        every epoch since the best is worse. More epochs of evidence, a lower
+        bar: the idea of Prechelt's UP criterion (1998), in a robust form."""
+        s = self.settings
+        after = [self._scale(v) - best for v in self._values[self._best_index + 1 :]]
+        if len(after) < s.sustained_epochs or noise is None:
+            return False
+        floor = s.min_generalization_loss / 100.0 * unit
+        return min(after) >= floor and float(np.median(after)) >= s.sustained_multiplier * noise
 
     def _recovering(self, best: float, since: int) -> bool:
         """A Theil-Sen trend over the epochs since the best heads back to it in time."""

@@ -72,6 +72,17 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
             f"{mon} has been {worse_phrase(d)} for {since}, more than its noise "
             f"(threshold {fmt(d.threshold, 2)}), while {trained}."
         )
+    if code == "sustained":
+        trained = (
+            f"training improved {d.train_improvement:.1f}% since the best epoch"
+            if d.train_improvement is not None and d.train_improvement >= 0.5
+            else "training sits at its floor"
+        )
+        return (
+            f"{mon} has stayed above its best ({fmt(d.best_value)}) for {since}, every "
+            f"epoch of them, and is {worse_phrase(d)}; each jump is within its noise "
+            f"(about {fmt(d.noise, 2)}), but it never came back, while {trained}."
+        )
     if code == "new-best":
         return f"{mon} set a new best at the last epoch."
     if code == "warmup":
