@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tbviz.commands.discovery import select_runs, unpaired_message
+from tbviz.core.detector import DetectorSettings
 from tbviz.core.history import History
 from tbviz.figures.run_figure import ComparisonPlotter, figure_title
 from tbviz.logdir import metadata, summaries
@@ -51,6 +52,7 @@ def annotate(
     mode: str = "auto",
     mapping: TagMapping | None = None,
     progress: Callable[[int, int], None] | None = None,
+    settings: DetectorSettings | None = None,
 ) -> Annotation:
     """Write tbviz's figures, notes and diagnosis into every run that lacks them.
 
@@ -88,7 +90,7 @@ def annotate(
                     outcome.problems.append(
                         f"run {run!r} was read in part: " + "; ".join(data.problems)
                     )
-                output = RunOutput(metric, mode=mode, preface=ANNOTATED_NOTE)
+                output = RunOutput(metric, mode=mode, settings=settings, preface=ANNOTATED_NOTE)
                 _annotate_run(run, run_dir, data.history, output, plotter, after=done_until)
                 (outcome.updated if stored else outcome.annotated).append(run)
         if progress is not None:

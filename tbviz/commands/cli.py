@@ -90,6 +90,20 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
     command.add_argument(
         "--val-tag", metavar="PATTERN", help="the validation scalars' tag, as --train-tag"
     )
+    command.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a detector threshold, e.g. noise_multiplier=6 (repeatable; the names are "
+        "tbviz.DetectorSettings' fields); runs with a stored tbviz diagnosis are judged "
+        "again by these",
+    )
+    command.add_argument(
+        "--settings",
+        metavar="FILE.json",
+        help="detector thresholds from a JSON object of NAME: VALUE (--setting wins)",
+    )
     if name != "leaderboard":
         command.add_argument(
             "--no-progress", action="store_true", help="no progress bar on standard error"
@@ -120,12 +134,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             return _error(str(err))
     try:
+        args.detector = _detector_settings(args)
+    except ValueError as err:
+        return _error(str(err))
+    try:
         return command[args.command](args)
     except TbvizError as err:  # the user's to fix; anything else is a bug, shown in full
         return _error(str(err))
     except BrokenPipeError:  # `tbviz leaderboard ... | head`
         sys.stderr.close()
         return 0
+
+
+def _detector_settings(args: argparse.Namespace):
+    """``--settings FILE`` then ``--setting NAME=VALUE``, as DetectorSettings (None: defaults)."""
+    if not (args.settings or args.setting):
+        return None
+    from tbviz.core.detector import settings_from
+
+    values: dict[str, object] = {}
+    if args.settings:
+        try:
+            with open(args.settings) as stream:
+                loaded = json.load(stream)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--settings {args.settings}: {err}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"--settings {args.settings}: a JSON object of NAME: VALUE, please")
+        values.update(loaded)
+    for item in args.setting:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--setting {item!r}: write NAME=VALUE, e.g. noise_multiplier=6")
+        values[name.strip()] = value.strip()
+    return settings_from(values)
 
 
 def _unknown_message(command: str, unknown: list[str]) -> str:
@@ -170,6 +212,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
         args.runs,
         args.metric,
         mode=args.mode,
+        settings=args.detector,
         mapping=args.mapping,
         workers=_workers(),
         problems=problems,
@@ -191,6 +234,7 @@ def _compare(args: argparse.Namespace) -> int:
             args.runs,
             args.metric,
             mode=args.mode,
+            settings=args.detector,
             mapping=args.mapping,
             outputs=args.out,
             progress=bar.update,
@@ -215,6 +259,7 @@ def _annotate(args: argparse.Namespace) -> int:
             args.runs,
             args.metric,
             mode=args.mode,
+            settings=args.detector,
             mapping=args.mapping,
             progress=bar.update,
         )

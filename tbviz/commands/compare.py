@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from tbviz.commands.discovery import check_metric, diagnose_runs, fork_pool
 from tbviz.commands.leaderboard import leaderboard_markdown
+from tbviz.core.detector import DetectorSettings
 from tbviz.core.results import RunResult
 from tbviz.core.text import md_code
 from tbviz.errors import OutputError
@@ -76,6 +77,7 @@ def compare(
     outputs: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    settings: DetectorSettings | None = None,
 ) -> Comparison:
     """Read, diagnose and rank every run; write ``LOGDIR/_compare`` and ``outputs``.
 
@@ -99,6 +101,7 @@ def compare(
         runs,
         metric,
         mode=mode,
+        settings=settings,
         mapping=mapping,
         keep_history=True,
         progress=progress,

@@ -13,6 +13,7 @@ import re
 import warnings
 from collections.abc import Callable
 
+from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import diagnose
 from tbviz.core.results import RunResult
 from tbviz.errors import LogDirError, UnknownMetricError
@@ -80,6 +81,7 @@ def diagnose_runs(
     metric: str = "val_loss",
     *,
     mode: str = "auto",
+    settings: DetectorSettings | None = None,
     mapping: TagMapping | None = None,
     keep_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -94,6 +96,7 @@ def diagnose_runs(
     a run that cannot be read, naming the file) goes into ``problems`` when
     a list is given, else out as a ``RuntimeWarning``; the other runs are
     still read. ``progress(done, total)`` is called after each run.
+    ``settings`` are the detector's thresholds (None: the defaults).
 
     Raises:
         LogDirError: ``logdir`` does not exist.
@@ -116,6 +119,7 @@ def diagnose_runs(
         logdir,
         metric=metric,
         mode=mode,
+        settings=settings,
         mapping=mapping,
         keep_history=keep_history,
     )
@@ -164,6 +168,7 @@ def _diagnose_run(
     *,
     metric: str,
     mode: str,
+    settings: DetectorSettings | None,
     mapping: TagMapping | None,
     keep_history: bool,
 ) -> tuple[RunResult | None, str]:
@@ -183,7 +188,7 @@ def _diagnose_run(
         return None, unpaired_message(run, data)
     result = RunResult(
         run,
-        diagnose(data.history, metric, mode=mode, every_metric=False),
+        diagnose(data.history, metric, mode=mode, settings=settings, every_metric=False),
         hparams=data.hparams(),
         history=data.history if keep_history else None,
         problems=tuple(data.problems),

@@ -47,9 +47,11 @@ Pure numpy; no TensorFlow.
 from __future__ import annotations
 
 import bisect
+import difflib
 import math
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -107,6 +109,41 @@ class DetectorSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def settings_from(values: Mapping[str, object]) -> DetectorSettings:
+    """Settings from a mapping of names to values (a JSON file, ``--setting``
+    flags as strings); unknown names and bad values raise ``ValueError``
+    naming what is known."""
+    known = {f.name: f.type for f in fields(DetectorSettings)}
+    chosen: dict[str, object] = {}
+    for name, value in values.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(
+                f"unknown detector setting {name!r}{hint} (settings: {', '.join(known)})"
+            )
+        kind = int if known[name] in (int, "int") else float
+        try:
+            number = kind(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ValueError(
+                f"detector setting {name} must be {'an int' if kind is int else 'a number'}, "
+                f"got {value!r}"
+            ) from None
+        chosen[name] = number
+    return DetectorSettings(**chosen)
+
+
+def changed_settings(settings: DetectorSettings) -> dict[str, object]:
+    """The settings that differ from the defaults, by name."""
+    default = DetectorSettings()
+    return {
+        f.name: getattr(settings, f.name)
+        for f in fields(DetectorSettings)
+        if getattr(settings, f.name) != getattr(default, f.name)
+    }
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ class Diagnosis:
     training improved (percent) since the best validation epoch, ``gap`` the
     monitored validation value minus its training twin at the last epoch.
     ``confirmed_epoch`` is when the current overfitting verdict was first
-    reached (what a stopping callback acts on).
+    reached (what a stopping callback acts on). ``settings`` are the
+    thresholds it was judged by: stored with it, so whoever reads it (the
+    notes, the tab re-diagnosing a run) words and judges by the same rule book.
     """
 
     status: str
@@ -144,6 +146,7 @@ class Diagnosis:
     early_stopping: EarlyStoppingWhatIf | None = None
     suggested_early_stopping: EarlyStoppingWhatIf | None = None
     metrics: tuple[MetricDiagnosis, ...] = field(default_factory=tuple)
+    settings: DetectorSettings = field(default_factory=DetectorSettings)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with its ``version`` (non-finite floats become None)."""
@@ -200,6 +203,11 @@ def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
     try:
         stopping = values.pop("early_stopping", None)
         suggested = values.pop("suggested_early_stopping", None)
+        stored = values.pop("settings", None) or {}
+        known_settings = {f.name for f in fields(DetectorSettings)}
+        values["settings"] = DetectorSettings(
+            **{k: v for k, v in stored.items() if k in known_settings}
+        )
         metrics = values.pop("metrics", ())
         available = tuple(values.pop("available", ()) or ())
         return Diagnosis(
@@ -381,6 +389,7 @@ class RunDiagnoser:
             last_epoch=self._last_epoch,
             diverged_at=self._diverged_at,
             metrics=self._metric_rows(),
+            settings=self.settings,
         )
         verdict = self._monitor_verdict
         if verdict is None or verdict.best_epoch is None:

@@ -28,6 +28,19 @@ def worse_phrase(d: Diagnosis) -> str:
     return f"{fmt(diff, 3)} {side} its best ({fmt(d.best_value)})"
 
 
+def _training_moved(d: Diagnosis) -> bool:
+    """Training improved since the best epoch by the detector's own bar (its settings)."""
+    return d.train_improvement is not None and (
+        d.train_improvement >= d.settings.min_train_improvement
+    )
+
+
+def _training_words(d: Diagnosis) -> str:
+    if _training_moved(d):
+        return f"training improved {d.train_improvement:.1f}% since the best epoch"
+    return "training sits at its floor"
+
+
 def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
     """One or two plain sentences: why the diagnosis says what it says."""
     code, mon = d.reason_code, d.monitor
@@ -55,7 +68,7 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
                 "risen since its second epoch: the model is not learning. Try a smaller "
                 "learning rate, and check the labels and the loss."
             )
-        now, second, count, needed = (detail or (None, None, None, 0, 10.0))[1:]
+        now, second, count, needed = (detail or (None, None, None, 0, d.settings.min_learning))[1:]
         return (
             f"the training loss is {fmt(now)} after {points(count or 0)}, not "
             f"{needed:g}% below its second epoch's {fmt(second)}: the model is not learning. "
@@ -63,21 +76,13 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
         )
     noise = f"its noise is about {fmt(d.noise, 2)}" if d.noise else "it is smooth"
     if code == "overfitting":
-        trained = (
-            f"training improved {d.train_improvement:.1f}% since the best epoch"
-            if d.train_improvement is not None and d.train_improvement >= 0.5
-            else "training sits at its floor"
-        )
+        trained = _training_words(d)
         return (
             f"{mon} has been {worse_phrase(d)} for {since}, more than its noise "
             f"(threshold {fmt(d.threshold, 2)}), while {trained}."
         )
     if code == "sustained":
-        trained = (
-            f"training improved {d.train_improvement:.1f}% since the best epoch"
-            if d.train_improvement is not None and d.train_improvement >= 0.5
-            else "training sits at its floor"
-        )
+        trained = _training_words(d)
         return (
             f"{mon} has stayed above its best ({fmt(d.best_value)}) for {since}, every "
             f"epoch of them, and is {worse_phrase(d)}; each jump is within its noise "
@@ -95,13 +100,21 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
             f"({noise}); too soon to call a trend."
         )
     if code == "no-new-best":
-        moving = d.train_improvement is not None and d.train_improvement >= 0.5
+        moving = _training_moved(d)
         trained = (
             f"while training improved {d.train_improvement:.1f}%: watch for overfitting"
             if moving
             else "and training is flat too"
         )
-        return f"no new best {mon} for {since}, not clearly worse ({noise}), {trained}."
+        if d.threshold is None or not d.generalization_loss or d.generalization_loss <= 0:
+            return f"no new best {mon} for {since}, not clearly worse ({noise}), {trained}."
+        s = d.settings
+        return (
+            f"no new best {mon} for {since}; it is {worse_phrase(d)}, short of what "
+            f"confirms overfitting (worse by {s.min_generalization_loss:g}% of its best and "
+            f"{s.noise_multiplier:g}x its noise, about {fmt(d.threshold, 2)}, for "
+            f"{points(s.confirm_epochs)}), {trained}."
+        )
     if code == "recovering":
         return f"{mon} is {worse_phrase(d)} but heading back towards it; waiting."
     if code == "lr-drop":

@@ -284,6 +284,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
                 **{field: diagnosis.get(field) for field in _ROW_FIELDS},
                 "monitor": monitor,
                 "reason": diagnosis.get("reason", ""),
+                # The thresholds it was judged by, where they are not the defaults.
+                "settings": _changed(diagnosis.get("settings")),
             }
             self._cache[run] = (keys[run], row, _series(result.history, monitor))
 
@@ -341,6 +343,17 @@ def _stored(payload) -> dict | None:
         return parse_diagnosis(_text(payload)).to_dict()
     except DiagnosisFormatError:
         return None
+
+
+def _changed(stored: dict | None) -> dict:
+    from tbviz.core.detector import DetectorSettings
+
+    default = DetectorSettings()
+    return {
+        name: value
+        for name, value in (stored or {}).items()
+        if hasattr(default, name) and getattr(default, name) != value
+    }
 
 
 def _diagnose(history) -> dict | None:

@@ -256,6 +256,14 @@ async function loadDetail() {
   for (const remark of run.remarks || []) {
     pane.appendChild(el("p", { class: "muted remark" }, [`Read as ${run.layout}: ${remark}`]));
   }
+  // The rule book the run was judged by, where it is not the default one.
+  const changed = Object.entries(run.settings || {});
+  if (changed.length) {
+    pane.appendChild(el("p", { class: "muted settings" }, [
+      "Judged with detector settings: "
+        + changed.map(([name, value]) => `${name}=${value}`).join(", "),
+    ]));
+  }
   if (run.has_figure) {
     const url = ROUTE("figure");
     url.searchParams.set("run", run.run);
