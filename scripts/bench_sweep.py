@@ -103,7 +103,7 @@ def main() -> int:
                 cells += [str(len(curves[run])), f"{min(curves[run]) - min(full[run]):+.4f}"]
             print(f"| {run} | " + " | ".join(cells) + " |")
         if not args.no_ray:
-            from tbviz.ray import run_sweep
+            from tbviz.trainer.ray_sweep import run_sweep
 
             config = dataclasses.replace(base, stop_on_overfitting=True)
             start = time.perf_counter()

@@ -17,7 +17,8 @@ from tbviz.core.diagnosis import (
     parse_diagnosis,
     simulate_early_stopping,
 )
-from tbviz.core.notes import headline, note
+from tbviz.core.notes import note
+from tbviz.core.verdicts import headline
 from tests.conftest import TUTORIAL
 
 

@@ -125,7 +125,7 @@ def test_a_jumpy_curve_that_never_returns_to_its_best_is_overfitting():
     that its noise sets a bar (4x noise) the mean of 3 epochs never clears, while
     training falls to nothing; the sustained rule calls it 6 epochs after its best."""
     from tbviz.core.detector import DetectorSettings, MetricDetector
-    from tbviz.core.notes import reason_text
+    from tbviz.core.verdicts import reason_text
 
     val = [1.0, 0.7, 0.55, 0.5, 0.75, 0.62, 0.72, 0.64, 0.76, 0.63, 0.74, 0.65, 0.75, 0.62]
     train = [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005, 0.004, 0.003, 0.002]

@@ -11,9 +11,9 @@ epoch and both cost linear time in the number of epochs.
 The overfitting rules live in :mod:`tbviz.core.detector`; this module adds the
 run-wide verdicts (divergence, not learning, a missing monitor), what
 ``keras.callbacks.EarlyStopping`` would have done on the same curve, and the
-versioned dict layout (:data:`DIAGNOSIS_VERSION`) written as the run's
-machine-readable diagnosis and read back by :func:`parse_diagnosis`. Words for
-people come from :mod:`tbviz.core.notes`; the ``reason`` here is plain text.
+result, :class:`Diagnosis`, with its versioned dict layout and plain words,
+is defined in :mod:`tbviz.core.verdicts` (and importable from here); the
+markdown notes come from :mod:`tbviz.core.notes`.
 
 Pure numpy: importing this module does not import TensorFlow.
 """
@@ -21,36 +21,28 @@ Pure numpy: importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 
 from tbviz.core import directions as dirs
 from tbviz.core.detector import DetectorSettings, MetricDetector, Verdict
 from tbviz.core.history import History, as_history, base_name, is_validation
-from tbviz.core.text import finite_or_none
-from tbviz.errors import TbvizError
-
-STATUSES = (
-    "improving",
-    "plateau",
-    "overfitting",
-    "not-learning",
-    "diverged",
-    "no-validation",
-    "no-monitor",
+from tbviz.core.verdicts import (
+    DIAGNOSIS_VERSION,
+    LEARNING_RATE_KEYS,
+    STATUSES,
+    Diagnosis,
+    DiagnosisFormatError,
+    EarlyStoppingWhatIf,
+    MetricDiagnosis,
+    json_safe,
+    parse_diagnosis,
+    reason_text,
 )
-
-#: Version of the dict layout produced by :meth:`Diagnosis.to_dict`.
-#: 2: ``reason_code``, plain-text ``reason``, noise/threshold numbers,
-#: ``confirmed_epoch``, ``direction_source``, ``available``.
-DIAGNOSIS_VERSION = 2
-
-#: Keys under which Keras and common schedulers log the learning rate.
-LEARNING_RATE_KEYS = ("learning_rate", "lr")
 
 __all__ = [
     "DIAGNOSIS_VERSION",
+    "LEARNING_RATE_KEYS",
     "STATUSES",
     "DetectorSettings",
     "Diagnosis",
@@ -59,166 +51,11 @@ __all__ = [
     "MetricDiagnosis",
     "RunDiagnoser",
     "diagnose",
+    "json_safe",
     "parse_diagnosis",
+    "reason_text",
     "simulate_early_stopping",
 ]
-
-
-class DiagnosisFormatError(TbvizError, ValueError):
-    """A stored diagnosis is not one tbviz can read (corrupt, or from a newer tbviz)."""
-
-
-@dataclass(frozen=True)
-class EarlyStoppingWhatIf:
-    """What ``EarlyStopping(patience=P, restore_best_weights=True)`` would have done."""
-
-    patience: int
-    stopped_epoch: int | None
-    restored_epoch: int | None
-    restored_value: float | None
-    epochs_saved: int
-    patience_to_keep_best: int | None
-
-    def keras_call(self, monitor: str, direction: str) -> str:
-        """The Python expression that configures this EarlyStopping."""
-        mode = "" if direction == dirs.metric_direction(monitor) else f', mode="{direction}"'
-        return (
-            f'EarlyStopping(monitor="{monitor}", patience={self.patience}{mode}, '
-            "restore_best_weights=True)"
-        )
-
-
-@dataclass(frozen=True)
-class MetricDiagnosis:
-    """Per-metric view: best validation epoch, last values, gap and onset."""
-
-    name: str
-    direction: str
-    best_epoch: int | None
-    best_value: float | None
-    last_train: float | None
-    last_validation: float | None
-    gap: float | None
-    onset_epoch: int | None
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """The verdict on one history, and the numbers it was decided on.
-
-    All epochs are 0-based, as Keras and TensorBoard steps count them.
-    ``reason_code`` is stable for programs (see :data:`tbviz.core.detector.REASON_CODES`
-    and the run-wide codes ``diverged``, ``not-learning``, ``no-validation``,
-    ``no-monitor``); ``reason`` says the same in plain text.
-    ``generalization_loss`` is Prechelt's GL in percent on the loss-like
-    scale (for accuracy-like metrics: of the error rate), ``noise`` and
-    ``threshold`` are in the metric's units, ``train_improvement`` is how much
-    training improved (percent) since the best validation epoch, ``gap`` the
-    monitored validation value minus its training twin at the last epoch.
-    ``confirmed_epoch`` is when the current overfitting verdict was first
-    reached (what a stopping callback acts on). ``settings`` are the
-    thresholds it was judged by: stored with it, so whoever reads it (the
-    notes, the tab re-diagnosing a run) words and judges by the same rule book.
-    """
-
-    status: str
-    reason_code: str
-    reason: str
-    monitor: str
-    direction: str
-    direction_source: str
-    epochs: int
-    last_epoch: int
-    best_epoch: int | None = None
-    best_value: float | None = None
-    last_value: float | None = None
-    onset_epoch: int | None = None
-    confirmed_epoch: int | None = None
-    diverged_at: int | None = None
-    epochs_since_best: int | None = None
-    generalization_loss: float | None = None
-    train_improvement: float | None = None
-    gap: float | None = None
-    noise: float | None = None
-    threshold: float | None = None
-    lr_drop_epoch: int | None = None
-    available: tuple[str, ...] = ()
-    early_stopping: EarlyStoppingWhatIf | None = None
-    suggested_early_stopping: EarlyStoppingWhatIf | None = None
-    metrics: tuple[MetricDiagnosis, ...] = field(default_factory=tuple)
-    settings: DetectorSettings = field(default_factory=DetectorSettings)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict with its ``version`` (non-finite floats become None)."""
-        data = asdict(self)
-        data["metrics"] = [asdict(m) for m in self.metrics]
-        data["available"] = list(self.available)
-        data["version"] = DIAGNOSIS_VERSION
-        return json_safe(data)
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> Diagnosis:
-        """Rebuild a diagnosis from :meth:`to_dict` output (see :func:`parse_diagnosis`)."""
-        return parse_diagnosis(data)
-
-    def plain_headline(self) -> str:
-        """One line for a terminal: the status and the fact that matters most."""
-        from tbviz.core.notes import headline
-
-        return headline(self, markdown=False)
-
-
-def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
-    """Read a stored diagnosis (dict, or its JSON) back, checking its version.
-
-    Version 1 payloads (tbviz before the v2 detector) are read too: their
-    reason is kept as written and their reason code is ``"v1"``.
-
-    Raises:
-        DiagnosisFormatError: not a tbviz diagnosis, or written by a newer tbviz.
-    """
-    import json
-
-    if isinstance(data, (str, bytes)):
-        try:
-            data = json.loads(data)
-        except ValueError as err:
-            raise DiagnosisFormatError(f"a stored diagnosis is not JSON: {err}") from err
-    if not isinstance(data, Mapping):
-        raise DiagnosisFormatError(f"a stored diagnosis is a {type(data).__name__}, not a dict")
-    version = data.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise DiagnosisFormatError(f"a stored diagnosis has no valid version: {version!r}")
-    if version > DIAGNOSIS_VERSION:
-        raise DiagnosisFormatError(
-            f"this diagnosis was written by a newer tbviz (version {version}; this one "
-            f"reads up to {DIAGNOSIS_VERSION}): upgrade tbviz"
-        )
-    known = {f.name for f in fields(Diagnosis)}
-    values = {k: v for k, v in data.items() if k in known}
-    if version == 1:  # markdown escapes in the reason, no codes yet
-        values["reason"] = re.sub(r"\\(.)", r"\1", str(values.get("reason", "")))
-        values.setdefault("reason_code", "v1")
-        values.setdefault("direction_source", "given")
-    try:
-        stopping = values.pop("early_stopping", None)
-        suggested = values.pop("suggested_early_stopping", None)
-        stored = values.pop("settings", None) or {}
-        known_settings = {f.name for f in fields(DetectorSettings)}
-        values["settings"] = DetectorSettings(
-            **{k: v for k, v in stored.items() if k in known_settings}
-        )
-        metrics = values.pop("metrics", ())
-        available = tuple(values.pop("available", ()) or ())
-        return Diagnosis(
-            **values,
-            available=available,
-            early_stopping=EarlyStoppingWhatIf(**stopping) if stopping else None,
-            suggested_early_stopping=EarlyStoppingWhatIf(**suggested) if suggested else None,
-            metrics=tuple(MetricDiagnosis(**m) for m in metrics),
-        )
-    except TypeError as err:
-        raise DiagnosisFormatError(f"a stored diagnosis is missing fields: {err}") from err
 
 
 def diagnose(
@@ -509,8 +346,6 @@ class _BestOnly:
 
 
 def _finish(status: str, code: str, common: dict, **parts) -> Diagnosis:
-    from tbviz.core.notes import reason_text
-
     numbers = parts.pop("numbers", {})
     learning = parts.pop("learning", None)
     fields_ = {**common, **numbers, **parts}
@@ -671,14 +506,3 @@ def simulate_early_stopping(
     for epoch, value in items:
         replay.update(epoch, float(value))
     return replay.what_if()
-
-
-def json_safe(value):
-    """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
-    if isinstance(value, float):
-        return finite_or_none(value)
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value

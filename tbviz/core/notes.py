@@ -1,140 +1,17 @@
-"""Words for people about a diagnosis: the plain reason, the headline, the note.
+"""The notes tbviz writes about a diagnosis: markdown for TensorBoard's text dashboard.
 
 The detector decides with codes and numbers (:mod:`tbviz.core.detector`,
-:mod:`tbviz.core.diagnosis`); this module turns them into text. ``reason_text`` is
-plain (it goes into the JSON diagnosis and the tbviz tab); ``headline`` and
-``note`` are markdown for TensorBoard's text dashboard, with every user-given
-name escaped.
+:mod:`tbviz.core.diagnosis`); the diagnosis' own plain words (its ``reason``,
+its headline) are in :mod:`tbviz.core.verdicts`. This module builds the
+notes from them (what happened, the numbers, what ``EarlyStopping`` would
+have done), the line a stopper prints, and decides when a note is worth
+writing (:class:`NoteGate`); every user-given name is escaped.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tbviz.core.text import epoch_label, fmt, md_code, md_escape, points, slider_label
-
-if TYPE_CHECKING:
-    from tbviz.core.diagnosis import Diagnosis
-
-
-def worse_phrase(d: Diagnosis) -> str:
-    """How far the monitored value is from its best, in the metric's own terms."""
-    if d.best_value is None or d.last_value is None:
-        return "off its best"
-    if d.direction == "min" and d.generalization_loss is not None and d.best_value > 0:
-        return f"{d.generalization_loss:.1f}% above its best ({fmt(d.best_value)})"
-    diff = abs(d.last_value - d.best_value)
-    side = "above" if d.direction == "min" else "below"
-    return f"{fmt(diff, 3)} {side} its best ({fmt(d.best_value)})"
-
-
-def _training_moved(d: Diagnosis) -> bool:
-    """Training improved since the best epoch by the detector's own bar (its settings)."""
-    return d.train_improvement is not None and (
-        d.train_improvement >= d.settings.min_train_improvement
-    )
-
-
-def _training_words(d: Diagnosis) -> str:
-    if _training_moved(d):
-        return f"training improved {d.train_improvement:.1f}% since the best epoch"
-    return "training sits at its floor"
-
-
-def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
-    """One or two plain sentences: why the diagnosis says what it says."""
-    code, mon = d.reason_code, d.monitor
-    since = points(d.epochs_since_best or 0)
-    if code == "diverged":
-        return (
-            f"a loss was not finite at {epoch_label(d.diverged_at)}; the numbers cover the "
-            "epochs before it. Lower the learning rate or clip gradients."
-        )
-    if code == "no-validation":
-        return (
-            f"no {mon} in the logs; pass validation_data (or validation_split) to fit() "
-            "to get an overfitting diagnosis."
-        )
-    if code == "no-monitor":
-        return (
-            f"{mon} was never logged; the validation metrics logged are "
-            f"{', '.join(d.available)}. Set monitor= to one of them."
-        )
-    if code == "not-learning":
-        if detail and detail[0] == "accuracy":
-            _, key, last, count = detail
-            return (
-                f"training {key} is {fmt(last)} after {points(count)} and has not "
-                "risen since its second epoch: the model is not learning. Try a smaller "
-                "learning rate, and check the labels and the loss."
-            )
-        now, second, count, needed = (detail or (None, None, None, 0, d.settings.min_learning))[1:]
-        return (
-            f"the training loss is {fmt(now)} after {points(count or 0)}, not "
-            f"{needed:g}% below its second epoch's {fmt(second)}: the model is not learning. "
-            "Try a smaller learning rate, and check the labels and the loss."
-        )
-    noise = f"its noise is about {fmt(d.noise, 2)}" if d.noise else "it is smooth"
-    if code == "overfitting":
-        trained = _training_words(d)
-        return (
-            f"{mon} has been {worse_phrase(d)} for {since}, more than its noise "
-            f"(threshold {fmt(d.threshold, 2)}), while {trained}."
-        )
-    if code == "sustained":
-        trained = _training_words(d)
-        return (
-            f"{mon} has stayed above its best ({fmt(d.best_value)}) for {since}, every "
-            f"epoch of them, and is {worse_phrase(d)}; each jump is within its noise "
-            f"(about {fmt(d.noise, 2)}), but it never came back, while {trained}."
-        )
-    if code == "new-best":
-        return f"{mon} set a new best at the last epoch."
-    if code == "warmup":
-        return "too early to judge: the first epochs are noisy."
-    if code == "no-finite-value":
-        return f"no finite {mon} value yet."
-    if code == "within-noise":
-        return (
-            f"{mon} last improved {since} ago and is within noise of its best "
-            f"({noise}); too soon to call a trend."
-        )
-    if code == "no-new-best":
-        moving = _training_moved(d)
-        trained = (
-            f"while training improved {d.train_improvement:.1f}%: watch for overfitting"
-            if moving
-            else "and training is flat too"
-        )
-        if d.threshold is None or not d.generalization_loss or d.generalization_loss <= 0:
-            return f"no new best {mon} for {since}, not clearly worse ({noise}), {trained}."
-        s = d.settings
-        return (
-            f"no new best {mon} for {since}; it is {worse_phrase(d)}, short of what "
-            f"confirms overfitting (worse by {s.min_generalization_loss:g}% of its best and "
-            f"{s.noise_multiplier:g}x its noise, about {fmt(d.threshold, 2)}, for "
-            f"{points(s.confirm_epochs)}), {trained}."
-        )
-    if code == "recovering":
-        return f"{mon} is {worse_phrase(d)} but heading back towards it; waiting."
-    if code == "lr-drop":
-        return (
-            f"{mon} is {worse_phrase(d)}, but the learning rate dropped at "
-            f"{epoch_label(d.lr_drop_epoch)}; validation often improves again after a drop."
-        )
-    if code == "no-training-curve":
-        return f"{mon} is {worse_phrase(d)}, but there is no training curve to compare with."
-    if code == "training-flat":
-        return (
-            f"{mon} is {worse_phrase(d)}, but training has not improved either and is not "
-            "at its floor: not overfitting; check the learning rate."
-        )
-    if code == "training-unstable":
-        return (
-            f"{mon} is {worse_phrase(d)}, but training got worse too (well above its value "
-            "at the best epoch): an unstable optimiser, not overfitting."
-        )
-    return d.reason or code
+from tbviz.core.verdicts import Diagnosis, headline
 
 
 def stop_message(epoch: int, d: Diagnosis, restored: bool) -> str:
@@ -156,39 +33,6 @@ def stop_message(epoch: int, d: Diagnosis, restored: bool) -> str:
         f"Stopped by OverfittingStopping after {epoch_label(epoch)}: overfitting "
         f"confirmed since {epoch_label(onset)}{said}."
     )
-
-
-def headline(d: Diagnosis, markdown: bool = True) -> str:
-    """One line: the status and the fact that matters most (markdown or plain)."""
-    mon = md_escape(d.monitor) if markdown else d.monitor
-
-    def bold(text: str) -> str:
-        return f"**{text}**" if markdown else text
-
-    if d.status == "diverged":
-        return f"{bold('Diverged')} at {epoch_label(d.diverged_at)}: a loss became NaN or infinite."
-    if d.status == "no-validation":
-        return (
-            f"{bold('No validation data')}: {mon} was not logged, so overfitting cannot be judged."
-        )
-    if d.status == "no-monitor":
-        shown = ", ".join(md_escape(k) if markdown else k for k in d.available)
-        return f"{bold('Unknown monitor')}: {mon} was not logged (validation metrics: {shown})."
-    if d.status == "not-learning":
-        return f"{bold('Not learning')}: the training loss is not going down."
-    if d.status == "overfitting":
-        return (
-            f"{bold('Overfitting')} since {epoch_label(d.onset_epoch)}: {mon} is "
-            f"{worse_phrase(d)} while training kept improving."
-        )
-    if d.status == "plateau":
-        return (
-            f"{bold('Plateau')}: {mon} has not improved for "
-            f"{points(d.epochs_since_best or 0)} (best at {epoch_label(d.best_epoch)})."
-        )
-    if d.best_epoch is None:
-        return f"{bold('Improving')}: no finite {mon} yet."
-    return f"{bold('Improving')}: best {mon} {fmt(d.best_value)} at {epoch_label(d.best_epoch)}."
 
 
 def note(d: Diagnosis, final: bool = False, stopped: str | None = None) -> str:

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import History, Series
-from tbviz.figures.run_figure import ComparisonPlotter, RenderedFigure
+from tbviz.core.rendered import RenderedFigure
+from tbviz.figures.run_figure import ComparisonPlotter
 
 _OPEN: weakref.WeakSet[FigureRenderer] = weakref.WeakSet()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,6 +27,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
 from tbviz.core.history import History, Series, base_name
+from tbviz.core.rendered import RenderedFigure
 from tbviz.core.text import epoch_label
 from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
 
@@ -42,15 +42,6 @@ PANEL_SIZE = (4.0, 3.0)
 STRIP_HEIGHT = 1.3
 #: Colours kept in the palette PNG: plenty for lines on white, and 3-4x smaller.
 PALETTE_COLORS = 64
-
-
-@dataclass(frozen=True)
-class RenderedFigure:
-    """A PNG image and its size in pixels."""
-
-    png: bytes
-    width: int
-    height: int
 
 
 def figure_title(run: str, epoch: int, status: str) -> str:

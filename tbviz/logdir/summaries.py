@@ -25,7 +25,7 @@ from tbviz.logdir import metadata
 if TYPE_CHECKING:
     from tbviz.core.diagnosis import Diagnosis
     from tbviz.core.history import History
-    from tbviz.figures.run_figure import RenderedFigure
+    from tbviz.core.rendered import RenderedFigure
 
 Value = summary_pb2.Summary.Value
 

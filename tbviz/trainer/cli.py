@@ -340,12 +340,6 @@ def sweep_runs(sweep: dict[str, list]) -> list[tuple[str, dict]]:
     return combos
 
 
-def sweep_trial(name: str, prefix: str) -> str:
-    """The Trial ID of a sweep run in the HParams dashboard, which shows only its
-    first 14 characters: the knobs first, then the sweep (``lr=0.01 @ sweep-...``)."""
-    return f"{name} @ {prefix}"
-
-
 def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
     from tbviz.trainer.training import train
 
@@ -356,7 +350,6 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
         run_config = dataclasses.replace(
             config,
             run_name=f"{prefix}/{name}",
-            trial=sweep_trial(name, prefix),
             sweep=prefix,
             **changes,
         )
@@ -384,7 +377,7 @@ def _run_ray_sweep(dataset, config, sweep: dict[str, list], prefix: str, args) -
         from tbviz.ray_auth import send_token_if_at_hand
 
         send_token_if_at_hand()
-    from tbviz.ray import run_sweep  # raises MissingExtra naming [ray]
+    from tbviz.trainer.ray_sweep import run_sweep  # raises MissingExtra naming [ray]
 
     combos = sweep_runs(sweep)
     print(f"sweep: {len(combos)} Ray Tune trials under {config.logdir}/{prefix}/")

@@ -20,7 +20,8 @@ class TrainConfig:
     metrics: Sequence[str] = ("accuracy",)
     logdir: str = "runs"
     run_name: str | None = None
-    #: The Trial ID in TensorBoard's HParams dashboard (None: the run name).
+    #: The Trial ID in TensorBoard's HParams dashboard (None: for a sweep's run its
+    #: knobs and the sweep, see :meth:`trial_id`; else the run name).
     trial: str | None = None
     #: The sweep this run belongs to (its folder under ``logdir``), or None.
     sweep: str | None = None
@@ -35,6 +36,15 @@ class TrainConfig:
     dropout: float = 0.0
     verbose: int | str = "auto"
     stop_on_overfitting: bool = False
+
+    def trial_id(self) -> str | None:
+        """The HParams dashboard's Trial ID: ``trial``, or for a sweep's run
+        ``<sweep>/<knobs>`` its knobs first (``lr=0.01 @ sweep-...``), since the
+        dashboard shows only the first 14 characters."""
+        if self.trial or not (self.sweep and self.run_name):
+            return self.trial
+        knobs = self.run_name.removeprefix(self.sweep + "/")
+        return f"{knobs} @ {self.sweep}"
 
     def hparams(self, dataset: str) -> dict[str, bool | int | float | str]:
         """What TensorBoard's HParams dashboard shows for this run.
@@ -111,7 +121,7 @@ def train(
         figure_every=config.figure_every,
         figure_budget=config.figure_budget,
         hparams=config.hparams(dataset.name),
-        trial=config.trial,
+        trial=config.trial_id(),
     )
     callbacks = [callback, *callbacks]
     if report is not None:
