@@ -62,3 +62,32 @@ def test_the_import_drawing_has_no_circles():
     for name in graph:
         graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
     assert cycles(graph) == []
+
+
+#: The floors of the house, lowest first: a module may import its own floor and
+#: the ones below, never one above (README, Development).
+FLOORS = [
+    ("tbviz.errors", "tbviz.ray_auth", "tbviz.core"),
+    ("tbviz.figures",),
+    ("tbviz.logdir",),
+    ("tbviz.live", "tbviz.commands", "tbviz.dashboard"),
+    ("tbviz.trainer", "tbviz.lightning", "tbviz.ray", "tbviz.transformers"),
+    ("tbviz.__main__", "tbviz"),
+]
+
+
+def floor(module: str) -> int:
+    for level, prefixes in enumerate(FLOORS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    raise AssertionError(f"{module} is on no floor: add it to FLOORS")
+
+
+def test_dependencies_point_downwards_only():
+    upward = [
+        f"{module} -> {imported}"
+        for module, imports in import_graph().items()
+        for imported in imports
+        if floor(imported) > floor(module)
+    ]
+    assert upward == []
