@@ -63,6 +63,15 @@ def test_runs_route_lists_every_run_with_its_diagnosis(client):
     assert not keras_row["has_figure"] and not rows[HOSTILE]["has_figure"]
 
 
+def test_the_tab_draws_statuses_from_the_one_status_table(client):
+    from tbviz.core.verdicts import STATUS_TABLE, STATUSES
+
+    served = get_json(client, "/runs")["statuses"]
+    assert [s["status"] for s in served] == list(STATUS_TABLE)  # worst first
+    assert set(STATUS_TABLE) == set(STATUSES)
+    assert all(s["color"].startswith("#") and s["meaning"] for s in served)
+
+
 def test_notes_route_returns_the_notes_and_summary(client):
     notes = get_json(client, "/notes?run=overfit")["notes"]
     kinds = [n["kind"] for n in notes]

@@ -87,3 +87,22 @@ def test_a_diagnosis_stored_before_settings_were_stored_reads_with_the_defaults(
     stored = diagnose({k: list(v) for k, v in TUTORIAL.items()}).to_dict()
     del stored["settings"]
     assert parse_diagnosis(stored).settings == DetectorSettings()
+
+
+def test_the_rule_table_is_the_one_place_every_rule_and_threshold_is_named():
+    import dataclasses
+    import inspect
+
+    from tbviz.core.detector import REASON_CODES, RULES
+    from tbviz.core.verdicts import STATUS_TABLE, reason_text
+
+    codes = {rule.code for rule in RULES} - {"held", "held-unstable"}
+    assert codes <= set(REASON_CODES)
+    assert {rule.status for rule in RULES} <= set(STATUS_TABLE)
+    words = inspect.getsource(reason_text)
+    assert all(f'"{code}"' in words for code in REASON_CODES)  # each code has its words
+    named = {name for rule in RULES for name in rule.settings}
+    fields = {f.name for f in dataclasses.fields(DetectorSettings)}
+    assert named <= fields
+    # patience is EarlyStopping's, for the notes' what-if, not a rule of the detector.
+    assert fields - named == {"patience"}

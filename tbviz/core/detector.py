@@ -6,7 +6,11 @@ the verdict for the epochs seen so far: ``improving``, ``plateau`` or
 replaying a finished history give the same verdict at every epoch, and it
 costs O(window) per epoch, so a 5,000-epoch run replays in linear time.
 
-The rules, on a "loss-like" scale where lower is better (a loss as it is;
+The rules are data: :data:`RULES`, an ordered table of named rules (the
+first that applies decides), each with its reason code, status and the
+:class:`DetectorSettings` it reads, over a pure measurement step
+(:class:`_Measure`); :data:`REASON_CODES` says what each code means. In words,
+on a "loss-like" scale where lower is better (a loss as it is;
 ``1 - value`` for a higher-is-better metric bounded by 1, such as accuracy,
 AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
 
@@ -48,9 +52,10 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -286,94 +291,37 @@ class MetricDetector:
         return value < than if self.direction == "min" else value > than
 
     def _judge(self, epoch: int, learning: bool) -> Verdict:
-        s = self.settings
+        """Measure (no state changes), decide by the first rule of :data:`RULES`
+        that applies, then remember a confirmed verdict."""
         if self._best_index is None:
             return _empty_verdict(self._lr_drop)
-        scale = self._scale
-        best_i = self._best_index
-        best_epoch, best_raw = self._epochs[best_i], self._values[best_i]
-        last_epoch, last_raw = self._epochs[-1], self._values[-1]
-        best = scale(best_raw)
-        since = last_epoch - best_epoch
-        unit = max(abs(best), 1e-12)
-        gl = 100.0 * (scale(last_raw) - best) / unit
-        noise = threshold = None
-        if since > 0:  # at a new best there is nothing to weigh against the noise
-            start = max(s.warmup_epochs, len(self._values) - s.noise_window)
-            noise = _robust_noise(
-                self._epochs[start:],
-                [scale(v) for v in self._values[start:]],
-                max(best_i - start, 0),
-            )
-            threshold = max(s.min_generalization_loss / 100.0 * unit, s.noise_multiplier * noise)
-        train_best = self._train_at(best_epoch)
-        train_now = (
-            sum(self._recent_train) / len(self._recent_train) if self._recent_train else None
+        m = _Measure(self, learning)
+        rule = next(r for r in RULES if r.applies(m, self.settings))
+        code = self._confirmed_by if rule.code == "held" else rule.code
+        if rule.code == "held-unstable":  # training became unstable: the alarm is withdrawn
+            self._onset = self._confirmed = None
+            code = "training-unstable"
+        elif rule.status == "overfitting" and self._onset is None:
+            self._onset, self._confirmed = m.best_epoch, m.last_epoch
+            self._confirmed_by = code
+        overfitting = rule.status == "overfitting"
+        return Verdict(
+            status=rule.status,
+            reason_code=code,
+            best_epoch=m.best_epoch,
+            best_value=m.best_raw,
+            last_value=m.last_raw,
+            onset_epoch=self._onset if overfitting else None,
+            confirmed_epoch=self._confirmed if overfitting else None,
+            epochs_since_best=m.since,
+            generalization_loss=m.gl,
+            train_improvement=m.train_gain,
+            train_rise=m.train_rise,
+            noise=m.noise,
+            threshold=m.threshold,
+            gap=m.gap,
+            lr_drop_epoch=self._lr_drop,
         )
-        train_gain = train_rise = None
-        if train_best is not None and train_now is not None:
-            tb, tn = scale(train_best), scale(train_now)
-            train_gain = 100.0 * (tb - tn) / max(abs(tb), 1e-12)
-            span = self._train_max - self._train_min
-            train_rise = (tn - tb) / span if span > 0 else 0.0
-        gap = None
-        train_last = self._train.get(last_epoch)
-        if train_last is not None:
-            gap = last_raw - train_last
-
-        def verdict(status: str, code: str) -> Verdict:
-            return Verdict(
-                status=status,
-                reason_code=code,
-                best_epoch=best_epoch,
-                best_value=best_raw,
-                last_value=last_raw,
-                onset_epoch=self._onset if status == "overfitting" else None,
-                confirmed_epoch=self._confirmed if status == "overfitting" else None,
-                epochs_since_best=since,
-                generalization_loss=gl,
-                train_improvement=train_gain,
-                train_rise=train_rise,
-                noise=noise,
-                threshold=threshold,
-                gap=gap,
-                lr_drop_epoch=self._lr_drop,
-            )
-
-        if self._onset is not None:  # confirmed earlier, no new best since
-            if train_rise is not None and train_rise > s.max_train_rise:
-                self._onset = self._confirmed = None
-                return verdict("plateau", "training-unstable")
-            return verdict("overfitting", self._confirmed_by)
-        if since == 0:
-            return verdict("improving", "new-best")
-        if last_epoch - self._first_epoch < s.warmup_epochs:
-            return verdict("improving", "warmup")
-        beyond_noise = self._confirmed_worse(best, threshold)
-        worse = beyond_noise or self._sustained(best, noise, unit)
-        if since < s.min_epochs_since_best or not worse:
-            if since >= s.plateau_epochs:
-                return verdict("plateau", "no-new-best")
-            return verdict("improving", "within-noise")
-        if self._recovering(best, since):
-            return verdict("plateau", "recovering")
-        first_confirming = self._epochs[-s.confirm_epochs]
-        if self._lr_drop is not None and first_confirming < self._lr_drop + s.lr_grace_epochs:
-            return verdict("plateau", "lr-drop")
-        if train_rise is None:
-            return verdict("plateau", "no-training-curve")
-        if train_rise > s.max_train_rise:
-            return verdict("plateau", "training-unstable")
-        at_floor = (scale(train_now) - scale(self._floor())) <= s.train_floor * (
-            self._train_max - self._train_min
-        ) and not self._train_worse(best_epoch, train_best, train_now)
-        if train_gain < s.min_train_improvement and not at_floor:
-            return verdict("plateau", "training-flat")
-        if not learning:
-            return verdict("plateau", "no-new-best")
-        self._onset, self._confirmed = best_epoch, last_epoch
-        self._confirmed_by = "overfitting" if beyond_noise else "sustained"
-        return verdict("overfitting", self._confirmed_by)
 
     def _confirmed_worse(self, best: float, threshold: float) -> bool:
         """The last ``confirm_epochs`` values, all after the best, are each worse than
@@ -430,6 +378,145 @@ class MetricDetector:
     def _floor(self) -> float:
         """The best training value so far (on the raw scale)."""
         return self._train_min if self.direction == "min" else self._train_max
+
+
+class _Measure:
+    """The numbers the rules decide on, for one epoch: a pure measurement step.
+
+    The cheap ones are computed at once; the costly ones (the noise-tested
+    rise, the sustained rise, the trend back, the training floor) only when
+    a rule asks, once.
+    """
+
+    def __init__(self, detector: MetricDetector, learning: bool) -> None:
+        s = detector.settings
+        self.detector = detector
+        self.learning = learning
+        scale = detector._scale
+        best_i = detector._best_index
+        self.best_epoch, self.best_raw = detector._epochs[best_i], detector._values[best_i]
+        self.last_epoch, self.last_raw = detector._epochs[-1], detector._values[-1]
+        self.best = scale(self.best_raw)
+        self.since = self.last_epoch - self.best_epoch
+        self.unit = max(abs(self.best), 1e-12)
+        self.gl = 100.0 * (scale(self.last_raw) - self.best) / self.unit
+        self.held = detector._onset is not None
+        self.warming_up = self.last_epoch - detector._first_epoch < s.warmup_epochs
+        self.noise = self.threshold = None
+        if self.since > 0:  # at a new best there is nothing to weigh against the noise
+            start = max(s.warmup_epochs, len(detector._values) - s.noise_window)
+            self.noise = _robust_noise(
+                detector._epochs[start:],
+                [scale(v) for v in detector._values[start:]],
+                max(best_i - start, 0),
+            )
+            self.threshold = max(
+                s.min_generalization_loss / 100.0 * self.unit, s.noise_multiplier * self.noise
+            )
+        self.train_best = detector._train_at(self.best_epoch)
+        recent = detector._recent_train
+        self.train_now = sum(recent) / len(recent) if recent else None
+        self.train_gain = self.train_rise = None
+        if self.train_best is not None and self.train_now is not None:
+            tb, tn = scale(self.train_best), scale(self.train_now)
+            self.train_gain = 100.0 * (tb - tn) / max(abs(tb), 1e-12)
+            span = detector._train_max - detector._train_min
+            self.train_rise = (tn - tb) / span if span > 0 else 0.0
+        train_last = detector._train.get(self.last_epoch)
+        self.gap = self.last_raw - train_last if train_last is not None else None
+        lr_drop = detector._lr_drop
+        first_confirming = detector._epochs[-min(s.confirm_epochs, len(detector._epochs))]
+        self.after_lr_drop = lr_drop is not None and first_confirming < lr_drop + s.lr_grace_epochs
+
+    @functools.cached_property
+    def beyond_noise(self) -> bool:
+        return self.detector._confirmed_worse(self.best, self.threshold)
+
+    @functools.cached_property
+    def sustained(self) -> bool:
+        return self.detector._sustained(self.best, self.noise, self.unit)
+
+    @functools.cached_property
+    def recovering(self) -> bool:
+        return self.detector._recovering(self.best, self.since)
+
+    @functools.cached_property
+    def at_floor(self) -> bool:
+        d, s = self.detector, self.detector.settings
+        near = (d._scale(self.train_now) - d._scale(d._floor())) <= s.train_floor * (
+            d._train_max - d._train_min
+        )
+        return near and not d._train_worse(self.best_epoch, self.train_best, self.train_now)
+
+    def worse(self, s: DetectorSettings) -> bool:
+        return self.since >= s.min_epochs_since_best and (self.beyond_noise or self.sustained)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the detector: when it applies (given the measurements and the
+    settings), the status and reason code it gives, the settings it reads."""
+
+    code: str
+    status: str
+    applies: Callable[[_Measure, DetectorSettings], bool]
+    settings: tuple[str, ...] = ()
+
+
+#: The detector's rule book, in order: the first rule that applies decides.
+#: Every threshold is a :class:`DetectorSettings` field; the words for each
+#: code are in :data:`REASON_CODES` (and, with the numbers, in
+#: :func:`tbviz.core.verdicts.reason_text`).
+RULES: tuple[Rule, ...] = (
+    # Memory: a confirmed verdict holds until a new best, unless training turns unstable.
+    Rule(
+        "held-unstable",
+        "plateau",
+        lambda m, s: m.held and m.train_rise is not None and m.train_rise > s.max_train_rise,
+        ("max_train_rise",),
+    ),
+    Rule("held", "overfitting", lambda m, s: m.held),
+    Rule("new-best", "improving", lambda m, s: m.since == 0),
+    Rule("warmup", "improving", lambda m, s: m.warming_up, ("warmup_epochs",)),
+    Rule(
+        "no-new-best",
+        "plateau",
+        lambda m, s: not m.worse(s) and m.since >= s.plateau_epochs,
+        ("plateau_epochs", "min_epochs_since_best"),
+    ),
+    Rule(
+        "within-noise",
+        "improving",
+        lambda m, s: not m.worse(s),
+        (
+            "min_epochs_since_best",
+            "confirm_epochs",
+            "min_generalization_loss",
+            "noise_multiplier",
+            "noise_window",
+            "sustained_epochs",
+            "sustained_multiplier",
+        ),
+    ),
+    Rule("recovering", "plateau", lambda m, s: m.recovering, ("noise_window",)),
+    Rule("lr-drop", "plateau", lambda m, s: m.after_lr_drop, ("lr_grace_epochs",)),
+    Rule("no-training-curve", "plateau", lambda m, s: m.train_rise is None),
+    Rule(
+        "training-unstable",
+        "plateau",
+        lambda m, s: m.train_rise > s.max_train_rise,
+        ("max_train_rise",),
+    ),
+    Rule(
+        "training-flat",
+        "plateau",
+        lambda m, s: m.train_gain < s.min_train_improvement and not m.at_floor,
+        ("min_train_improvement", "train_floor"),
+    ),
+    Rule("no-new-best", "plateau", lambda m, s: not m.learning, ("min_learning",)),
+    Rule("overfitting", "overfitting", lambda m, s: m.beyond_noise),
+    Rule("sustained", "overfitting", lambda m, s: True),
+)
 
 
 def _empty_verdict(lr_drop: int | None) -> Verdict:

@@ -21,6 +21,20 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.text import epoch_label, finite_or_none, fmt, md_escape, points
 from tbviz.errors import TbvizError
 
+#: Every status a diagnosis can have, worst first: its colour where tbviz draws
+#: it (the tab's badges, served to it by the plugin) and what it means. One
+#: table: a new status is added here and nowhere else.
+STATUS_TABLE: dict[str, tuple[str, str]] = {
+    "diverged": ("#8b0000", "a loss became NaN or infinite"),
+    "overfitting": ("#d62728", "validation worse than its best while training improved"),
+    "not-learning": ("#9467bd", "the training loss barely moved"),
+    "plateau": ("#b8860b", "no new best for a while, not clearly worse"),
+    "improving": ("#2ca02c", "validation set a new best recently"),
+    "no-monitor": ("#7f7f7f", "the monitored metric was never logged"),
+    "no-validation": ("#7f7f7f", "no validation metric was logged"),
+}
+
+#: The statuses, in the order a run's life goes through them (the JSON's values).
 STATUSES = (
     "improving",
     "plateau",

@@ -32,6 +32,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tbviz.core.text import finite_or_none
+from tbviz.core.verdicts import STATUS_TABLE
 from tbviz.logdir import metadata
 
 _SCALARS = "scalars"
@@ -85,7 +86,12 @@ class TbvizPlugin(base_plugin.TBPlugin):
     def _serve_runs(self, request):
         ctx, eid = _context(request)
         rows, _ = self.runs(ctx, eid)
-        return _json(request, {"runs": rows})
+        # The status table (worst first, colours, meanings): the tab draws from it.
+        statuses = [
+            {"status": status, "color": color, "meaning": meaning}
+            for status, (color, meaning) in STATUS_TABLE.items()
+        ]
+        return _json(request, {"runs": rows, "statuses": statuses})
 
     @wrappers.Request.application
     def _serve_notes(self, request):

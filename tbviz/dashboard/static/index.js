@@ -9,17 +9,12 @@ const ROUTE = (name) => new URL(`./${name}`, import.meta.url);
 const REFRESH_MS = 30000; // TensorBoard's own reload interval
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
   "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
-const STATUS_COLORS = {
-  overfitting: "#d62728", diverged: "#8b0000", "not-learning": "#9467bd",
-  plateau: "#b8860b", improving: "#2ca02c", "no-validation": "#7f7f7f",
-  "no-monitor": "#7f7f7f",
+// The statuses, worst first, with their colours and meanings: served by the
+// plugin with the runs (tbviz/core/verdicts.py's STATUS_TABLE), never copied here.
+const severity = (status) => {
+  const i = state.statuses.findIndex((s) => s.status === status);
+  return i < 0 ? state.statuses.length : i;
 };
-// Worst first when sorting by status.
-const SEVERITY = [
-  "diverged", "overfitting", "not-learning", "plateau", "improving", "no-monitor",
-  "no-validation",
-];
-const severity = (status) => (SEVERITY.includes(status) ? SEVERITY.indexOf(status) : SEVERITY.length);
 const COLUMNS = [
   ["run", "run", (r) => r.run],
   // Worst status first; within one, the run furthest from its best first.
@@ -37,7 +32,7 @@ const COLUMNS = [
 const OVERLAY_WORST = 3, OVERLAY_BEST = 3;
 
 const state = {
-  runs: [], filter: "", sortKey: "status", sortAscending: true,
+  runs: [], statuses: [], filter: "", sortKey: "status", sortAscending: true,
   selected: null, overlay: new Set(), error: "", varying: [],
 };
 let root = null;
@@ -57,7 +52,9 @@ async function refresh() {
   try {
     const response = await fetch(ROUTE("runs"));
     if (!response.ok) throw new Error(`runs: HTTP ${response.status}`);
-    state.runs = (await response.json()).runs;
+    const answer = await response.json();
+    state.runs = answer.runs;
+    state.statuses = answer.statuses || [];
     state.error = "";
     state.varying = varyingHparams(state.runs);
     if (!state.runs.some((r) => r.run === state.selected)) {
@@ -228,8 +225,9 @@ function table() {
 }
 
 function statusBadge(status) {
-  const badge = el("span", { class: "status" }, [status || "?"]);
-  badge.style.background = STATUS_COLORS[status] || "#555";
+  const known = state.statuses.find((s) => s.status === status);
+  const badge = el("span", { class: "status", title: known ? known.meaning : "" }, [status || "?"]);
+  badge.style.background = known ? known.color : "#555";
   return badge;
 }
 
