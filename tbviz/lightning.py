@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import warnings
 from collections.abc import Mapping
 
 from tbviz.errors import missing_extra
@@ -34,15 +33,9 @@ except ImportError:  # the standalone package of older releases
         raise missing_extra("lightning", "tbviz.lightning", "lightning") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.core.notes import stop_message
-from tbviz.live.options import (
-    FIGURE_BUDGET,
-    STOP_ATTRIBUTE,
-    STOP_STATUSES,
-    RunOptions,
-    check_stopping,
-)
+from tbviz.core.diagnosis import Diagnosis
+from tbviz.live.judge import StopJudge
+from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.logdir.layouts import flat_keys
 
@@ -191,7 +184,7 @@ class OverfittingStopping(pl.Callback):
         settings: DetectorSettings | None = None,
     ) -> None:
         super().__init__()
-        check_stopping(monitor, mode, start_from_epoch)
+        self.judge = StopJudge(monitor, mode, start_from_epoch, settings)
         self.monitor, self.mode = monitor, mode
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
@@ -199,38 +192,30 @@ class OverfittingStopping(pl.Callback):
         self.settings = settings
         self.stopped_epoch = 0
         self.best_epoch: int | None = None
-        self.diagnosis: Diagnosis | None = None
-        self._diagnoser: RunDiagnoser | None = None
         self._best_state = None
-        self._warned = False
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The last :class:`tbviz.core.diagnosis.Diagnosis`."""
+        return self.judge.diagnosis
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._diagnoser = RunDiagnoser(self.monitor, mode=self.mode, settings=self.settings)
+        self.judge.reset()
         self.stopped_epoch, self.best_epoch, self._best_state = 0, None, None
-        self._warned = False
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         epoch = int(trainer.current_epoch)
-        if trainer.sanity_checking or epoch < self.start_from_epoch:
+        if trainer.sanity_checking:
             return
         logs = keras_names(trainer.callback_metrics)
-        if self.monitor not in logs:
-            if not self._warned and trainer.is_global_zero:
-                self._warned = True
-                warnings.warn(
-                    f"OverfittingStopping is conditioned on metric {self.monitor!r}, which the "
-                    f"module did not log. Logged (under Keras' names): "
-                    f"{', '.join(sorted(logs)) or 'nothing'}",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        d = self.judge.judge(epoch, logs)
+        if d is None or self.monitor not in logs:
             return
-        d = self.diagnosis = self._diagnoser.update(epoch, logs)
         if self.restore_best_weights and d.best_epoch == epoch:
             self._best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()
             }
-        stop = trainer.strategy.reduce_boolean_decision(d.status in STOP_STATUSES, all=False)
+        stop = trainer.strategy.reduce_boolean_decision(self.judge.stops(d), all=False)
         if not stop:
             return
         trainer.should_stop = True
@@ -239,7 +224,7 @@ class OverfittingStopping(pl.Callback):
         if restored:
             pl_module.load_state_dict(copy.copy(self._best_state))
             self.best_epoch = d.best_epoch
-        message = stop_message(epoch, d, restored)
+        message = self.judge.message(epoch, d, restored)
         setattr(trainer, STOP_ATTRIBUTE, message)
         if self.verbose and trainer.is_global_zero:
             print(message)

@@ -31,8 +31,9 @@ except ImportError as err:
     raise missing_extra("ray", "tbviz.ray", "ray") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
-from tbviz.live.options import STOP_STATUSES, check_stopping
+from tbviz.core.diagnosis import Diagnosis
+from tbviz.live.judge import StopJudge
+from tbviz.live.options import check_stopping
 
 #: Keys Tune adds to every result: bookkeeping, not metrics.
 _TUNE_KEYS = {
@@ -89,7 +90,7 @@ class OverfittingStopper(tune.Stopper):
         self.monitor, self.mode = monitor, mode
         self.start_from_epoch = start_from_epoch
         self.settings = settings
-        self._diagnosers: dict[str, RunDiagnoser] = {}
+        self._judges: dict[str, StopJudge] = {}
         self.stopped: dict[str, tuple[int, int | None]] = {}
         self.diverged: set[str] = set()
 
@@ -97,20 +98,18 @@ class OverfittingStopper(tune.Stopper):
         epoch = result.get("epoch")
         if not isinstance(epoch, int):
             epoch = int(result.get("training_iteration", 1)) - 1
-        if epoch < self.start_from_epoch:
-            return False
-        diagnoser = self._diagnosers.get(trial_id)
-        if diagnoser is None:
-            diagnoser = self._diagnosers[trial_id] = RunDiagnoser(
-                self.monitor, mode=self.mode, settings=self.settings
+        judge = self._judges.get(trial_id)
+        if judge is None:
+            judge = self._judges[trial_id] = StopJudge(
+                self.monitor, self.mode, self.start_from_epoch, self.settings, "OverfittingStopper"
             )
-        diagnosis = diagnoser.update(epoch, metrics_of(result))
-        if diagnosis.status in STOP_STATUSES:
-            self.stopped[trial_id] = (epoch, diagnosis.best_epoch)
-            if diagnosis.status == "diverged":
-                self.diverged.add(trial_id)
-            return True
-        return False
+        diagnosis = judge.judge(epoch, metrics_of(result))
+        if not judge.stops(diagnosis):
+            return False
+        self.stopped[trial_id] = (epoch, diagnosis.best_epoch)
+        if diagnosis.status == "diverged":
+            self.diverged.add(trial_id)
+        return True
 
     def stop_all(self) -> bool:
         return False

@@ -33,11 +33,11 @@ except ImportError as err:
     raise missing_extra("transformers", "tbviz.transformers", "transformers") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import VALIDATION_PREFIX
-from tbviz.core.notes import stop_message
 from tbviz.core.text import Evaluations, naming
-from tbviz.live.options import FIGURE_BUDGET, STOP_STATUSES, RunOptions, check_stopping
+from tbviz.live.judge import StopJudge
+from tbviz.live.options import FIGURE_BUDGET, RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
 
 #: The Trainer's bookkeeping in its evaluation metrics: not metrics of the model.
@@ -245,19 +245,21 @@ class OverfittingStopping(TrainerCallback):
         self.verbose = verbose
         self.settings = settings
         self.stopped_step = 0
-        self.diagnosis: Diagnosis | None = None
-        self._diagnoser: RunDiagnoser | None = None
+        self.judge: StopJudge | None = None
         self._points = _Evaluations()
         self._evaluations = Evaluations({}, {})
-        self._warned = False
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The last :class:`tbviz.core.diagnosis.Diagnosis`."""
+        return self.judge.diagnosis if self.judge else None
 
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         monitor, mode = (self.monitor, self.mode) if self.monitor else monitor_of(args)
-        self._monitor = monitor
-        self._diagnoser = RunDiagnoser(monitor, mode=mode, settings=self.settings)
+        self.judge = StopJudge(monitor, mode, self.start_from_epoch, self.settings)
         self._points = _Evaluations()
         self._evaluations = Evaluations({}, {})
-        self.stopped_step, self.diagnosis, self._warned = 0, None, False
+        self.stopped_step = 0
         if not getattr(args, "load_best_model_at_end", False):
             warnings.warn(
                 "OverfittingStopping keeps no weights itself: with load_best_model_at_end="
@@ -272,32 +274,19 @@ class OverfittingStopping(TrainerCallback):
             self._points.on_log(logs)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
-        if self._diagnoser is None or not metrics or self.stopped_step:
+        if self.judge is None or not metrics or self.stopped_step:
             return  # (an evaluate() after a stopped train() judges nothing)
         values = self._points.point(metrics)
-        if self._monitor not in values:
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"OverfittingStopping is conditioned on metric {self._monitor!r}, which "
-                    f"the evaluation did not return. Returned (in tbviz's names): "
-                    f"{', '.join(sorted(values)) or 'nothing'}",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            return
         point = len(self._evaluations.steps)
         self._evaluations.steps[point] = int(state.global_step)
         self._evaluations.epochs[point] = float(state.epoch or 0.0)
-        if point < self.start_from_epoch:
-            return
-        d = self.diagnosis = self._diagnoser.update(point, values)
-        if d.status not in STOP_STATUSES:
+        d = self.judge.judge(point, values)
+        if not self.judge.stops(d):
             return
         control.should_training_stop = True
         self.stopped_step = int(state.global_step)
         with naming(self._evaluations):
-            message = stop_message(point, d, restored=False)
+            message = self.judge.message(point, d, restored=False)
         if getattr(args, "load_best_model_at_end", False):
             message = message[:-1] + "; the Trainer loads the best checkpoint at the end."
         setattr(state, _STOPPED, message)

@@ -410,3 +410,19 @@ def test_converged_training_with_rising_validation_is_overfitting(best, after, r
     val += [val[-1] * (1 + rise * (k + 1) / 3) for k in range(after)]
     last = stream_of(train, val)[-1]
     assert last.status == "overfitting" and last.onset_epoch == best
+
+
+def test_the_leaderboard_path_and_the_full_path_give_the_same_gaps():
+    """Issue 23: with a NaN last val_accuracy, both read the gap at the last epoch
+    that has a value (it was -0.1 one way and None the other)."""
+    history = {
+        "loss": [1.0, 0.8, 0.6],
+        "val_loss": [1.1, 0.9, 0.7],
+        "accuracy": [0.5, 0.6, 0.7],
+        "val_accuracy": [0.5, 0.6, float("nan")],
+    }
+    full, quick = (
+        {m.name: m.gap for m in diagnose(history, every_metric=every).metrics}
+        for every in (True, False)
+    )
+    assert full == quick and full["accuracy"] == pytest.approx(0.0)

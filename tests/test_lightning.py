@@ -153,7 +153,7 @@ def test_the_stopper_warns_once_when_its_metric_is_never_logged():
     model = Noise()
     train, val = loaders()
     stopper = OverfittingStopping(monitor="val_f1")
-    with pytest.warns(UserWarning, match="'val_f1', which the module did not log") as seen:
+    with pytest.warns(UserWarning, match="'val_f1', which is not available") as seen:
         trainer([stopper], 3).fit(model, train, val)
     ours = [str(w.message) for w in seen if "val_f1" in str(w.message)]
     assert len(ours) == 1 and "val_loss" in ours[0]

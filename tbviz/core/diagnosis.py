@@ -333,8 +333,11 @@ class _BestOnly:
 
     def update(self, epoch, value, twin=None, lr=None, *, learning=True) -> _Best:
         best = self.verdict
-        gap = value - twin if twin is not None and math.isfinite(value) else None
-        if math.isfinite(value) and (
+        # As the detector does: the gap at the last epoch with a finite value.
+        if not math.isfinite(value):
+            return best
+        gap = value - twin if twin is not None and math.isfinite(twin) else None
+        if (
             best.best_value is None
             or (value < best.best_value if self.direction == "min" else value > best.best_value)
         ):

@@ -11,8 +11,6 @@ infinite (as ``TerminateOnNaN`` does). It restores the best epoch's weights, as
 
 from __future__ import annotations
 
-import warnings
-
 from tbviz.errors import missing_extra
 
 try:
@@ -21,10 +19,10 @@ except ImportError as err:
     raise missing_extra("keras", "OverfittingStopping", "keras") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import Diagnosis, RunDiagnoser
+from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import numeric_logs
-from tbviz.core.notes import stop_message
-from tbviz.live.options import STOP_ATTRIBUTE, STOP_STATUSES, check_stopping
+from tbviz.live.judge import StopJudge
+from tbviz.live.options import STOP_ATTRIBUTE
 
 
 class OverfittingStopping(keras.callbacks.Callback):
@@ -68,50 +66,43 @@ class OverfittingStopping(keras.callbacks.Callback):
         settings: DetectorSettings | None = None,
     ) -> None:
         super().__init__()
-        check_stopping(monitor, mode, start_from_epoch)
-        self.monitor = monitor
-        self.mode = mode
+        self.judge = StopJudge(monitor, mode, start_from_epoch, settings)
+        self.monitor, self.mode = monitor, mode
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = start_from_epoch
         self.verbose = verbose
         self.settings = settings
         self.stopped_epoch = 0
         self.best_epoch: int | None = None
-        self.diagnosis: Diagnosis | None = None
-        self._diagnoser: RunDiagnoser | None = None
         self._best_weights = None
-        self._warned = False
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The last :class:`tbviz.core.diagnosis.Diagnosis`."""
+        return self.judge.diagnosis
 
     def on_train_begin(self, logs=None) -> None:
-        self._diagnoser = RunDiagnoser(self.monitor, mode=self.mode, settings=self.settings)
+        self.judge.reset()
         self.stopped_epoch, self.best_epoch, self._best_weights = 0, None, None
-        self.diagnosis = None
-        self._warned = False
+        self._directions_read = False
         if hasattr(self.model, STOP_ATTRIBUTE):
             delattr(self.model, STOP_ATTRIBUTE)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        if epoch < self.start_from_epoch or not logs:
+        if not logs:
             return
-        if self.diagnosis is None:
+        if not self._directions_read:
             from tbviz.live.callback import metric_directions
 
-            self._diagnoser.add_directions(metric_directions(self.model))
+            self._directions_read = True
+            self.judge.diagnoser.add_directions(metric_directions(self.model))
         numbers = numeric_logs(logs)
-        d = self.diagnosis = self._diagnoser.update(int(epoch), numbers)
-        if self.monitor not in numbers:
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"OverfittingStopping is conditioned on metric {self.monitor!r}, which is "
-                    f"not available. Available metrics are: {', '.join(sorted(numbers))}",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        d = self.judge.judge(int(epoch), numbers)
+        if d is None or self.monitor not in numbers:
             return
         if self.restore_best_weights and d.best_epoch == epoch:
             self._best_weights = self.model.get_weights()
-        if d.status not in STOP_STATUSES:
+        if not self.judge.stops(d):
             return
         self.model.stop_training = True
         self.stopped_epoch = int(epoch)
@@ -119,7 +110,7 @@ class OverfittingStopping(keras.callbacks.Callback):
         if restored:
             self.model.set_weights(self._best_weights)
             self.best_epoch = d.best_epoch
-        message = stop_message(int(epoch), d, restored)
+        message = self.judge.message(int(epoch), d, restored)
         setattr(self.model, STOP_ATTRIBUTE, message)
         if self.verbose:
             print(message)
