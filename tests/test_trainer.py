@@ -435,3 +435,21 @@ def test_the_default_run_is_quiet_and_one_line_per_epoch_in_a_file(tmp_path):
     assert "\x1b[" not in both and "\b" not in both
     epoch_lines = [line for line in result.stdout.splitlines() if " - loss: " in line]
     assert len(epoch_lines) == 3
+
+
+@pytest.mark.slow
+def test_a_sweep_over_seeds_closes_with_one_row_per_configuration(tmp_path):
+    result = run_script(
+        *("--dataset", "mnist-5k", "--epochs", "2", "--train-size", "100", "--val-size", "50"),
+        *("--run-name", "seeds", "--figure-every", "0"),
+        *("--sweep", "lr=1e-3,1e-2", "--sweep", "seed=0,1"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    grouped = result.stdout.split("over seeds, one row per configuration:")[1].splitlines()
+    assert grouped[1].split()[:2] == ["#", "group"]
+    rows = [line for line in grouped[2:4]]
+    assert {row.split()[1] for row in rows} == {"lr=0.001", "lr=0.01"}
+    assert all(row.split()[2] == "2" for row in rows)  # two seeds each
+    stored = read_run(str(tmp_path / "runs" / "_compare")).json_values("tbviz/leaderboard_json")
+    assert stored[-1][1]["group_over"] == ["seed"]

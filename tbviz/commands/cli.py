@@ -90,6 +90,16 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
     command.add_argument(
         "--val-tag", metavar="PATTERN", help="the validation scalars' tag, as --train-tag"
     )
+    if name != "annotate":
+        command.add_argument(
+            "--group-over",
+            action="append",
+            default=[],
+            metavar="KNOB",
+            help="fold runs whose hparams (or names) differ only in KNOB (e.g. seed) into "
+            "one group: mean, spread, how many overfit, and whether each group beats the "
+            "next (repeatable)",
+        )
     command.add_argument(
         "--setting",
         action="append",
@@ -219,6 +229,15 @@ def _leaderboard(args: argparse.Namespace) -> int:
     )
     said = check_metric(results, args.metric)
     _warn([*problems, *([said] if said else [])])
+    if args.group_over and results:
+        from tbviz.commands.groups import group_runs, groups_text
+
+        groups = group_runs(results, args.group_over)
+        if args.json:
+            print(json.dumps([g.to_dict() for g in groups], indent=1))
+        else:
+            print(groups_text(groups, args.metric))
+        return 0
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
         return 0 if results else 1
@@ -239,10 +258,16 @@ def _compare(args: argparse.Namespace) -> int:
             outputs=args.out,
             progress=bar.update,
             workers=_workers(),
+            group_over=args.group_over,
         )
     _warn(comparison.problems)
     if _print_board(comparison.results, args, warned=bool(comparison.problems)):
         return 1
+    if comparison.groups:
+        from tbviz.commands.groups import groups_text
+
+        print(f"\ngroups over {', '.join(args.group_over)}:")
+        print(groups_text(comparison.groups, args.metric))
     if comparison.event_file:
         print(f"\nwrote {args.logdir.rstrip('/')}/_compare (step {comparison.step})")
     for path in comparison.outputs:

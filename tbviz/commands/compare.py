@@ -41,6 +41,10 @@ SMALL_MULTIPLES_DESCRIPTION = (
     "One training-vs-validation panel per run on shared axes, best first; one sample per page."
 )
 LEADERBOARD_DESCRIPTION = "Runs ranked best first, with their overfitting diagnosis."
+GROUP_OVERLAY_DESCRIPTION = (
+    "One curve per group of runs (compare --group-over): the mean of its members, a band "
+    "from their minimum to their maximum, dashed where some had stopped."
+)
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Comparison:
     event_file: str | None = None
     outputs: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    groups: list = field(default_factory=list)  # tbviz.commands.groups.GroupResult
 
 
 def check_outputs(paths: Sequence[str]) -> None:
@@ -78,6 +83,7 @@ def compare(
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     settings: DetectorSettings | None = None,
+    group_over: Sequence[str] = (),
 ) -> Comparison:
     """Read, diagnose and rank every run; write ``LOGDIR/_compare`` and ``outputs``.
 
@@ -122,6 +128,17 @@ def compare(
     note = f"Runs matching {md_code(runs)}." if runs else ""
     markdown = leaderboard_markdown(results, metric, note)
     payload = {"metric": metric, "runs_filter": runs, "runs": [r.to_dict() for r in results]}
+    if group_over:
+        from tbviz.commands.groups import group_runs, groups_text
+
+        comparison.groups = group_runs(results, group_over)
+        payload["group_over"] = list(group_over)
+        payload["groups"] = [g.to_dict() for g in comparison.groups]
+        markdown += (
+            f"\n\n**Groups** over {', '.join(md_code(k) for k in group_over)}:\n\n```\n"
+            + groups_text(comparison.groups, metric)
+            + "\n```"
+        )
     values = [
         summaries.text_value(metadata.TAG_LEADERBOARD, markdown, LEADERBOARD_DESCRIPTION),
         summaries.json_value(
@@ -139,6 +156,18 @@ def compare(
         except ValueError as err:  # no validation data anywhere: the table still stands
             problems.append(f"no overlay figure: {err}")
         pages = pages_done()
+    if comparison.groups:
+        from tbviz.figures.cross_run import render_group_overlay
+
+        try:
+            grouped = render_group_overlay(comparison.groups, metric)
+            values.append(
+                summaries.image_value(
+                    metadata.TAG_GROUP_OVERLAY, [grouped], GROUP_OVERLAY_DESCRIPTION
+                )
+            )
+        except ValueError as err:
+            problems.append(f"no group figure: {err}")
     if pages:
         values.append(
             summaries.image_value(metadata.TAG_SMALL_MULTIPLES, pages, SMALL_MULTIPLES_DESCRIPTION)

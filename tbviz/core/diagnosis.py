@@ -337,9 +337,8 @@ class _BestOnly:
         if not math.isfinite(value):
             return best
         gap = value - twin if twin is not None and math.isfinite(twin) else None
-        if (
-            best.best_value is None
-            or (value < best.best_value if self.direction == "min" else value > best.best_value)
+        if best.best_value is None or (
+            value < best.best_value if self.direction == "min" else value > best.best_value
         ):
             best = _Best(epoch, value, gap)
         else:

@@ -358,3 +358,70 @@ def _pair_series(history: History, name: str) -> list[Series]:
 def _xy(series: Series) -> np.ndarray:
     """(epoch + 1, value) rows, non-finite values as NaN (a gap in the line)."""
     return np.column_stack(line_data(series))
+
+
+def render_group_overlay(groups, metric: str, *, dpi: int = 80) -> RenderedFigure:
+    """One curve per group of runs (``tbviz.commands.groups``): the mean of its
+    members' ``metric`` curves at each epoch, a band from their minimum to their
+    maximum, dashed where fewer members reached that epoch (a stopped seed),
+    and the spread of the members' best epochs (mean ± std) marked under it.
+
+    Raises:
+        ValueError: no member of any group has ``metric`` to draw.
+    """
+    figure = Figure(figsize=(8.2, 4.6), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    _style_axes(ax, metric)
+    curves, drawn = [], 0
+    for rank, group in enumerate(groups[: len(_RUN_COLORS)]):
+        color = _RUN_COLORS[rank]
+        by_epoch: dict[int, list[float]] = {}
+        for member in group.members:
+            series = member.history.get(metric) if member.history else None
+            for epoch, value in zip(series.epochs, series.values, strict=True) if series else ():
+                if math.isfinite(value):
+                    by_epoch.setdefault(epoch, []).append(value)
+        if not by_epoch:
+            continue
+        drawn += 1
+        epochs = sorted(by_epoch)
+        x = np.array(epochs, dtype=float) + 1
+        mean = np.array([np.mean(by_epoch[e]) for e in epochs])
+        low = np.array([min(by_epoch[e]) for e in epochs])
+        high = np.array([max(by_epoch[e]) for e in epochs])
+        counts = np.array([len(by_epoch[e]) for e in epochs])
+        full = counts == len(group.members)
+        ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
+        ax.plot(x, np.where(full, mean, np.nan), color=color, linewidth=2,
+                label=f"{rank + 1}. {group.group} (n={len(group.members)})")  # fmt: skip
+        if not full.all():  # where a member had stopped: the mean of fewer runs, dashed
+            partial = ~full | np.roll(~full, -1)  # the dashes join the full line
+            ax.plot(x, np.where(partial, mean, np.nan), color=color, linewidth=1.5,
+                    linestyle="--")  # fmt: skip
+        best = [m.diagnosis.best_epoch for m in group.members if m.diagnosis.best_epoch is not None]
+        if best:
+            centre = float(np.mean(best)) + 1
+            spread = float(np.std(best, ddof=1)) if len(best) > 1 else 0.0
+            at = float(np.interp(centre, x, mean))
+            ax.errorbar([centre], [at], xerr=[[spread], [spread]], fmt="o", color=color,
+                        markersize=5, capsize=3, zorder=5)  # fmt: skip
+        curves.append(np.column_stack([x, low]))
+        curves.append(np.column_stack([x, high]))
+    if not drawn:
+        raise ValueError(f"no group has {metric} to draw")
+    _set_limits(ax, curves, mark=False)
+    handles = ax.get_legend_handles_labels()[0]
+    handles += [
+        Patch(color="#555555", alpha=0.15, label="band: min to max of the runs"),
+        Line2D([], [], color="#555555", linestyle="--", label="fewer runs (some stopped)"),
+        Line2D(
+            [], [], color="#555555", marker="o", linestyle="none", label="best epoch, mean ± std"
+        ),
+    ]
+    figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.66, 0.88), fontsize=8,
+                  frameon=False)  # fmt: skip
+    figure.suptitle(f"Groups of runs by {metric}: mean of each group, best first", fontsize=12)
+    set_margins(figure, left=0.6, right=2.9, bottom=0.5, top=0.6, wspace=0.2, hspace=0.3)
+    canvas.draw()
+    return encode_png(canvas)

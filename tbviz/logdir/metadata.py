@@ -60,6 +60,7 @@ HPARAMS_SESSION_TAG = "_hparams_/session_start_info"
 COMPARE_RUN = "_compare"
 TAG_OVERLAY = "tbviz/compare/overlay"
 TAG_SMALL_MULTIPLES = "tbviz/compare/runs"
+TAG_GROUP_OVERLAY = "tbviz/compare/groups"
 TAG_LEADERBOARD = "tbviz/leaderboard"
 TAG_LEADERBOARD_JSON = "tbviz/leaderboard_json"
 

@@ -359,7 +359,7 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
         notes_shown = True
         if result.diagnosis is not None:
             print(f"  {result.diagnosis.plain_headline()}")
-    return _compare_sweep(config, prefix)
+    return _compare_sweep(config, prefix, sweep)
 
 
 def _installed(module: str) -> bool:
@@ -393,16 +393,22 @@ def _run_ray_sweep(dataset, config, sweep: dict[str, list], prefix: str, args) -
     for row in rows:
         said = row["error"] or f"{row['epochs']} epochs, ends {row['status']}"
         print(f"  {row['run']}: {said}")
-    return _compare_sweep(config, prefix)
+    return _compare_sweep(config, prefix, sweep)
 
 
-def _compare_sweep(config, prefix: str) -> int:
+def _compare_sweep(config, prefix: str, sweep: dict[str, list]) -> int:
+    """Rank the sweep; when it repeats over seeds, also as groups over ``seed``."""
     from tbviz.commands.compare import compare
+    from tbviz.commands.groups import groups_text
     from tbviz.commands.leaderboard import leaderboard_text
 
-    comparison = compare(config.logdir, runs=f"^{re.escape(prefix)}/")
+    over = ["seed"] if len(sweep.get("seed", ())) > 1 else []
+    comparison = compare(config.logdir, runs=f"^{re.escape(prefix)}/", group_over=over)
     print()
     print(leaderboard_text(comparison.results, "val_loss"))
+    if comparison.groups:
+        print("\nover seeds, one row per configuration:")
+        print(groups_text(comparison.groups, "val_loss"))
     print(f"\nCross-run figures and the leaderboard are in {config.logdir}/_compare.")
     _print_open_hint(config)
     return 0
