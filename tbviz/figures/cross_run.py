@@ -373,7 +373,7 @@ def render_group_overlay(groups, metric: str, *, dpi: int = 80) -> RenderedFigur
     canvas = FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     _style_axes(ax, metric)
-    curves, drawn = [], 0
+    curves, drawn, stopped = [], 0, False
     for rank, group in enumerate(groups[: len(_RUN_COLORS)]):
         color = _RUN_COLORS[rank]
         by_epoch: dict[int, list[float]] = {}
@@ -396,6 +396,7 @@ def render_group_overlay(groups, metric: str, *, dpi: int = 80) -> RenderedFigur
         ax.plot(x, np.where(full, mean, np.nan), color=color, linewidth=2,
                 label=f"{rank + 1}. {group.group} (n={len(group.members)})")  # fmt: skip
         if not full.all():  # where a member had stopped: the mean of fewer runs, dashed
+            stopped = True
             partial = ~full | np.roll(~full, -1)  # the dashes join the full line
             ax.plot(x, np.where(partial, mean, np.nan), color=color, linewidth=1.5,
                     linestyle="--")  # fmt: skip
@@ -414,7 +415,11 @@ def render_group_overlay(groups, metric: str, *, dpi: int = 80) -> RenderedFigur
     handles = ax.get_legend_handles_labels()[0]
     handles += [
         Patch(color="#555555", alpha=0.15, label="band: min to max of the runs"),
-        Line2D([], [], color="#555555", linestyle="--", label="fewer runs (some stopped)"),
+        *(
+            [Line2D([], [], color="#555555", linestyle="--", label="fewer runs (some stopped)")]
+            if stopped
+            else []
+        ),
         Line2D(
             [], [], color="#555555", marker="o", linestyle="none", label="best epoch, mean ± std"
         ),
