@@ -359,3 +359,28 @@ def test_the_leaderboard_fits_the_text_dashboard_without_broken_words(browser, s
         assert cells.evaluate_all(BROKEN_WORDS) == []
     finally:
         page.close()
+
+
+def test_the_group_view_folds_runs_into_configurations(browser, server, shots):
+    page = open_tab(browser, server)
+    try:
+        page.select_option("#group-over", "lr")
+        page.wait_for_function("document.querySelectorAll('tr.group').length")
+        groups = page.eval_on_selector_all("tr.group", "rows => rows.map(r => r.dataset.group)")
+        # The sweep's two learning rates share train_size=1000: one configuration.
+        assert "train_size=1000" in groups and "train_size=300" in groups
+        row = page.locator('tr.group[data-group="train_size=1000"]')
+        assert row.locator("td").nth(2).inner_text() == "2"
+        row.click()
+        page.wait_for_function("document.querySelectorAll('tr.member').length === 2")
+        members = page.eval_on_selector_all("tr.member", "rows => rows.map(r => r.dataset.run)")
+        assert sorted(members) == [f"{SWEEP}/lr=0.001,filters=16", f"{SWEEP}/lr=0.003,filters=16"]
+        # The overlay draws each group's mean with the band of its runs.
+        page.wait_for_function("document.querySelectorAll('#overlay-chart polygon.band').length")
+        assert "by group over lr" in page.inner_text("#overlay h3")
+        assert "train_size=1000 (n=2)" in page.inner_text("#overlay .legend")
+        page.locator("#overlay > div").screenshot(path=str(shots / "tab-groups.png"))
+        page.select_option("#group-over", "")
+        page.wait_for_function("document.querySelectorAll('tr.run').length === 5")
+    finally:
+        page.close()

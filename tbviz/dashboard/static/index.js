@@ -33,6 +33,7 @@ const OVERLAY_WORST = 3, OVERLAY_BEST = 3;
 
 const state = {
   runs: [], statuses: [], filter: "", sortKey: "status", sortAscending: true,
+  groupOver: "", expanded: new Set(),
   selected: null, overlay: new Set(), error: "", varying: [],
 };
 let root = null;
@@ -124,7 +125,94 @@ function filterBar() {
   });
   const refreshButton = el("button", { type: "button" }, ["Refresh"]);
   refreshButton.addEventListener("click", refresh);
-  return el("div", { class: "filter" }, [input, refreshButton]);
+  // Group over a knob (seed): the table folds into one row per configuration
+  // and the overlay draws each group's mean, as `tbviz compare --group-over` does.
+  const knobs = state.varying.filter((name) => name !== "sweep");
+  const select = el("select", { id: "group-over", title: "group runs over a knob" }, [
+    el("option", { value: "" }, ["no groups"]),
+    ...knobs.map((name) => el("option", { value: name }, [`group over ${name}`])),
+  ]);
+  select.value = knobs.includes(state.groupOver) ? state.groupOver : "";
+  select.addEventListener("change", () => {
+    state.groupOver = select.value;
+    state.expanded = new Set();
+    redrawTable();
+    loadOverlay();
+  });
+  return el("div", { class: "filter" }, [input, refreshButton, ...(knobs.length ? [select] : [])]);
+}
+
+function groupsOf(rows) {
+  // Runs whose hparams are equal but for the knob (and the run's own name) form a
+  // group, labelled by the other hparams that vary; best mean first.
+  const knob = state.groupOver;
+  const named = (r) => state.varying.filter((n) => n !== knob && n !== "sweep"
+    && n in (r.hparams || {})).map((n) => `${n}=${r.hparams[n]}`).join(", ");
+  const key = (r) => JSON.stringify(Object.entries(r.hparams || {})
+    .filter(([n]) => n !== knob && n !== "run").sort());
+  // Runs without hparams group by name, their `knob=value` part read as `knob=*`.
+  const escaped = knob.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const byName = (r) => r.run.replace(new RegExp(`(^|[/,_-])${escaped}=[^/,]*`), `$1${knob}=*`);
+  const groups = new Map();
+  for (const r of rows) {
+    const bare = !Object.keys(r.hparams || {}).length;
+    const k = bare ? `name:${byName(r)}` : key(r);
+    if (!groups.has(k)) {
+      groups.set(k, { label: bare ? byName(r) : named(r) || "(all runs)", members: [] });
+    }
+    groups.get(k).members.push(r);
+  }
+  const stats = [...groups.values()].map((g) => {
+    const best = g.members.map((m) => m.best_value).filter((v) => v !== null);
+    const mean = best.length ? best.reduce((a, b) => a + b, 0) / best.length : null;
+    const std = best.length > 1 ? Math.sqrt(best.reduce((a, b) => a + (b - mean) ** 2, 0)
+      / (best.length - 1)) : null;
+    const overfit = g.members.filter((m) => m.status === "overfitting").length;
+    return { ...g, mean, std, min: Math.min(...best), max: Math.max(...best), overfit,
+      direction: g.members[0].direction };
+  });
+  return stats.sort((a, b) => compare(a.direction === "max" && a.mean !== null ? -a.mean : a.mean,
+    b.direction === "max" && b.mean !== null ? -b.mean : b.mean));
+}
+
+function groupTable() {
+  const head = el("tr", {}, ["", "group", "runs", "best mean ± std", "min – max", "status"]
+    .map((label) => el("th", {}, [label])));
+  const body = [];
+  for (const g of groupsOf(filteredRuns())) {
+    const open = state.expanded.has(g.label);
+    const status = g.overfit ? `overfitting in ${g.overfit}/${g.members.length}`
+      : g.members[0].status;
+    const tr = el("tr", { class: "group", "data-group": g.label }, [
+      el("td", {}, [open ? "▾" : "▸"]),
+      el("td", { class: "name" }, [g.label]),
+      el("td", { class: "num" }, [String(g.members.length)]),
+      el("td", { class: "num" }, [`${fmt(g.mean)}${g.std === null ? "" : ` ± ${fmt(g.std)}`}`]),
+      el("td", { class: "num" }, [`${fmt(g.min)} – ${fmt(g.max)}`]),
+      el("td", {}, [g.overfit ? statusBadge("overfitting") : statusBadge(status),
+        g.overfit ? ` ${g.overfit}/${g.members.length}` : ""]),
+    ]);
+    tr.addEventListener("click", () => {
+      if (open) state.expanded.delete(g.label); else state.expanded.add(g.label);
+      redrawTable();
+    });
+    body.push(tr);
+    if (open) {
+      for (const m of g.members) {
+        const member = el("tr", { class: "run member", "data-run": m.run }, [
+          el("td", {}, [""]), el("td", { class: "name" }, [m.run]), el("td", {}, [""]),
+          el("td", { class: "num" }, [fmt(m.best_value)]), el("td", {}, [""]),
+          el("td", {}, [statusBadge(m.status)]),
+        ]);
+        member.addEventListener("click", () => {
+          state.selected = m.run;
+          loadDetail();
+        });
+        body.push(member);
+      }
+    }
+  }
+  return el("table", { id: "runs" }, [el("thead", {}, [head]), el("tbody", {}, body)]);
 }
 
 function filteredRuns() {
@@ -175,6 +263,7 @@ function sortedRows() {
 }
 
 function table() {
+  if (state.groupOver) return groupTable();
   const rows = sortedRows();
   const head = el("tr", {}, [el("th", {}, ["overlay"]), ...COLUMNS.map(([key, label]) => {
     const arrow = key === state.sortKey ? (state.sortAscending ? " ▲" : " ▼") : "";
@@ -296,7 +385,9 @@ async function loadOverlay() {
   if (!pane) return;
   const url = ROUTE("overlay");
   const shown = new Set(filteredRuns().map((r) => r.run)); // the filter holds here too
-  const ticked = [...state.overlay].filter((run) => shown.has(run));
+  const groups = state.groupOver ? groupsOf(filteredRuns()).slice(0, COLORS.length) : null;
+  const ticked = groups ? groups.flatMap((g) => g.members.map((m) => m.run))
+    : [...state.overlay].filter((run) => shown.has(run));
   for (const run of ticked) url.searchParams.append("run", run); // names may hold commas
   let series = [];
   if (ticked.length) {
@@ -305,12 +396,41 @@ async function loadOverlay() {
   }
   const current = document.getElementById("overlay");
   if (!current) return;
-  current.replaceChildren(el("h3", {}, ["Monitored metric across runs"]),
+  if (groups) series = groupSeries(groups, series);
+  current.replaceChildren(
+    el("h3", {}, [groups ? `Monitored metric by group over ${state.groupOver}`
+      : "Monitored metric across runs"]),
     series.length ? chart(series)
       : el("p", { class: "muted" }, ["Tick runs in the table to overlay them."]));
 }
 
 // -- the overlay chart: plain SVG ---------------------------------------------
+
+function groupSeries(groups, series) {
+  // Each group's mean at every epoch its members reached, with the min–max band.
+  const byRun = new Map(series.map((s) => [s.run, s]));
+  return groups.map((g) => {
+    const at = new Map();
+    for (const m of g.members) {
+      const s = byRun.get(m.run);
+      if (!s) continue;
+      s.steps.forEach((x, i) => {
+        if (s.values[i] === null) return;
+        if (!at.has(x)) at.set(x, []);
+        at.get(x).push(s.values[i]);
+      });
+    }
+    const steps = [...at.keys()].sort((a, b) => a - b);
+    const mean = (v) => v.reduce((a, b) => a + b, 0) / v.length;
+    return {
+      run: `${g.label} (n=${g.members.length})`, monitor: g.members[0].monitor,
+      status: g.overfit ? `overfitting in ${g.overfit}/${g.members.length}` : g.members[0].status,
+      steps, values: steps.map((x) => mean(at.get(x))),
+      low: steps.map((x) => Math.min(...at.get(x))), high: steps.map((x) => Math.max(...at.get(x))),
+      best_epoch: null, onset_epoch: null,
+    };
+  });
+}
 
 function chart(series) {
   const W = 560, H = 320, L = 56, R = 12, T = 12, B = 36;
@@ -342,6 +462,12 @@ function chart(series) {
   svg.appendChild(svgText(L + (W - L - R) / 2, H - 4, "epoch", "middle"));
   series.forEach((s, index) => {
     const color = COLORS[index % COLORS.length];
+    if (s.low) { // a group: the band from its lowest to its highest member
+      const top = s.steps.map((x, i) => `${px(x).toFixed(1)},${py(s.high[i]).toFixed(1)}`);
+      const bottom = s.steps.map((x, i) => `${px(x).toFixed(1)},${py(s.low[i]).toFixed(1)}`);
+      svg.appendChild(svgEl("polygon", { class: "band", points: [...top, ...bottom.reverse()]
+        .join(" "), fill: color, "fill-opacity": 0.15, stroke: "none" }));
+    }
     const path = s.steps.map((x, i) => [x, s.values[i]]).filter(([, y]) => y !== null)
       .map(([x, y], i) => `${i ? "L" : "M"}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join("");
     svg.appendChild(svgEl("path", { d: path, fill: "none", stroke: color, "stroke-width": 2,
@@ -374,8 +500,9 @@ function chart(series) {
     return el("span", { class: "item" }, [swatch, `${s.run} (${s.monitor}, ${s.status})`]);
   }));
   const onsets = series.some((s) => s.onset_epoch !== null && s.onset_epoch !== undefined);
-  const keys = ["● best epoch", ...(onsets ? ["✕ overfitting onset"] : []),
-    ...(offAxis ? ["▲ value off the axis"] : [])];
+  const keys = [...(series.some((s) => s.low) ? ["band: min – max of the group's runs"]
+    : ["● best epoch"]), ...(onsets ? ["✕ overfitting onset"] : []),
+  ...(offAxis ? ["▲ value off the axis"] : [])];
   legend.appendChild(el("span", { class: "item muted" }, [keys.join("   ")]));
   return el("div", {}, [svg, legend]);
 }
