@@ -11,6 +11,7 @@ whole processes (interpreter start and imports included), each of:
 
   tbparse      python -c "tbparse.SummaryReader(LOGDIR).tensors"  (the baseline)
   leaderboard  tbviz leaderboard LOGDIR
+  grouped      tbviz leaderboard LOGDIR --group-over seed   (issue 25: <= 1.1x leaderboard)
   compare      tbviz compare LOGDIR   (figures and the _compare run included)
 
 and prints the median of ``--repeats`` runs, the ratio to tbparse, time per
@@ -124,7 +125,7 @@ def make_logdir(path: str, runs: int, layout: str = "keras") -> str:
     shutil.rmtree(path, ignore_errors=True)
     write = write_flat_run if layout == "flat" else write_run
     for i in range(runs):
-        write(os.path.join(path, f"sweep/lr={10 ** -(1 + i % 4)}-seed{i:04d}"), seed=i)
+        write(os.path.join(path, f"sweep/lr={10 ** -(1 + i % 4)},seed={i:04d}"), seed=i)
     Path(done).touch()
     return path
 
@@ -164,13 +165,14 @@ def main() -> None:
     for size in sizes:
         started = time.perf_counter()
         logdir = make_logdir(
-            os.path.join(args.workdir, f"runs-{args.layout}-{size}"), size, args.layout
+            os.path.join(args.workdir, f"runs2-{args.layout}-{size}"), size, args.layout
         )
         if time.perf_counter() - started > 1:
             print(f"(wrote {size} runs in {time.perf_counter() - started:.1f} s)")
         commands = {
             "tbparse": ["tbparse", logdir],
             "leaderboard": ["leaderboard", logdir],
+            "grouped": ["leaderboard", logdir, "--group-over", "seed"],
             "compare": ["compare", logdir, "--no-progress"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
@@ -182,6 +184,8 @@ def main() -> None:
                 times[name].append(seconds)
                 rss[name] = max(rss.get(name, 0), peak)
         base = statistics.median(times["tbparse"])
+        grouped = statistics.median(times["grouped"]) / statistics.median(times["leaderboard"])
+        print(f"{size:>5} grouping costs {grouped:.3f}x the plain leaderboard")
         for name, values in times.items():
             median = statistics.median(values)
             print(
