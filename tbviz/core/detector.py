@@ -82,7 +82,17 @@ class DetectorSettings:
     train_floor: float = 0.05
     max_train_rise: float = 0.10
     lr_grace_epochs: int = 2
+    #: A learning rate below this share of the previous epoch's is a drop (a step
+    #: decay or ReduceLROnPlateau; not the few percent an epoch of a smooth decay).
+    lr_drop: float = 0.7
+    #: Degrees of freedom a side's noise estimate needs before it may lower the other's.
+    min_noise_dof: int = 2
     min_learning: float = 10.0
+    #: Not learning, too: the loss still above this share of its first value...
+    stuck_loss_share: float = 0.7
+    #: ...or a training accuracy below this, risen less than ``stuck_accuracy_rise``.
+    stuck_accuracy: float = 0.5
+    stuck_accuracy_rise: float = 0.05
     plateau_epochs: int = 3
     patience: int = 3
 
@@ -98,7 +108,7 @@ class DetectorSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        for name in ("warmup_epochs", "lr_grace_epochs"):
+        for name in ("warmup_epochs", "lr_grace_epochs", "min_noise_dof"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
@@ -110,6 +120,10 @@ class DetectorSettings:
             "train_floor",
             "max_train_rise",
             "min_learning",
+            "lr_drop",
+            "stuck_loss_share",
+            "stuck_accuracy",
+            "stuck_accuracy_rise",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value >= 0):
@@ -195,14 +209,6 @@ REASON_CODES = {
 }
 
 
-#: Degrees of freedom a side's noise estimate needs before it can lower the other's.
-MIN_NOISE_DOF = 2
-
-#: A learning rate below this share of the previous epoch's is a drop (a step
-#: decay or ReduceLROnPlateau; not the few percent an epoch of a smooth decay).
-LR_DROP = 0.7
-
-
 class _Scale:
     """Turns raw values into the loss-like scale (lower is better)."""
 
@@ -266,7 +272,7 @@ class MetricDetector:
         overfitting verdict from being confirmed at this epoch.
         """
         if learning_rate is not None and math.isfinite(learning_rate):
-            if self._last_lr is not None and learning_rate < self._last_lr * LR_DROP:
+            if self._last_lr is not None and learning_rate < self._last_lr * self.settings.lr_drop:
                 self._lr_drop = epoch
             self._last_lr = learning_rate
         if training is not None and math.isfinite(training):
@@ -366,7 +372,7 @@ class MetricDetector:
         recent = sorted(e for e in self._train if e > self._epochs[-1] - self.settings.noise_window)
         ys = [self._scale(self._train[e]) for e in recent]
         split = max(bisect.bisect_right(recent, best_epoch) - 1, 0)
-        noise = _robust_noise(recent, ys, split)
+        noise = _robust_noise(recent, ys, split, self.settings.min_noise_dof)
         return self._scale(train_now) - self._scale(train_best) > 2 * noise
 
     def _train_at(self, epoch: int) -> float | None:
@@ -409,6 +415,7 @@ class _Measure:
                 detector._epochs[start:],
                 [scale(v) for v in detector._values[start:]],
                 max(best_i - start, 0),
+                s.min_noise_dof,
             )
             self.threshold = max(
                 s.min_generalization_loss / 100.0 * self.unit, s.noise_multiplier * self.noise
@@ -489,6 +496,7 @@ RULES: tuple[Rule, ...] = (
         "improving",
         lambda m, s: not m.worse(s),
         (
+            "min_noise_dof",
             "min_epochs_since_best",
             "confirm_epochs",
             "min_generalization_loss",
@@ -499,7 +507,7 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule("recovering", "plateau", lambda m, s: m.recovering, ("noise_window",)),
-    Rule("lr-drop", "plateau", lambda m, s: m.after_lr_drop, ("lr_grace_epochs",)),
+    Rule("lr-drop", "plateau", lambda m, s: m.after_lr_drop, ("lr_grace_epochs", "lr_drop")),
     Rule("no-training-curve", "plateau", lambda m, s: m.train_rise is None),
     Rule(
         "training-unstable",
@@ -513,7 +521,12 @@ RULES: tuple[Rule, ...] = (
         lambda m, s: m.train_gain < s.min_train_improvement and not m.at_floor,
         ("min_train_improvement", "train_floor"),
     ),
-    Rule("no-new-best", "plateau", lambda m, s: not m.learning, ("min_learning",)),
+    Rule(
+        "no-new-best",
+        "plateau",
+        lambda m, s: not m.learning,
+        ("min_learning", "stuck_loss_share", "stuck_accuracy", "stuck_accuracy_rise"),
+    ),
     Rule("overfitting", "overfitting", lambda m, s: m.beyond_noise),
     Rule("sustained", "overfitting", lambda m, s: True),
 )
@@ -523,7 +536,7 @@ def _empty_verdict(lr_drop: int | None) -> Verdict:
     return Verdict("improving", "no-finite-value", *([None] * 12), lr_drop_epoch=lr_drop)
 
 
-def _robust_noise(xs: list[int], ys: list[float], split: int) -> float:
+def _robust_noise(xs: list[int], ys: list[float], split: int, min_dof: int = 2) -> float:
     """Noise of one value: the scatter around a smooth trend on either side of the best.
 
     The points up to the best epoch (index ``split``) and the points from it
@@ -550,7 +563,7 @@ def _robust_noise(xs: list[int], ys: list[float], split: int) -> float:
         estimates.append((math.sqrt(squares / dof), dof))
     # An estimate from 2-3 degrees of freedom is often small by chance: it may
     # lower a better-founded one only once it has as many.
-    trusted = [sd for sd, dof in estimates if dof >= MIN_NOISE_DOF]
+    trusted = [sd for sd, dof in estimates if dof >= min_dof]
     if trusted:
         return min(trusted)
     return max((sd for sd, _ in estimates), default=0.0)

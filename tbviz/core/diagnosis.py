@@ -407,11 +407,18 @@ class _LearningTracker:
             return False
         first, second, now = self.loss[0], self.loss[1], self.loss[-1]
         positive = first > 0 and second > 0 and now >= 0
-        if positive and (now > second * (1 - settings.min_learning / 100) or now > first * 0.7):
+        if positive and (
+            now > second * (1 - settings.min_learning / 100)
+            or now > first * settings.stuck_loss_share
+        ):
             self._detail = ("loss", now, second, self.loss_count, settings.min_learning)
             return True
         for key, (second_acc, last, best, count) in self.accuracy.items():
-            if count >= 2 and best < 0.5 and last - second_acc < 0.05:
+            if (
+                count >= 2
+                and best < settings.stuck_accuracy
+                and last - second_acc < settings.stuck_accuracy_rise
+            ):
                 self._detail = ("accuracy", key, last, count)
                 return True
         return False
