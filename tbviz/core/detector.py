@@ -265,11 +265,14 @@ class MetricDetector:
         learning_rate: float | None = None,
         *,
         learning: bool = True,
+        report: bool = True,
     ) -> Verdict:
         """Add one epoch (values may be None or non-finite: skipped) and judge.
 
         ``learning=False`` (the run is not learning at all) keeps a new
         overfitting verdict from being confirmed at this epoch.
+        ``report=False`` (an epoch of a replay whose verdict nobody reads)
+        leaves out the numbers no rule needed (the noise of a held verdict).
         """
         if learning_rate is not None and math.isfinite(learning_rate):
             if self._last_lr is not None and learning_rate < self._last_lr * self.settings.lr_drop:
@@ -290,13 +293,13 @@ class MetricDetector:
             if best is None or self._better(validation, self._values[best]):
                 self._best_index = len(self._values) - 1
                 self._onset = self._confirmed = None
-        self.verdict = self._judge(epoch, learning)
+        self.verdict = self._judge(epoch, learning, report)
         return self.verdict
 
     def _better(self, value: float, than: float) -> bool:
         return value < than if self.direction == "min" else value > than
 
-    def _judge(self, epoch: int, learning: bool) -> Verdict:
+    def _judge(self, epoch: int, learning: bool, report: bool = True) -> Verdict:
         """Measure (no state changes), decide by the first rule of :data:`RULES`
         that applies, then remember a confirmed verdict."""
         if self._best_index is None:
@@ -323,8 +326,8 @@ class MetricDetector:
             generalization_loss=m.gl,
             train_improvement=m.train_gain,
             train_rise=m.train_rise,
-            noise=m.noise,
-            threshold=m.threshold,
+            noise=m.noise if report else m.__dict__.get("noise"),
+            threshold=m.threshold if report else m.__dict__.get("threshold"),
             gap=m.gap,
             lr_drop_epoch=self._lr_drop,
         )
@@ -389,9 +392,9 @@ class MetricDetector:
 class _Measure:
     """The numbers the rules decide on, for one epoch: a pure measurement step.
 
-    The cheap ones are computed at once; the costly ones (the noise-tested
-    rise, the sustained rise, the trend back, the training floor) only when
-    a rule asks, once.
+    The cheap ones are computed at once; the costly ones (the noise, the
+    noise-tested rise, the sustained rise, the trend back, the training
+    floor) only when a rule, or the verdict reported, asks, once.
     """
 
     def __init__(self, detector: MetricDetector, learning: bool) -> None:
@@ -408,18 +411,6 @@ class _Measure:
         self.gl = 100.0 * (scale(self.last_raw) - self.best) / self.unit
         self.held = detector._onset is not None
         self.warming_up = self.last_epoch - detector._first_epoch < s.warmup_epochs
-        self.noise = self.threshold = None
-        if self.since > 0:  # at a new best there is nothing to weigh against the noise
-            start = max(s.warmup_epochs, len(detector._values) - s.noise_window)
-            self.noise = _robust_noise(
-                detector._epochs[start:],
-                [scale(v) for v in detector._values[start:]],
-                max(best_i - start, 0),
-                s.min_noise_dof,
-            )
-            self.threshold = max(
-                s.min_generalization_loss / 100.0 * self.unit, s.noise_multiplier * self.noise
-            )
         self.train_best = detector._train_at(self.best_epoch)
         recent = detector._recent_train
         self.train_now = sum(recent) / len(recent) if recent else None
@@ -434,6 +425,28 @@ class _Measure:
         lr_drop = detector._lr_drop
         first_confirming = detector._epochs[-min(s.confirm_epochs, len(detector._epochs))]
         self.after_lr_drop = lr_drop is not None and first_confirming < lr_drop + s.lr_grace_epochs
+
+    @functools.cached_property
+    def noise(self) -> float | None:
+        """The run's own validation noise (None at a new best: nothing to weigh)."""
+        if self.since == 0:
+            return None
+        d, s = self.detector, self.detector.settings
+        start = max(s.warmup_epochs, len(d._values) - s.noise_window)
+        return _robust_noise(
+            d._epochs[start:],
+            [d._scale(v) for v in d._values[start:]],
+            max(d._best_index - start, 0),
+            s.min_noise_dof,
+        )
+
+    @functools.cached_property
+    def threshold(self) -> float | None:
+        """How much worse than the best is beyond noise, in the metric's units."""
+        if self.noise is None:
+            return None
+        s = self.detector.settings
+        return max(s.min_generalization_loss / 100.0 * self.unit, s.noise_multiplier * self.noise)
 
     @functools.cached_property
     def beyond_noise(self) -> bool:

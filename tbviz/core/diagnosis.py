@@ -164,11 +164,11 @@ class RunDiagnoser:
     def update(self, epoch: int, values: Mapping[str, float]) -> Diagnosis:
         """Add one epoch's numeric logs (Keras names; ``val_`` for validation) and
         return the diagnosis after it."""
-        self.feed(epoch, values)
+        self.feed(epoch, values, report=True)
         self.diagnosis = self._diagnosis()
         return self.diagnosis
 
-    def feed(self, epoch: int, values: Mapping[str, float]) -> None:
+    def feed(self, epoch: int, values: Mapping[str, float], *, report: bool = False) -> None:
         """Add one epoch without building its :class:`Diagnosis` (a replay's earlier
         epochs); the detectors' state moves exactly as with :meth:`update`."""
         if self._last_epoch is None or epoch > self._last_epoch:
@@ -179,13 +179,13 @@ class RunDiagnoser:
                 self._order.append(key)
             self._last[key] = value
         if self._diverged_at is None:
-            bad = [k for k, v in values.items() if _is_loss(k) and not math.isfinite(v)]
+            bad = [k for k, v in values.items() if not math.isfinite(v) and _is_loss(k)]
             if bad:
                 self._diverged_at = epoch
             else:
-                self._feed(epoch, values)
+                self._feed(epoch, values, report)
 
-    def _feed(self, epoch: int, values: Mapping[str, float]) -> None:
+    def _feed(self, epoch: int, values: Mapping[str, float], report: bool = True) -> None:
         lr = next((values[k] for k in LEARNING_RATE_KEYS if k in values), None)
         self._learning.update(values)
         self._stuck = self._learning.stuck(self.settings)
@@ -212,7 +212,7 @@ class RunDiagnoser:
                 kind = MetricDetector if self._every_metric or key == self.monitor else _BestOnly
                 detector = self._detectors[key] = kind(direction, self.settings)
             twin = values.get(name) if key != name else None
-            verdict = detector.update(epoch, value, twin, lr, learning=learning)
+            verdict = detector.update(epoch, value, twin, lr, learning=learning, report=report)
             if key == self.monitor:
                 self._monitor_verdict = verdict
                 self._stopping.update(epoch, value)
@@ -331,7 +331,7 @@ class _BestOnly:
         self.direction = direction
         self.verdict = _Best(None, None, None)
 
-    def update(self, epoch, value, twin=None, lr=None, *, learning=True) -> _Best:
+    def update(self, epoch, value, twin=None, lr=None, *, learning=True, report=True) -> _Best:
         best = self.verdict
         # As the detector does: the gap at the last epoch with a finite value.
         if not math.isfinite(value):
