@@ -179,6 +179,7 @@ def test_figures_do_not_leak(tmp_path):
             run.log_epoch(
                 epoch, {"loss": 1 / (epoch + 1), "val_loss": 1 / (epoch + 1) + 0.01 * epoch}
             )
+        assert run.renderer.wait_idle(timeout=120)  # at rest, not mid-rebuild
         assert figures() - before <= 1  # one reusable figure
     assert len(read_run(str(tmp_path / "r")).images()) == 40
 

@@ -12,8 +12,6 @@ import sys
 import pytest
 import torch
 from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
     Trainer,
     TrainerControl,
     TrainerState,
@@ -25,6 +23,7 @@ from tbviz.logdir import metadata
 from tbviz.logdir.reader import read_run
 from tbviz.transformers import OverfittingStopping, TBVizCallback, validation_values
 from tests.conftest import readme_python
+from tests.writers import tiny_bert
 
 pytestmark = pytest.mark.slow
 
@@ -40,19 +39,6 @@ class RandomTexts(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return {"input_ids": self.ids[i], "labels": self.labels[i]}
-
-
-def tiny_bert() -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(config)
 
 
 def test_the_readme_example_stops_and_keeps_the_best_evaluation(tmp_path, capsys):

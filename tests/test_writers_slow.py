@@ -147,16 +147,6 @@ def hugging_face_runs(root) -> None:
     import torch
     import transformers
 
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=64,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        num_labels=2,
-    )
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1, 64, (64, 12), generator=g)
     labels = torch.randint(0, 2, (64,), generator=g)
@@ -189,7 +179,7 @@ def hugging_face_runs(root) -> None:
             disable_tqdm=True,
             seed=0,
         )
-        model = transformers.BertForSequenceClassification(config)
+        model = writers.tiny_bert(vocab_size=64)
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(root / name)  # the Trainer's log dir
         try:
             trainer = transformers.Trainer(

@@ -176,3 +176,22 @@ def same_reading(cli: dict, tab: dict) -> list[str]:
         if a != b:
             said.append(f"{cli['run']}: {field} CLI {a!r} vs tab {b!r}")
     return said
+
+
+def tiny_bert(vocab_size: int = 100):
+    """A randomly initialised 2-layer BERT classifier (hidden size 32): nothing to
+    download, seconds on a CPU."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=2,
+    )
+    return transformers.BertForSequenceClassification(config)

@@ -8,21 +8,24 @@ drawing is still paid in wall time. So the renderer does three things:
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;
 * drawing is capped at ``budget``, a share of the time since the renderer
-  started: a figure is drawn only when the time spent so
-  far, plus this figure and the final one (each estimated by the median of
-  the last figures), fits in the budget. Drawing is counted in the worker
-  thread's CPU time, which is what it takes from training; its wall time
-  also counts the waits while training holds the cores. Over budget,
-  requests wait in order (TensorBoard drops a figure written after a later
-  step of its tag, so figures are never written out of order); past
-  ``BACKLOG`` waiting, the one whose neighbours are closest is dropped, so
-  they stay spread over the run and the newest figure lags the training by
-  at most that many (short) epochs. ``close`` draws the waiting figures,
-  spread over the run, as far as the whole run's drawing stays within
-  ``CLOSING_SHARE`` times the budget (training is over, and the step slider
-  should tell the run's story), and always the last epoch submitted, so the final
-  figure is never missing; nor are the figures of epochs where the run's
-  status changed (``keep``), the few a reader of the slider must find;
+  started, **counted in the wall time it takes from training**: a figure's
+  CPU time (this thread's), weighed by how crowded the cores were while
+  training ran just before it (the process' CPU time over wall time). A
+  Keras fit of the tutorial's CNN uses about 1.1 of 2 cores, so drawing on
+  the idle one costs it almost nothing and every epoch gets its figure; a
+  PyTorch fit that keeps both cores busy pays each figure in full, so it
+  gets fewer. A figure is drawn only when the cost so far, plus this figure
+  and the final one (which close() draws after training, paid in full), fit
+  in the budget. Over budget, requests wait in order (TensorBoard drops a
+  figure written after a later step of its tag, so figures are never
+  written out of order); past ``BACKLOG`` waiting, the one whose neighbours
+  are closest is dropped, so they stay spread over the run and the newest
+  figure lags the training by at most that many (short) epochs. ``close``
+  draws the waiting figures, spread over the run, as far as the whole run's
+  cost stays within ``CLOSING_SHARE`` times the budget, and always the last
+  epoch submitted, so the final figure is never missing; nor are the
+  figures of epochs where the run's status changed (``keep``), the few a
+  reader of the slider must find;
 * the first epoch's figure is drawn at once, outside the budget's check (it
   still counts against it), so a run killed early has a figure to show.
   matplotlib's one-time start-up (fonts, glyph caches) is paid when the
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import statistics
 import threading
 import time
@@ -53,12 +57,22 @@ from tbviz.figures.run_figure import ComparisonPlotter
 
 _OPEN: weakref.WeakSet[FigureRenderer] = weakref.WeakSet()
 
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: The cores this process may use.
+_CORES = _cores()
+
 #: Figures waiting beyond this many are thinned, evenly.
 BACKLOG = 16
 #: When training ends, waiting figures are drawn while the run's drawing stays
-#: within this many times its budget: about 0.15 s for 16 figures, which only
-#: a run of a few seconds notices.
-CLOSING_SHARE = 3
+#: within this many times its budget (1: the budget holds for the whole run).
+CLOSING_SHARE = 1
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,8 @@ class FigureRenderer:
 
     Args:
         write: called on the worker thread with each figure and its epoch.
-        budget: the share of elapsed time drawing may take (0.05 = 5%); None
+        budget: the share of elapsed time drawing may take from training (0.03
+            = 3%, counted as above); None
             draws every submitted epoch, in order, however long it takes.
         name: used in warnings.
     """
@@ -115,8 +130,11 @@ class FigureRenderer:
         # (which lays out the whole figure), a guess until there is one. Most
         # figures only move curves; the few that must lay out the axes again
         # are paid for from the budget all the same.
-        self._estimate = 0.015
-        self._took: list[float] = []
+        self._estimate = self._cpu_estimate = 0.015
+        self._took: list[tuple[float, float]] = []  # (stolen, CPU) seconds per figure
+        self.cpu_drawing = 0.0
+        self._mark = (time.monotonic(), time.process_time())
+        self._cores_used = float(_CORES)  # until measured: as if every core were busy
         self._first_drawn = False
         self.drawn: list[int] = []
         self.coalesced = 0
@@ -205,8 +223,9 @@ class FigureRenderer:
         if self._budget is None or not self._first_drawn:
             return True
         elapsed = time.monotonic() - self._started
-        # Room for this figure and for the final one, which close() draws anyway.
-        return self.seconds_drawing + 2 * self._estimate <= self._budget * elapsed
+        # Room for this figure and for the final one, which close() draws
+        # anyway, after training, where all of it is the fit's time.
+        return self.seconds_drawing + self._estimate + self._cpu_estimate <= self._budget * elapsed
 
     def _closing_allowance(self) -> int:
         """At close: how many waiting figures keep the whole run's drawing within
@@ -214,17 +233,19 @@ class FigureRenderer:
         says) included."""
         elapsed = time.monotonic() - self._started
         room = CLOSING_SHARE * self._budget * elapsed - self.seconds_drawing
-        return max(1, int(room / self._estimate))
+        return max(1, int(room / max(self._cpu_estimate, 1e-3)))
 
     def _seconds_until_budget(self) -> float:
         # One more figure fits once elapsed * budget covers what was spent plus it.
-        due = self._started + (self.seconds_drawing + 2 * self._estimate) / self._budget
+        needed = self.seconds_drawing + self._estimate + self._cpu_estimate
+        due = self._started + needed / self._budget
         return max(0.01, due - time.monotonic())
 
     def _run(self) -> None:
         # A failure here shows again, and is reported, with the first real figure.
         with contextlib.suppress(Exception):
             self._plotter.warm_up()
+        self._mark = (time.monotonic(), time.process_time())  # training's CPU from here
         thinned_at_close = False
         while True:
             with self._lock:
@@ -250,7 +271,27 @@ class FigureRenderer:
                 self._current = None
                 self._lock.notify_all()
 
+    def _training_cores(self) -> float:
+        """Cores the training used since the last figure (the process' CPU time
+        over wall time while this thread waited): how crowded the machine is."""
+        wall, cpu = time.monotonic(), time.process_time()
+        last_wall, last_cpu = self._mark
+        if wall - last_wall >= 0.05:  # back-to-back figures: keep the last reading
+            self._cores_used = (cpu - last_cpu) / (wall - last_wall)
+        return self._cores_used
+
+    def _stolen(self, cpu: float) -> float:
+        """What ``cpu`` seconds of drawing cost the training in wall time: all of
+        it once training is over (close) or when it keeps every core busy,
+        nothing when a core is idle (training uses one core of two), in between
+        by how much of a core is free."""
+        if self._closing:
+            return cpu
+        crowded = self._training_cores() - (_CORES - 1)
+        return cpu * min(1.0, max(0.0, crowded))
+
     def _draw(self, job: _Job) -> None:
+        stolen_share = self._stolen(1.0)  # measured before this figure's own CPU
         start = time.thread_time()
         try:
             figure = self._plotter.render(
@@ -269,11 +310,16 @@ class FigureRenderer:
                 )
         finally:
             took = time.thread_time() - start
-            self.seconds_drawing += took
+            stolen = took * stolen_share
+            self.seconds_drawing += stolen
+            self.cpu_drawing += took
             if self._first_drawn:
-                self._took.append(took)
-                self._estimate = statistics.median(self._took[-8:])
+                self._took.append((stolen, took))
+                recent = self._took[-8:]
+                self._estimate = statistics.median(s for s, _ in recent)
+                self._cpu_estimate = statistics.median(c for _, c in recent)
             self._first_drawn = True
+            self._mark = (time.monotonic(), time.process_time())
 
 
 @atexit.register

@@ -44,6 +44,10 @@ STRIP_HEIGHT = 1.3
 PALETTE_COLORS = 64
 
 
+#: Whether this process has drawn a figure yet (matplotlib's caches are warm).
+_WARM = False
+
+
 def figure_title(run: str, epoch: int, status: str) -> str:
     """The comparison figure's title: ``"cnn — epoch 4: overfitting"`` (``epoch`` 0-based;
     a run evaluated every N steps names the point by step, see :func:`tbviz.core.text.naming`)."""
@@ -281,14 +285,19 @@ class ComparisonPlotter:
     def warm_up(self) -> None:
         """Pay matplotlib's one-time costs early: fonts, glyph caches, Pillow, a layout.
 
-        Builds and draws the most common figure (two panels, loss and one
-        metric, with a title and the strip of the monitored metric), which the
-        first real figure reuses if it has that shape. The renderer's thread
-        does this when a run starts, while the first epoch trains.
+        Builds the most common figure (two panels, loss and one metric, with a
+        title and the strip of the monitored metric), which the first real
+        figure reuses if it has that shape; the first time in a process it is
+        also drawn and encoded (font and glyph caches are per process). The
+        renderer's thread does this when a run starts, while the first epoch
+        trains.
         """
+        global _WARM
         self._build(2, True, True)
-        self._canvas.draw()
-        self._encode()
+        if not _WARM:
+            self._canvas.draw()
+            self._encode()
+            _WARM = True
 
     def render(
         self,

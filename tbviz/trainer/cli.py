@@ -63,7 +63,7 @@ def _float_in(low: float, high: float, *, example: str, what: str, closed: str =
     return parse
 
 
-_share = _float_in(0, 1, example="0.05 (or none)", what="a share", closed="(]")
+_share = _float_in(0, 1, example="0.03 (or none)", what="a share", closed="(]")
 _learning_rate = _float_in(0, 10, example="1e-3", what="a learning rate")
 _dropout = _float_in(0, 1, example="0.25", what="a dropout rate", closed="[)")
 
