@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import sys
 from collections.abc import Mapping
@@ -220,8 +221,14 @@ def _reason(err: BaseException) -> str:
                 "with RAY_AUTH_MODE=disabled)"
             )
         if "version mismatch" in str(found).lower():
-            first = str(found).strip().splitlines()[0]
-            return f"{first} (install the cluster's Ray version here)"
+            versions = re.findall(r"Ray: (\S+)", str(found))
+            if len(versions) >= 2:
+                return (
+                    f"the cluster runs Ray {versions[0]} and this process Ray {versions[1]}; "
+                    f"the versions must match: pip install 'ray[tune]=={versions[0]}' here "
+                    "(or start the cluster with this Ray)"
+                )
+            return "Ray's versions differ here and on the cluster; install the cluster's here"
     lines = str(chain[-1]).strip().splitlines()
     return lines[-1] if lines else type(chain[-1]).__name__
 

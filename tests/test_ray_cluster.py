@@ -117,3 +117,24 @@ def test_failing_to_reach_a_cluster_is_one_line(head, tmp_path, address, extra_e
     assert len(errors) == 1 and errors[0].startswith("train.py: error: "), result.stderr
     assert said in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_version_mismatch_names_both_versions_and_the_fix():
+    """Ray's own message, as a Ray 2.40 head answered this Ray (checked by hand on this
+    machine with a second venv; CI has one Ray version, so the message is replayed)."""
+    from tbviz.ray import _reason
+
+    said = (
+        "Version mismatch: The cluster was started with:\n    Ray: 2.40.0\n    Python: "
+        "3.11.7\nThis process on node 127.0.0.1 was started with:\n    Ray: 2.60.0\n"
+        "    Python: 3.11.7\n"
+    )
+    try:
+        try:
+            raise RuntimeError(said)
+        except RuntimeError as inner:
+            raise ConnectionError("Failed to connect to Ray cluster") from inner
+    except ConnectionError as err:
+        reason = _reason(err)
+    assert reason.startswith("the cluster runs Ray 2.40.0 and this process Ray 2.60.0")
+    assert "pip install 'ray[tune]==2.40.0'" in reason
