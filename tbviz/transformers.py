@@ -172,6 +172,7 @@ class TBVizCallback(TrainerCallback):
         self.run_name = validate_run_name(run_name) if run_name is not None else None
         self.logger: RunLogger | None = None
         self._points = _Evaluations()
+        self._last_step = -1
 
     def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
         if not state.is_world_process_zero:
@@ -186,6 +187,7 @@ class TBVizCallback(TrainerCallback):
         self.logger = RunLogger(self.log_dir, self.run_name, **options)
         self.run_name = self.logger.run_name
         self._points = _Evaluations()
+        self._last_step = -1
 
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
         if self.logger is not None and logs:
@@ -195,8 +197,12 @@ class TBVizCallback(TrainerCallback):
         if self.logger is None or not metrics:
             return
         values = self._points.point(metrics)
+        step = int(state.global_step)
+        if step <= self._last_step:  # a second evaluate() at one step: the first one stands
+            return
         if any(key.startswith(VALIDATION_PREFIX) for key in values):
-            self.logger.log_eval(int(state.global_step), values, epoch=state.epoch)
+            self.logger.log_eval(step, values, epoch=state.epoch)
+            self._last_step = step
 
     def on_train_end(self, args, state, control, **kwargs) -> None:
         if self.logger is not None:
@@ -277,7 +283,10 @@ class OverfittingStopping(TrainerCallback):
         if self.judge is None or not metrics or self.stopped_step:
             return  # (an evaluate() after a stopped train() judges nothing)
         values = self._points.point(metrics)
-        point = len(self._evaluations.steps)
+        steps = self._evaluations.steps
+        if steps and int(state.global_step) <= steps[len(steps) - 1]:
+            return  # a second evaluate() at one step: the first one stands
+        point = len(steps)
         self._evaluations.steps[point] = int(state.global_step)
         self._evaluations.epochs[point] = float(state.epoch or 0.0)
         d = self.judge.judge(point, values)

@@ -119,6 +119,26 @@ def test_only_the_main_process_writes(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_second_evaluation_at_the_same_step_is_not_a_new_point(tmp_path):
+    """``trainer.evaluate()`` called by hand where the Trainer also evaluated."""
+    args = TrainingArguments(str(tmp_path / "checkpoints"), report_to=[])
+    callback, stopper = (
+        TBVizCallback(log_dir=str(tmp_path / "runs"), run_name="twice"),
+        (OverfittingStopping(verbose=False)),
+    )
+    state, control = TrainerState(global_step=10, epoch=1.0), TrainerControl()
+    with pytest.warns(UserWarning, match="load_best_model_at_end"):
+        stopper.on_train_begin(args, state, control)
+    callback.on_train_begin(args, state, control)
+    for loss in (0.5, 0.4):
+        callback.on_evaluate(args, state, control, metrics={"eval_loss": loss})
+        stopper.on_evaluate(args, state, control, metrics={"eval_loss": loss})
+    callback.on_train_end(args, state, control)
+    data = read_run(str(tmp_path / "runs" / "twice"))
+    assert data.history["val_loss"].values == [0.5]
+    assert stopper.diagnosis.epochs == 1
+
+
 def test_evaluation_metrics_get_tbviz_names():
     metrics = {
         "eval_loss": 0.5,
