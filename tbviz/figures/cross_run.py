@@ -57,6 +57,8 @@ _RUN_COLORS = [
     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
 ]  # fmt: skip
 _OTHER_COLOR = "#c8c8c8"
+#: The most grey lines the overlay draws for the runs below the top ones.
+OVERLAY_OTHERS = 300
 #: Triangles on an axis' edge where values lie beyond it.
 OFF_AXIS_COLOR = "#555555"
 
@@ -85,29 +87,31 @@ def render_overlay(
         ax.set_visible(False)
     leaders = list(results[:top])
     others = results[top:]
+    every = max(1, -(-len(others) // OVERLAY_OTHERS))  # ceil: draw every n-th of the rest
     off_axis = False
     for ax, name in zip(axes, names, strict=False):
         _style_axes(ax, VALIDATION_PREFIX + name)
         key = VALIDATION_PREFIX + name
-        segments = [_xy(r.history[key]) for r in others if r.history and key in r.history]
+        curves = {r.run: _xy(r.history[key]) for r in results if r.history and key in r.history}
+        # The grey context: at most OVERLAY_OTHERS lines, evenly over the ranking
+        # (a thousand lines draw as the same grey band at ten times the cost).
+        rest = [curves[r.run] for r in others if r.run in curves]
+        segments = rest[::every]
         if segments:
             ax.add_collection(
                 LineCollection(segments, colors=_OTHER_COLOR, linewidths=0.7, zorder=1)
             )
         for rank, result in enumerate(leaders):
             _draw_leader(ax, result, name, _RUN_COLORS[rank])
-        off_axis |= _set_limits(
-            ax, [_xy(r.history[key]) for r in results if r.history and key in r.history]
-        )
+        off_axis |= _set_limits(ax, list(curves.values()))
     labels = display_names([r.run for r in results])
     handles = [
         Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {labels[r.run]}")
         for i, r in enumerate(leaders)
     ]
     if others:
-        handles.append(
-            Line2D([], [], color=_OTHER_COLOR, linewidth=1.5, label=f"{len(others)} more runs")
-        )
+        said = f"{len(others)} more runs" + (f" (every {every}th drawn)" if every > 1 else "")
+        handles.append(Line2D([], [], color=_OTHER_COLOR, linewidth=1.5, label=said))
     handles += [
         Line2D([], [], color="#555555", linestyle="--", alpha=0.6, label="training"),
         Line2D([], [], color="#555555", marker="o", linestyle="none", label="best epoch"),
@@ -335,7 +339,7 @@ def _set_limits(ax, curves: list[np.ndarray], *, mark: bool = True) -> bool:
     xy = np.concatenate(points)
     x_max = float(np.nanmax(xy[:, 0]))
     ax.set_xlim(0.5, max(x_max, 1.0) + 0.5)
-    span = fenced(xy[:, 1].tolist())
+    span = fenced(xy[:, 1])
     if span is None:
         return False
     lo, hi = span
