@@ -285,19 +285,21 @@ class ComparisonPlotter:
     def warm_up(self) -> None:
         """Pay matplotlib's one-time costs early: fonts, glyph caches, Pillow, a layout.
 
-        Builds the most common figure (two panels, loss and one metric, with a
-        title and the strip of the monitored metric), which the first real
-        figure reuses if it has that shape; the first time in a process it is
-        also drawn and encoded (font and glyph caches are per process). The
-        renderer's thread does this when a run starts, while the first epoch
-        trains.
+        The first time in a process, builds, draws and encodes the most common
+        figure (two panels, loss and one metric, with a title and the strip
+        of the monitored metric), which the first real figure reuses if it
+        has that shape. Later runs in the same process skip it: the caches it
+        fills are per process, and a figure built ahead may not have the
+        run's shape. The renderer's thread does this when a run starts, while
+        the first epoch trains.
         """
         global _WARM
+        if _WARM:
+            return
         self._build(2, True, True)
-        if not _WARM:
-            self._canvas.draw()
-            self._encode()
-            _WARM = True
+        self._canvas.draw()
+        self._encode()
+        _WARM = True
 
     def render(
         self,
