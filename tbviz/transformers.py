@@ -94,7 +94,7 @@ def training_arguments(args, model=None) -> dict[str, object]:
     return {k: v for k, v in chosen.items() if isinstance(v, (bool, int, float, str))}
 
 
-class _Evaluations:
+class _TrainerLogs:
     """Turns the Trainer's logs into tbviz points: the training losses logged
     since the previous evaluation, then the evaluation's metrics."""
 
@@ -171,7 +171,7 @@ class TBVizCallback(TrainerCallback):
         self.log_dir = str(log_dir)
         self.run_name = validate_run_name(run_name) if run_name is not None else None
         self.logger: RunLogger | None = None
-        self._points = _Evaluations()
+        self._points = _TrainerLogs()
         self._last_step = -1
 
     def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
@@ -186,7 +186,7 @@ class TBVizCallback(TrainerCallback):
             options["hparams"] = training_arguments(args, model)
         self.logger = RunLogger(self.log_dir, self.run_name, **options)
         self.run_name = self.logger.run_name
-        self._points = _Evaluations()
+        self._points = _TrainerLogs()
         self._last_step = -1
 
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
@@ -252,7 +252,7 @@ class OverfittingStopping(TrainerCallback):
         self.settings = settings
         self.stopped_step = 0
         self.judge: StopJudge | None = None
-        self._points = _Evaluations()
+        self._points = _TrainerLogs()
         self._evaluations = Evaluations({}, {})
 
     @property
@@ -263,7 +263,7 @@ class OverfittingStopping(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         monitor, mode = (self.monitor, self.mode) if self.monitor else monitor_of(args)
         self.judge = StopJudge(monitor, mode, self.start_from_epoch, self.settings)
-        self._points = _Evaluations()
+        self._points = _TrainerLogs()
         self._evaluations = Evaluations({}, {})
         self.stopped_step = 0
         if not getattr(args, "load_best_model_at_end", False):

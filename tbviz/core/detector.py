@@ -155,6 +155,13 @@ def settings_from(values: Mapping[str, object]) -> DetectorSettings:
     return DetectorSettings(**chosen)
 
 
+def stored_settings(values: Mapping[str, object] | None) -> DetectorSettings:
+    """Settings as a diagnosis stored them: names this tbviz does not know (a newer
+    one's) are left out, missing ones (an older one's) take the defaults."""
+    known = {f.name for f in fields(DetectorSettings)}
+    return DetectorSettings(**{k: v for k, v in (values or {}).items() if k in known})
+
+
 def changed_settings(settings: DetectorSettings) -> dict[str, object]:
     """The settings that differ from the defaults, by name."""
     default = DetectorSettings()

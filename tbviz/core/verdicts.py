@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
 from tbviz.core import directions as dirs
-from tbviz.core.detector import DetectorSettings
+from tbviz.core.detector import DetectorSettings, stored_settings
 from tbviz.core.text import epoch_label, finite_or_none, fmt, md_escape, points
 from tbviz.errors import TbvizError
 
@@ -191,11 +191,7 @@ def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
     try:
         stopping = values.pop("early_stopping", None)
         suggested = values.pop("suggested_early_stopping", None)
-        stored = values.pop("settings", None) or {}
-        known_settings = {f.name for f in fields(DetectorSettings)}
-        values["settings"] = DetectorSettings(
-            **{k: v for k, v in stored.items() if k in known_settings}
-        )
+        values["settings"] = stored_settings(values.pop("settings", None))
         metrics = values.pop("metrics", ())
         available = tuple(values.pop("available", ()) or ())
         return Diagnosis(

@@ -352,14 +352,9 @@ def _stored(payload) -> dict | None:
 
 
 def _changed(stored: dict | None) -> dict:
-    from tbviz.core.detector import DetectorSettings
+    from tbviz.core.detector import changed_settings, stored_settings
 
-    default = DetectorSettings()
-    return {
-        name: value
-        for name, value in (stored or {}).items()
-        if hasattr(default, name) and getattr(default, name) != value
-    }
+    return changed_settings(stored_settings(stored))
 
 
 def _diagnose(history) -> dict | None:

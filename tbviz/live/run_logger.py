@@ -25,7 +25,6 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.directions import unknown_direction_hint
 from tbviz.core.history import History, base_name, is_validation, numeric_logs
-from tbviz.core.notes import stop_message
 from tbviz.core.text import Evaluations, naming
 from tbviz.figures.renderer import FigureRenderer
 from tbviz.figures.run_figure import figure_title
@@ -338,11 +337,6 @@ class RunLogger:
 
     def _write_figure(self, figure, point: int) -> None:
         self._writer.write_figure(figure, self._step_of(point))
-
-    def stop_message(self, epoch: int, diagnosis: Diagnosis, restored: bool) -> str:
-        """What a stopper says when it ends this run, naming points as the run does."""
-        with naming(self._evaluations):
-            return stop_message(epoch, diagnosis, restored)
 
     def add_directions(self, found: Mapping[str, str]) -> None:
         """Directions read from the model's metric objects (the Keras callback
