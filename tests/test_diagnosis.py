@@ -426,3 +426,21 @@ def test_the_leaderboard_path_and_the_full_path_give_the_same_gaps():
         for every in (True, False)
     )
     assert full == quick and full["accuracy"] == pytest.approx(0.0)
+
+
+def test_one_step_of_a_stepped_metric_is_not_a_turn():
+    """Accuracy over 400 examples moves in steps of 1/400. Sitting one step below
+    its best, epoch after epoch, its scatter says ~0 noise; one example is not
+    overfitting. Several steps down, held, is."""
+    step = 1 / 400
+    kept = [300, 340, 360, 372, 380, 384, 386, 388, 389, 389, 390, 389, 389, 389, 389, 389, 389]
+    train = [0.70 + 0.017 * i for i in range(len(kept))]
+    one_step = {"accuracy": train, "val_accuracy": [step * k for k in kept]}
+    assert diagnose(one_step, "val_accuracy").status != "overfitting"
+    # The step rule is what keeps it quiet: without it, the same curve alarms.
+    blind = DetectorSettings(resolution_steps=0.0)
+    assert diagnose(one_step, "val_accuracy", settings=blind).status == "overfitting"
+    falling = [*kept[:11], 388, 387, 386, 386, 385, 385]
+    many = {"accuracy": train, "val_accuracy": [step * k for k in falling]}
+    verdict = diagnose(many, "val_accuracy")
+    assert (verdict.status, verdict.onset_epoch) == ("overfitting", 10)

@@ -21,6 +21,9 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
   the scatter of its recent values around a smooth trend on either side of
   the best epoch, which a steady fall or rise does not inflate. The best must
   be at least ``min_epochs_since_best`` epochs old and past the warm-up.
+* **More than a step.** A metric that moves in steps (an accuracy or AUC over
+  a few hundred examples repeats its values) must be worse by
+  ``resolution_steps`` of its smallest step: one example is not a turn.
 * **Or above it for long.** Every value for ``sustained_epochs`` epochs or
   more since the best is worse than it by at least that floor, and their
   median by ``sustained_multiplier`` times the noise: a jumpy curve whose
@@ -53,6 +56,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -93,6 +97,8 @@ class DetectorSettings:
     #: ...or a training accuracy below this, risen less than ``stuck_accuracy_rise``.
     stuck_accuracy: float = 0.5
     stuck_accuracy_rise: float = 0.05
+    #: A rise must span this many of the metric's smallest steps (see ``_Measure.step``).
+    resolution_steps: float = 2.0
     plateau_epochs: int = 3
     patience: int = 3
 
@@ -348,9 +354,10 @@ class MetricDetector:
         excess = [self._scale(v) - best for v in self._values[-k:]]
         return min(excess) > 0 and sum(excess) / k >= threshold
 
-    def _sustained(self, best: float, noise: float | None, unit: float) -> bool:
+    def _sustained(self, best: float, noise: float | None, unit: float, step: float) -> bool:
         """Validation has stayed above its best for ``sustained_epochs`` epochs or
-        more, every one by at least the floor, and by a median of
+        more, every one by at least the floor (and by ``resolution_steps``
+        of a stepped metric's steps), and by a median of
         ``sustained_multiplier`` times its noise: a jumpy curve whose noise
         sets a bar (``noise_multiplier`` x noise) it never clears, although
         every epoch since the best is worse. More epochs of evidence, a lower
@@ -359,7 +366,7 @@ class MetricDetector:
         after = [self._scale(v) - best for v in self._values[self._best_index + 1 :]]
         if len(after) < s.sustained_epochs or noise is None:
             return False
-        floor = s.min_generalization_loss / 100.0 * unit
+        floor = max(s.min_generalization_loss / 100.0 * unit, s.resolution_steps * step)
         return min(after) >= floor and float(np.median(after)) >= s.sustained_multiplier * noise
 
     def _recovering(self, best: float, since: int) -> bool:
@@ -453,7 +460,31 @@ class _Measure:
         if self.noise is None:
             return None
         s = self.detector.settings
-        return max(s.min_generalization_loss / 100.0 * self.unit, s.noise_multiplier * self.noise)
+        return max(
+            s.min_generalization_loss / 100.0 * self.unit,
+            s.noise_multiplier * self.noise,
+            s.resolution_steps * self.step,
+        )
+
+    @functools.cached_property
+    def step(self) -> float:
+        """How finely the metric moves, where it visibly moves in steps: the
+        smallest gap between the distinct values of the noise window, once
+        some value repeats (0 otherwise). An AUC or accuracy over a few
+        hundred examples moves by one example (or pair) at a time; sitting on
+        one value epoch after epoch, its scatter says ~0 noise, and one step
+        down would read as a turn. Values within float32's precision count as
+        one; continuous metrics rarely repeat, and then have no step."""
+        d, s = self.detector, self.detector.settings
+        start = max(s.warmup_epochs, len(d._values) - s.noise_window)
+        values = sorted(d._values[start:])  # the scale only flips or shifts: same steps
+        if len(values) < 2:
+            return 0.0
+        tolerance = _FLOAT32_PRECISION * max(abs(values[0]), abs(values[-1]))
+        gaps = [b - a for a, b in itertools.pairwise(values)]
+        if min(gaps) > tolerance:
+            return 0.0
+        return min((g for g in gaps if g > tolerance), default=0.0)
 
     @functools.cached_property
     def beyond_noise(self) -> bool:
@@ -461,7 +492,7 @@ class _Measure:
 
     @functools.cached_property
     def sustained(self) -> bool:
-        return self.detector._sustained(self.best, self.noise, self.unit)
+        return self.detector._sustained(self.best, self.noise, self.unit, self.step)
 
     @functools.cached_property
     def recovering(self) -> bool:
@@ -521,6 +552,7 @@ RULES: tuple[Rule, ...] = (
             "confirm_epochs",
             "min_generalization_loss",
             "noise_multiplier",
+            "resolution_steps",
             "noise_window",
             "sustained_epochs",
             "sustained_multiplier",
@@ -550,6 +582,10 @@ RULES: tuple[Rule, ...] = (
     Rule("overfitting", "overfitting", lambda m, s: m.beyond_noise),
     Rule("sustained", "overfitting", lambda m, s: True),
 )
+
+
+#: Relative difference below which two float32 values are one value written twice.
+_FLOAT32_PRECISION = 1e-6
 
 
 def _empty_verdict(lr_drop: int | None) -> Verdict:
