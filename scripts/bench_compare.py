@@ -9,7 +9,9 @@ folder per run, ``train/<metric>`` and ``val/<metric>`` tags, simple_value
 scalars as ``torch.utils.tensorboard`` and tensorboardX write), then times, as
 whole processes (interpreter start and imports included), each of:
 
-  tbparse      python -c "tbparse.SummaryReader(LOGDIR).tensors"  (the baseline)
+  tbparse      python -c "tbparse.SummaryReader(LOGDIR).tensors"  (the baseline;
+               ``.scalars`` for the flat layout: simple_value scalars are not
+               tensors to tbparse, and ``.tensors`` would read them into nothing)
   leaderboard  tbviz leaderboard LOGDIR
   grouped      tbviz leaderboard LOGDIR --group-over seed   (issue 25: <= 1.1x leaderboard)
   compare      tbviz compare LOGDIR   (figures and the _compare run included)
@@ -55,7 +57,8 @@ code = 0
 try:
     if sys.argv[0] == "tbparse":
         import tbparse
-        tbparse.SummaryReader(sys.argv[1]).tensors
+        frame = getattr(tbparse.SummaryReader(sys.argv[1]), sys.argv[2])
+        assert len(frame), "tbparse read no values: the baseline would time nothing"
     else:
         from tbviz.commands.cli import main
         code = main(sys.argv)
@@ -170,7 +173,7 @@ def main() -> None:
         if time.perf_counter() - started > 1:
             print(f"(wrote {size} runs in {time.perf_counter() - started:.1f} s)")
         commands = {
-            "tbparse": ["tbparse", logdir],
+            "tbparse": ["tbparse", logdir, "scalars" if args.layout == "flat" else "tensors"],
             "leaderboard": ["leaderboard", logdir],
             "grouped": ["leaderboard", logdir, "--group-over", "seed"],
             "compare": ["compare", logdir, "--no-progress"],
