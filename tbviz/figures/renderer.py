@@ -180,15 +180,18 @@ class FigureRenderer:
             self._lock.notify_all()
         return True
 
-    def _thin(self, limit: int) -> None:
+    def _thin(self, limit: int, *, closing: bool = False) -> None:
         """Drop waiting figures down to ``limit``, those whose neighbours are
-        closest first, so the ones left stay evenly spread; never the oldest,
-        the newest, or one to keep."""
+        closest first, so the ones left stay evenly spread; never the newest or
+        one to keep, nor, while training goes on, the oldest (at close, its
+        neighbour on the left is the last figure drawn)."""
         waiting = list(self._pending)
-        while len(waiting) > max(limit, 2):
+        first = 0 if closing else 1
+        while len(waiting) > max(limit, 2 - first):
+            before = [self.drawn[-1] if self.drawn else -1] + [job.epoch for job in waiting]
             gaps = [
-                (waiting[i + 1].epoch - waiting[i - 1].epoch, i)
-                for i in range(1, len(waiting) - 1)
+                (waiting[i + 1].epoch - before[i], i)
+                for i in range(first, len(waiting) - 1)
                 if not waiting[i].keep
             ]
             if not gaps:
@@ -253,7 +256,7 @@ class FigureRenderer:
                     if self._closing and not thinned_at_close and self._budget is not None:
                         # Training is over: the waiting figures that fit, spread out.
                         thinned_at_close = True
-                        self._thin(self._closing_allowance())
+                        self._thin(self._closing_allowance(), closing=True)
                     if self._pending and (
                         self._closing or self._pending[0].keep or self._within_budget()
                     ):
