@@ -179,8 +179,8 @@ class RunDiagnoser:
                 self._order.append(key)
             self._last[key] = value
         if self._diverged_at is None:
-            bad = [k for k, v in values.items() if not math.isfinite(v) and _is_loss(k)]
-            if bad:
+            finite = all(map(math.isfinite, values.values()))  # the common case, in C
+            if not finite and any(not math.isfinite(v) and _is_loss(k) for k, v in values.items()):
                 self._diverged_at = epoch
             else:
                 self._feed(epoch, values, report)

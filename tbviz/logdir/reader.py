@@ -25,7 +25,7 @@ from tensorboard.compat.proto import event_pb2, types_pb2
 from tbviz.core.history import History
 from tbviz.errors import TbvizError
 from tbviz.logdir import layouts, metadata, storage
-from tbviz.logdir.crc import MASK_DELTA
+from tbviz.logdir.crc import MASK_DELTA, masked_crc32c
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -62,13 +62,16 @@ def event_files(folder: str) -> list[str]:
 
 
 def iter_records(path: str) -> Iterator[bytes]:
-    """Yield the payload of each TFRecord in ``path``, checking both checksums.
+    """Yield the payload of each TFRecord in ``path``, checking its checksums.
 
     The file is read whole: event files are small (a run's figures make a
     few MB at most), and slicing one buffer is much cheaper than a read call
     per header, payload and footer. This loop runs once per scalar of every
-    run a command reads, so the checksum's masking is written out in it
-    rather than called (a function call per record was a tenth of the read).
+    run a command reads, so it is lean: the checksum's masking is written out
+    rather than called, and the length's own checksum is checked only where
+    the payload's does not already vouch for the length (a payload checksum
+    that matches at the end the length points to is a wrong length's chance
+    of 1 in 2**32): when the record is cut short or its payload fails.
     """
     buffer = storage.read_bytes(path)
     end = len(buffer)
@@ -77,28 +80,33 @@ def iter_records(path: str) -> Iterator[bytes]:
     footer = _FOOTER.unpack_from
     crc = google_crc32c.value
     while offset + 12 <= end:
-        length, length_crc = header(buffer, offset)
-        value = crc(buffer[offset : offset + 8])
-        if (((value >> 15) | (value << 17)) + MASK_DELTA) & 0xFFFFFFFF != length_crc:
-            raise CorruptEventFile(f"{path}: bad length checksum at byte {offset}")
+        length = header(buffer, offset)[0]
         start = offset + 12
         stop = start + length
         if stop + 4 > end:
+            _check_length(path, buffer, offset)
             return  # a record cut short: the writer was killed or is writing
         payload = buffer[start:stop]
         value = crc(payload)
         if (((value >> 15) | (value << 17)) + MASK_DELTA) & 0xFFFFFFFF != footer(buffer, stop)[0]:
+            _check_length(path, buffer, offset)
             raise CorruptEventFile(f"{path}: bad data checksum at byte {offset}")
         offset = stop + 4
         yield payload
 
 
+def _check_length(path: str, buffer: bytes, offset: int) -> None:
+    """Raise :class:`CorruptEventFile` if the length at ``offset`` fails its checksum."""
+    if masked_crc32c(buffer[offset : offset + 8]) != _HEADER.unpack_from(buffer, offset)[1]:
+        raise CorruptEventFile(f"{path}: bad length checksum at byte {offset}")
+
+
 def iter_events(path: str) -> Iterator[event_pb2.Event]:
     """Yield the ``Event`` protos of one event file."""
+    parse = event_pb2.Event.FromString
     for payload in iter_records(path):
-        event = event_pb2.Event()
         try:
-            event.ParseFromString(payload)
+            event = parse(payload)
         except DecodeError as err:
             raise CorruptEventFile(f"{path}: a record is not an Event ({err})") from err
         yield event
@@ -160,7 +168,12 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
     scalar costs one dictionary lookup and three appends.
     """
     skipped: set[str] = set()
-    for event in iter_events(path):
+    parse = event_pb2.Event.FromString
+    for payload in iter_records(path):
+        try:
+            event = parse(payload)
+        except DecodeError as err:
+            raise CorruptEventFile(f"{path}: a record is not an Event ({err})") from err
         step = event.step
         wall = event.wall_time
         for value in event.summary.value:
@@ -173,12 +186,12 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
                     skipped.add(tag)
                     continue
                 data = found[tag] = TagData()
-            if not data.plugin and value.HasField("metadata"):
-                data.plugin = value.metadata.plugin_data.plugin_name
-                data.content = value.metadata.plugin_data.content
             if value.WhichOneof("value") == "simple_value":
-                decoded: object = value.simple_value
+                decoded: object = value.simple_value  # its metadata, if any, says only "scalars"
             else:
+                if not data.plugin and value.HasField("metadata"):
+                    data.plugin = value.metadata.plugin_data.plugin_name
+                    data.content = value.metadata.plugin_data.content
                 decoded = _decode(value, data.plugin)
                 if decoded is None:
                     continue
