@@ -376,12 +376,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="tests/fixtures/histories")
     parser.add_argument("--only", nargs="+", help="train only the runs with these names")
+    parser.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="add this to every run's seed: fresh real curves of the same kinds (other "
+        "weights, data order and subsets), a held-out set no setting was tuned on",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(run[0], functools.partial(train_tuple, seed, run)) for seed, run in enumerate(RUNS)]
+    offset = args.seed_offset
+    jobs = [
+        (run[0], functools.partial(train_tuple, offset + seed, run))
+        for seed, run in enumerate(RUNS)
+    ]
     jobs += [
-        (name, functools.partial(train_spec, name, Spec(**opts), len(RUNS) + i))
+        (name, functools.partial(train_spec, name, Spec(**opts), offset + len(RUNS) + i))
         for i, (name, opts) in enumerate(MORE_RUNS.items())
     ]
     for name, train in jobs:
