@@ -168,12 +168,7 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
     scalar costs one dictionary lookup and three appends.
     """
     skipped: set[str] = set()
-    parse = event_pb2.Event.FromString
-    for payload in iter_records(path):
-        try:
-            event = parse(payload)
-        except DecodeError as err:
-            raise CorruptEventFile(f"{path}: a record is not an Event ({err})") from err
+    for event in iter_events(path):
         step = event.step
         wall = event.wall_time
         for value in event.summary.value:
