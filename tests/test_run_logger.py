@@ -397,3 +397,16 @@ def test_a_run_evaluated_every_n_steps_is_named_by_step_and_epoch(tmp_path):
     [result] = diagnose_runs(str(tmp_path), None, "val_loss")
     assert result.diagnosis.best_epoch == 3 and result.diagnosis.status == "overfitting"
     assert result.diagnosis.epochs == 10
+
+
+def test_a_lagging_renderer_draws_halfway_to_the_newest_never_past_a_figure_to_keep():
+    """Over budget, drawing the oldest waiting figure first spends the budget on the
+    first epochs; the next figure is the one halfway to the newest instead."""
+    from tbviz.figures.renderer import halfway
+
+    waiting = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]
+    assert waiting[halfway(0, waiting, [False] * 10)] == 11  # 0 drawn, 19 newest
+    keeps = [e == 5 for e in waiting]
+    assert waiting[halfway(0, waiting, keeps)] == 5  # drawn before anything later
+    assert halfway(18, [19], [False]) == 0
+    assert halfway(-1, [0, 1, 2], [False] * 3) == 1

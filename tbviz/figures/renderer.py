@@ -19,8 +19,10 @@ drawing is still paid in wall time. So the renderer does three things:
   in the budget. Over budget, requests wait in order (TensorBoard drops a
   figure written after a later step of its tag, so figures are never
   written out of order); past ``BACKLOG`` waiting, the one whose neighbours
-  are closest is dropped, so they stay spread over the run and the newest
-  figure lags the training by at most that many (short) epochs. ``close``
+  are closest is dropped, so they stay spread over the run. While the
+  budget cannot pay for all that wait, the next one drawn is halfway from
+  the last drawn to the newest (see :func:`halfway`), so drawing keeps up
+  with training and the figures cover the whole run, not its start. ``close``
   draws the waiting figures, spread over the run, as far as the whole run's
   cost stays within ``CLOSING_SHARE`` times the budget, and always the last
   epoch submitted, so the final figure is never missing; nor are the
@@ -238,6 +240,28 @@ class FigureRenderer:
         room = CLOSING_SHARE * self._budget * elapsed - self.seconds_drawing
         return max(1, int(room / max(self._cpu_estimate, 1e-3)))
 
+    def _next_job(self) -> _Job:
+        """Take the next figure to draw off the queue (under the lock).
+
+        In order while the budget can pay for every waiting figure. When it
+        cannot, drawing lags behind training, and drawing the oldest first
+        would spend the budget on the run's first epochs and leave its end
+        (where overfitting shows) bare; so the figure halfway between the
+        last one drawn and the newest is drawn, and the ones before it are
+        dropped (they could only be written out of order later). A figure to
+        keep is never passed over.
+        """
+        waiting = self._pending
+        if not self._closing and self._budget is not None and len(waiting) > 2:
+            room = self._budget * (time.monotonic() - self._started) - self.seconds_drawing
+            if room < len(waiting) * self._estimate:
+                last = self.drawn[-1] if self.drawn else -1
+                skip = halfway(last, [job.epoch for job in waiting], [job.keep for job in waiting])
+                for _ in range(skip):
+                    waiting.popleft()
+                self.coalesced += skip
+        return waiting.popleft()
+
     def _seconds_until_budget(self) -> float:
         # One more figure fits once elapsed * budget covers what was spent plus it.
         needed = self.seconds_drawing + self._estimate + self._cpu_estimate
@@ -260,7 +284,7 @@ class FigureRenderer:
                     if self._pending and (
                         self._closing or self._pending[0].keep or self._within_budget()
                     ):
-                        job = self._pending.popleft()
+                        job = self._next_job()
                         self._busy = True
                         self._current = job.epoch
                         break
@@ -323,6 +347,17 @@ class FigureRenderer:
                 self._cpu_estimate = statistics.median(c for _, c in recent)
             self._first_drawn = True
             self._mark = (time.monotonic(), time.process_time())
+
+
+def halfway(last: int, epochs: list[int], keeps: list[bool]) -> int:
+    """How many of the waiting ``epochs`` (oldest first) to pass over so the next
+    figure is the first at or past halfway from ``last`` (the epoch drawn
+    last) to the newest; never past one marked in ``keeps``."""
+    target = last + (epochs[-1] - last + 1) // 2
+    for i, (epoch, keep) in enumerate(zip(epochs, keeps, strict=True)):
+        if keep or epoch >= target:
+            return i
+    return len(epochs) - 1
 
 
 @atexit.register
