@@ -153,23 +153,15 @@ class _Panel:
         if extent != self._extent:
             self.ax.set_xlim(0.5, extent + 0.5)
             self.x_ticks = epoch_ticks(extent)
-            while len(self.x_labels) < len(self.x_ticks):
-                self.x_labels.append(
-                    self.ax.text(
-                        0,
-                        0,
-                        "",
-                        transform=self._x_label_transform,
-                        ha="center",
-                        va="top",
-                        fontsize=8,
-                    )
-                )
-            for i, text in enumerate(self.x_labels):
-                text.set_visible(i < len(self.x_ticks))
-                if i < len(self.x_ticks):
-                    text.set_position((self.x_ticks[i], 0))
-                    text.set_text(str(self.x_ticks[i]))
+            _place_labels(
+                self.ax,
+                self.x_labels,
+                [(t, 0) for t in self.x_ticks],
+                [str(t) for t in self.x_ticks],
+                transform=self._x_label_transform,
+                ha="center",
+                va="top",
+            )
             self.x_grid.set_data(
                 np.repeat(self.x_ticks, 3), np.tile([0.0, 1.0, np.nan], len(self.x_ticks))
             )
@@ -182,24 +174,16 @@ class _Panel:
             self.ax.set_ylim(self.range.low, self.range.high)
             ticks = self.range.ticks()
             labels = [label + self.suffix for label in self.range.labels()]
-            while len(self.labels) < len(ticks):
-                self.labels.append(
-                    self.ax.text(
-                        0,
-                        0,
-                        "",
-                        transform=self._label_transform,
-                        ha="right",
-                        va="center",
-                        fontsize=8,
-                        animated=True,
-                    )
-                )
-            for i, text in enumerate(self.labels):
-                text.set_visible(i < len(ticks))
-                if i < len(ticks):
-                    text.set_position((0, ticks[i]))
-                    text.set_text(labels[i])
+            _place_labels(
+                self.ax,
+                self.labels,
+                [(0, t) for t in ticks],
+                labels,
+                transform=self._label_transform,
+                ha="right",
+                va="center",
+                animated=True,
+            )
             self.grid.set_data(np.tile([0.0, 1.0, np.nan], len(ticks)), np.repeat(ticks, 3))
             self._y_shown = self.range
         return self._y_shown
@@ -591,6 +575,18 @@ def line_data(series: Series | None) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(series.values, dtype=float)
     values[~np.isfinite(values)] = np.nan
     return np.asarray(series.epochs, dtype=float) + 1, values
+
+
+def _place_labels(ax, pool: list, positions: list, texts: list[str], **style) -> None:
+    """Show ``texts`` at ``positions`` with the text artists of ``pool`` (tick labels
+    drawn by hand), adding artists made with ``style`` as needed and hiding the rest."""
+    while len(pool) < len(texts):
+        pool.append(ax.text(0, 0, "", fontsize=8, **style))
+    for i, text in enumerate(pool):
+        text.set_visible(i < len(texts))
+        if i < len(texts):
+            text.set_position(positions[i])
+            text.set_text(texts[i])
 
 
 def _offset(ax, x_points: float, y_points: float):
