@@ -123,7 +123,7 @@ def compare(
     if not results:
         return comparison
     importing.join()
-    from tbviz.figures.cross_run import render_overlay, render_small_multiples
+    from tbviz.figures.cross_run import draw_small_multiples, plan_small_multiples, render_overlay
 
     note = f"Runs matching {md_code(runs)}." if runs else ""
     markdown = leaderboard_markdown(results, metric, note)
@@ -147,7 +147,9 @@ def compare(
     ]
     overlay = None
     pool = fork_pool(workers, len(results))
-    with _beside(pool, render_small_multiples, results, metric) as pages_done:
+    # Only the runs the pages show travel to the process that draws them.
+    plan = plan_small_multiples(results, metric)
+    with _beside(pool, draw_small_multiples, plan) as pages_done:
         try:
             overlay = render_overlay(results, metric)
             values.append(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -155,12 +156,47 @@ def render_small_multiples(
     says how many. The axes, ticks and legend are drawn once; each page only
     draws its curves and titles on top of them.
     """
+    plan = plan_small_multiples(results, metric, per_page=per_page, max_pages=max_pages)
+    return draw_small_multiples(plan, dpi=dpi)
+
+
+@dataclass(frozen=True)
+class PagesPlan:
+    """Which runs the small multiples show, and as what: chosen where every run's
+    result is (cheaply), so that only the shown runs travel to the process
+    that draws them."""
+
+    metric: str
+    shown: list[RunResult]
+    labels: dict[str, str]  # run -> its panel title, less what every run's name shares
+    total: int  # runs that have the metric's curves, shown or not
+    per_page: int
+
+
+def plan_small_multiples(
+    results: Sequence[RunResult],
+    metric: str,
+    *,
+    per_page: int = PER_PAGE,
+    max_pages: int = MAX_PAGES,
+) -> PagesPlan | None:
+    """The runs :func:`render_small_multiples` would draw; None if none has ``metric``."""
     name = base_name(metric) if is_validation(metric) else metric
     drawable = [r for r in results if r.history and _pair_series(r.history, name)]
     if not drawable:
-        return []
+        return None
     shown = drawable[: per_page * max_pages]
     labels = display_names([r.run for r in drawable])
+    return PagesPlan(metric, shown, {r.run: labels[r.run] for r in shown}, len(drawable), per_page)
+
+
+def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[RenderedFigure]:
+    """The pages of :func:`render_small_multiples`, for a plan made beforehand
+    (none for no plan)."""
+    if plan is None:
+        return []
+    metric, shown, labels, per_page = plan.metric, plan.shown, plan.labels, plan.per_page
+    name = base_name(metric) if is_validation(metric) else metric
     rows, cols = grid_shape(min(per_page, len(shown)))
     width_in, height_in = PANEL_INCHES * cols + 0.7, PANEL_INCHES * 0.85 * rows + 1.0
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
@@ -216,10 +252,10 @@ def render_small_multiples(
                 panel.draw(chunk[i], labels[chunk[i].run], name, start + i + 1)
             else:
                 panel.blank(canvas)
-        left_out = len(drawable) - len(shown)
+        left_out = plan.total - len(shown)
         more = f"; {left_out} more not shown" if left_out and start + per_page >= len(shown) else ""
         title.set_text(
-            f"{metric}, runs {start + 1}-{start + len(chunk)} of {len(drawable)}, best first{more}"
+            f"{metric}, runs {start + 1}-{start + len(chunk)} of {plan.total}, best first{more}"
         )
         figure.draw_artist(title)
         pages.append(encode_png(canvas))
