@@ -441,12 +441,17 @@ class _Measure:
         self.after_lr_drop = lr_drop is not None and first_confirming < lr_drop + s.lr_grace_epochs
 
     @functools.cached_property
+    def window(self) -> int:
+        """Where the noise window starts: the last ``noise_window`` values, past the warm-up."""
+        s = self.detector.settings
+        return max(s.warmup_epochs, len(self.detector._values) - s.noise_window)
+
+    @functools.cached_property
     def noise(self) -> float | None:
         """The run's own validation noise (None at a new best: nothing to weigh)."""
         if self.since == 0:
             return None
-        d, s = self.detector, self.detector.settings
-        start = max(s.warmup_epochs, len(d._values) - s.noise_window)
+        d, s, start = self.detector, self.detector.settings, self.window
         return _robust_noise(
             d._epochs[start:],
             [d._scale(v) for v in d._values[start:]],
@@ -475,9 +480,8 @@ class _Measure:
         one value epoch after epoch, its scatter says ~0 noise, and one step
         down would read as a turn. Values within float32's precision count as
         one; continuous metrics rarely repeat, and then have no step."""
-        d, s = self.detector, self.detector.settings
-        start = max(s.warmup_epochs, len(d._values) - s.noise_window)
-        values = sorted(d._values[start:])  # the scale only flips or shifts: same steps
+        # Raw values: the loss-like scale only flips or shifts them, the steps stay.
+        values = sorted(self.detector._values[self.window :])
         if len(values) < 2:
             return 0.0
         tolerance = _FLOAT32_PRECISION * max(abs(values[0]), abs(values[-1]))

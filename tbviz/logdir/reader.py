@@ -76,14 +76,14 @@ def iter_records(path: str) -> Iterator[bytes]:
     buffer = storage.read_bytes(path)
     end = len(buffer)
     offset = 0
-    header = _HEADER.unpack_from
-    footer = _FOOTER.unpack_from
+    header, header_size = _HEADER.unpack_from, _HEADER.size
+    footer, footer_size = _FOOTER.unpack_from, _FOOTER.size
     crc = google_crc32c.value
-    while offset + 12 <= end:
+    while offset + header_size <= end:
         length = header(buffer, offset)[0]
-        start = offset + 12
+        start = offset + header_size
         stop = start + length
-        if stop + 4 > end:
+        if stop + footer_size > end:
             _check_length(path, buffer, offset)
             return  # a record cut short: the writer was killed or is writing
         payload = buffer[start:stop]
@@ -91,7 +91,7 @@ def iter_records(path: str) -> Iterator[bytes]:
         if (((value >> 15) | (value << 17)) + MASK_DELTA) & 0xFFFFFFFF != footer(buffer, stop)[0]:
             _check_length(path, buffer, offset)
             raise CorruptEventFile(f"{path}: bad data checksum at byte {offset}")
-        offset = stop + 4
+        offset = stop + footer_size
         yield payload
 
 
