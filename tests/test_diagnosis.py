@@ -123,6 +123,20 @@ def test_learning_rate_drop_gets_its_chance():
     assert diagnose({"loss": loss, "val_loss": val}).status == "overfitting"
 
 
+def test_a_rising_learning_rate_is_not_taken_for_overfitting():
+    # A learning-rate range test: the rate doubles every epoch and validation worsens.
+    loss = [2.0, 0.9, 0.56, 0.54, 0.52, 0.5, 0.49]
+    val = [1.6, 0.62, 0.83, 1.18, 1.66, 1.9, 2.2]
+    lr = [0.02 * 2**i for i in range(7)]
+    d = diagnose({"loss": loss, "val_loss": val, "learning_rate": lr})
+    assert d.status == "plateau" and d.reason_code == "lr-rise" and d.lr_rise_epoch == 6
+    assert "learning rate rose at epoch 7" in d.reason
+    # The same curves without the rate, or with a rate that held, are overfitting.
+    assert diagnose({"loss": loss, "val_loss": val}).status == "overfitting"
+    held = lr[:3] + [lr[2]] * 4
+    assert diagnose({"loss": loss, "val_loss": val, "learning_rate": held}).status == "overfitting"
+
+
 def test_missing_monitor_names_the_keys_that_exist():
     d = diagnose(TUTORIAL, monitor="val_acc")
     assert d.status == "no-monitor" and d.available == ("val_loss", "val_accuracy")

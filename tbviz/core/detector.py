@@ -40,7 +40,9 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
 * **Learning-rate drops get their chance.** When a logged learning rate
   (``learning_rate`` / ``lr``) fell by 30% or more from one epoch to the
   next, validation often falls again: the confirming epochs must all come
-  ``lr_grace_epochs`` after the drop.
+  ``lr_grace_epochs`` after the drop. A rate that rose by ``lr_rise`` times
+  or more (a warm-up, a learning-rate range test) is given the same grace:
+  validation made worse by a rising rate is the rate's doing.
 * **The run is learning.** No overfitting is confirmed while the run-wide
   not-learning verdict holds (:mod:`tbviz.core.diagnosis`).
 * **Memory.** Once confirmed, the verdict stays ``overfitting`` (onset = the
@@ -89,6 +91,9 @@ class DetectorSettings:
     #: A learning rate below this share of the previous epoch's is a drop (a step
     #: decay or ReduceLROnPlateau; not the few percent an epoch of a smooth decay).
     lr_drop: float = 0.7
+    #: A learning rate above this multiple of the previous epoch's is a rise (a warm-up
+    #: or range-test step; not the few percent an epoch of a smooth warm-up).
+    lr_rise: float = 1.4
     #: Degrees of freedom a side's noise estimate needs before it may lower the other's.
     min_noise_dof: int = 2
     min_learning: float = 10.0
@@ -127,6 +132,7 @@ class DetectorSettings:
             "max_train_rise",
             "min_learning",
             "lr_drop",
+            "lr_rise",
             "stuck_loss_share",
             "stuck_accuracy",
             "stuck_accuracy_rise",
@@ -202,6 +208,7 @@ class Verdict:
     threshold: float | None
     gap: float | None
     lr_drop_epoch: int | None
+    lr_rise_epoch: int | None = None
 
 
 #: Every reason code a verdict can carry, and what it means.
@@ -213,6 +220,7 @@ REASON_CODES = {
     "no-new-best": "no new best for a while, validation not clearly worse",
     "recovering": "validation is worse than its best but heading back",
     "lr-drop": "validation is worse but the learning rate just dropped",
+    "lr-rise": "validation is worse but the learning rate just rose",
     "no-training-curve": "validation is worse, with no training curve to compare",
     "training-flat": "validation is worse, and training stopped improving above its floor",
     "training-unstable": "training rose well above its value at the best epoch",
@@ -265,6 +273,7 @@ class MetricDetector:
         self._train_max = -math.inf
         self._last_lr: float | None = None
         self._lr_drop: int | None = None
+        self._lr_rise: int | None = None
         self._onset: int | None = None
         self._confirmed: int | None = None
         self._confirmed_by = "overfitting"  # or "sustained": the rule that confirmed it
@@ -288,8 +297,11 @@ class MetricDetector:
         leaves out the numbers no rule needed (the noise of a held verdict).
         """
         if learning_rate is not None and math.isfinite(learning_rate):
-            if self._last_lr is not None and learning_rate < self._last_lr * self.settings.lr_drop:
+            last, s = self._last_lr, self.settings
+            if last is not None and learning_rate < last * s.lr_drop:
                 self._lr_drop = epoch
+            elif last is not None and learning_rate > last * s.lr_rise:
+                self._lr_rise = epoch
             self._last_lr = learning_rate
         if training is not None and math.isfinite(training):
             self._train[epoch] = training
@@ -316,7 +328,7 @@ class MetricDetector:
         """Measure (no state changes), decide by the first rule of :data:`RULES`
         that applies, then remember a confirmed verdict."""
         if self._best_index is None:
-            return _empty_verdict(self._lr_drop)
+            return _empty_verdict(self._lr_drop, self._lr_rise)
         m = _Measure(self, learning)
         rule = next(r for r in RULES if r.applies(m, self.settings))
         code = self._confirmed_by if rule.code == "held" else rule.code
@@ -343,6 +355,7 @@ class MetricDetector:
             threshold=m.threshold if report else m.__dict__.get("threshold"),
             gap=m.gap,
             lr_drop_epoch=self._lr_drop,
+            lr_rise_epoch=self._lr_rise,
         )
 
     def _confirmed_worse(self, best: float, threshold: float) -> bool:
@@ -439,6 +452,8 @@ class _Measure:
         lr_drop = detector._lr_drop
         first_confirming = detector._epochs[-min(s.confirm_epochs, len(detector._epochs))]
         self.after_lr_drop = lr_drop is not None and first_confirming < lr_drop + s.lr_grace_epochs
+        lr_rise = detector._lr_rise
+        self.after_lr_rise = lr_rise is not None and first_confirming < lr_rise + s.lr_grace_epochs
 
     @functools.cached_property
     def window(self) -> int:
@@ -564,6 +579,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("recovering", "plateau", lambda m, s: m.recovering, ("noise_window",)),
     Rule("lr-drop", "plateau", lambda m, s: m.after_lr_drop, ("lr_grace_epochs", "lr_drop")),
+    Rule("lr-rise", "plateau", lambda m, s: m.after_lr_rise, ("lr_grace_epochs", "lr_rise")),
     Rule("no-training-curve", "plateau", lambda m, s: m.train_rise is None),
     Rule(
         "training-unstable",
@@ -592,8 +608,10 @@ RULES: tuple[Rule, ...] = (
 _FLOAT32_PRECISION = 1e-6
 
 
-def _empty_verdict(lr_drop: int | None) -> Verdict:
-    return Verdict("improving", "no-finite-value", *([None] * 12), lr_drop_epoch=lr_drop)
+def _empty_verdict(lr_drop: int | None, lr_rise: int | None) -> Verdict:
+    return Verdict(
+        "improving", "no-finite-value", *([None] * 12), lr_drop_epoch=lr_drop, lr_rise_epoch=lr_rise
+    )
 
 
 def _robust_noise(xs: list[int], ys: list[float], split: int, min_dof: int = 2) -> float:

@@ -252,6 +252,7 @@ class RunDiagnoser:
                 "noise",
                 "threshold",
                 "lr_drop_epoch",
+                "lr_rise_epoch",
             )
         }
         status, code = verdict.status, verdict.reason_code

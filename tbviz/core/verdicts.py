@@ -132,6 +132,7 @@ class Diagnosis:
     noise: float | None = None
     threshold: float | None = None
     lr_drop_epoch: int | None = None
+    lr_rise_epoch: int | None = None
     available: tuple[str, ...] = ()
     early_stopping: EarlyStoppingWhatIf | None = None
     suggested_early_stopping: EarlyStoppingWhatIf | None = None
@@ -309,6 +310,12 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
         return (
             f"{mon} is {worse_phrase(d)}, but the learning rate dropped at "
             f"{epoch_label(d.lr_drop_epoch)}; validation often improves again after a drop."
+        )
+    if code == "lr-rise":
+        return (
+            f"{mon} is {worse_phrase(d)}, but the learning rate rose at "
+            f"{epoch_label(d.lr_rise_epoch)}; a rising rate (a warm-up, a range test) often "
+            "makes validation worse for a while: judged again once the rate holds."
         )
     if code == "no-training-curve":
         return f"{mon} is {worse_phrase(d)}, but there is no training curve to compare with."
