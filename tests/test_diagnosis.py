@@ -191,6 +191,13 @@ def test_not_learning_when_stuck_at_chance():
     # Loss falling but accuracy at chance: still not learning.
     falling = {**stuck, "loss": [7797.0, 4.17, 2.43, 2.38, 2.32, 2.3]}
     assert diagnose(falling).status == "not-learning"
+    # A blown-up first step dips the second epoch's accuracy (0.144 -> 0.119); the
+    # climb back to 0.176 is no rise: a held-out run that was called overfitting.
+    dipped = {**falling, "accuracy": [0.144, 0.119, 0.135, 0.171, 0.182, 0.176]}
+    d = diagnose(dipped)
+    assert d.status == "not-learning" and "above its first two epochs'" in d.reason
+    learning = {**falling, "accuracy": [0.144, 0.119, 0.2, 0.28, 0.35, 0.41]}
+    assert diagnose(learning).status != "not-learning"
 
 
 def test_accuracy_monitor_uses_max_direction():

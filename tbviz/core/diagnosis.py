@@ -370,14 +370,16 @@ class _LearningTracker:
     * the training loss is not ``min_learning`` percent below its second
       value, or not 30% below its first (the first epoch can be huge when a
       bad learning rate blows the weights up, so it alone proves nothing);
-    * a training accuracy stayed below 0.5 and rose less than 5 points since
-      its second value (accuracy near chance, whatever the loss does).
+    * a training accuracy stayed below 0.5 and rose less than 5 points above
+      the better of its first two values (accuracy near chance, whatever the
+      loss does; a dip at the second epoch, as a blown-up first step gives,
+      is not a start to rise from).
     """
 
     def __init__(self) -> None:
         self.loss: list[float] = []  # first, second, last training loss
         self.loss_count = 0
-        self.accuracy: dict[str, list] = {}  # key -> [second, last, max, count]
+        self.accuracy: dict[str, list] = {}  # key -> [better of first two, last, max, count]
         self._is_accuracy: dict[str, bool] = {}
         self._detail: tuple | None = None
 
@@ -397,8 +399,8 @@ class _LearningTracker:
                 continue
             state = self.accuracy.setdefault(key, [None, None, -math.inf, 0])
             state[3] += 1
-            if state[3] == 2:
-                state[0] = value
+            if state[3] <= 2:
+                state[0] = value if state[0] is None else max(state[0], value)
             state[1] = value
             state[2] = max(state[2], value)
 
@@ -414,11 +416,11 @@ class _LearningTracker:
         ):
             self._detail = ("loss", now, second, self.loss_count, settings.min_learning)
             return True
-        for key, (second_acc, last, best, count) in self.accuracy.items():
+        for key, (start, last, best, count) in self.accuracy.items():
             if (
                 count >= 2
                 and best < settings.stuck_accuracy
-                and last - second_acc < settings.stuck_accuracy_rise
+                and last - start < settings.stuck_accuracy_rise
             ):
                 self._detail = ("accuracy", key, last, count)
                 return True

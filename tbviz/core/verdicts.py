@@ -254,7 +254,7 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
             _, key, last, count = detail
             return (
                 f"training {key} is {fmt(last)} after {points(count)} and has not "
-                "risen since its second epoch: the model is not learning. Try a smaller "
+                "risen above its first two epochs': the model is not learning. Try a smaller "
                 "learning rate, and check the labels and the loss."
             )
         now, second, count, needed = (detail or (None, None, None, 0, d.settings.min_learning))[1:]
