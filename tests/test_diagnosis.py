@@ -178,6 +178,20 @@ def test_no_verdict_during_warm_up():
     assert diagnose(early).status == "improving"
 
 
+def test_three_rising_epochs_are_weighed_against_the_noise_of_both_sides():
+    # A jumpy descent (about 0.02 around its trend), then three epochs that happen to
+    # rise almost on a line: the line's own 2-degree-of-freedom scatter (0.008) would
+    # set the bar alone; pooled with the descent's, the rise is within the noise.
+    val = [1.0, 0.6, 0.45, 0.40, 0.36, 0.38, 0.33, 0.35, 0.31, 0.33, 0.30, 0.325, 0.325, 0.35]
+    loss = [0.8**i for i in range(len(val))]
+    pooled = diagnose({"loss": loss, "val_loss": val})
+    assert pooled.status == "plateau" and pooled.noise == pytest.approx(0.0166, abs=5e-4)
+    smaller_side = diagnose(
+        {"loss": loss, "val_loss": val}, settings=DetectorSettings(noise_pool_ratio=1.0)
+    )
+    assert smaller_side.status == "overfitting" and smaller_side.noise < 0.01
+
+
 def test_not_learning_when_stuck_at_chance():
     stuck = {
         "loss": [33.0, 2.43, 2.42, 2.43, 2.43, 2.43],

@@ -94,8 +94,11 @@ class DetectorSettings:
     #: A learning rate above this multiple of the previous epoch's is a rise (a warm-up
     #: or range-test step; not the few percent an epoch of a smooth warm-up).
     lr_rise: float = 1.4
-    #: Degrees of freedom a side's noise estimate needs before it may lower the other's.
+    #: Degrees of freedom a side's noise estimate needs before it counts.
     min_noise_dof: int = 2
+    #: Two sides' noise estimates within this ratio are pooled; further apart, the
+    #: larger is trend read as noise and the smaller is taken (see ``_robust_noise``).
+    noise_pool_ratio: float = 3.0
     min_learning: float = 10.0
     #: Not learning, too: the loss still above this share of its first value...
     stuck_loss_share: float = 0.7
@@ -126,6 +129,7 @@ class DetectorSettings:
         for name in (
             "min_generalization_loss",
             "noise_multiplier",
+            "noise_pool_ratio",
             "sustained_multiplier",
             "min_train_improvement",
             "train_floor",
@@ -402,7 +406,7 @@ class MetricDetector:
         recent = sorted(e for e in self._train if e > self._epochs[-1] - self.settings.noise_window)
         ys = [self._scale(self._train[e]) for e in recent]
         split = max(bisect.bisect_right(recent, best_epoch) - 1, 0)
-        noise = _robust_noise(recent, ys, split, self.settings.min_noise_dof)
+        noise = _robust_noise(recent, ys, split, self.settings)
         return self._scale(train_now) - self._scale(train_best) > 2 * noise
 
     def _train_at(self, epoch: int) -> float | None:
@@ -471,7 +475,7 @@ class _Measure:
             d._epochs[start:],
             [d._scale(v) for v in d._values[start:]],
             max(d._best_index - start, 0),
-            s.min_noise_dof,
+            s,
         )
 
     @functools.cached_property
@@ -567,6 +571,7 @@ RULES: tuple[Rule, ...] = (
         lambda m, s: not m.worse(s),
         (
             "min_noise_dof",
+            "noise_pool_ratio",
             "min_epochs_since_best",
             "confirm_epochs",
             "min_generalization_loss",
@@ -614,19 +619,23 @@ def _empty_verdict(lr_drop: int | None, lr_rise: int | None) -> Verdict:
     )
 
 
-def _robust_noise(xs: list[int], ys: list[float], split: int, min_dof: int = 2) -> float:
+def _robust_noise(xs: list[int], ys: list[float], split: int, settings: DetectorSettings) -> float:
     """Noise of one value: the scatter around a smooth trend on either side of the best.
 
     The points up to the best epoch (index ``split``) and the points from it
     on are each fitted with a low-degree polynomial (a line for 3-4 points, a
-    parabola from 5); each side's residual standard deviation (residual sum
-    of squares over the degrees of freedom left) estimates the noise, and the
-    smaller one is taken: a steep descent curves more than a parabola follows
-    and a short rise may be a straight line, so the larger estimate is the
-    one more likely to be trend read as noise. A smooth descent that turns
-    into a smooth rise has almost no noise; a curve that jitters from epoch
-    to epoch shows its jitter on both sides. 0 until a side has 2 degrees of
-    freedom.
+    parabola from 5), so a steady fall or rise counts as trend, not noise.
+    Two estimates of one noise are pooled: their summed squares over their
+    summed degrees of freedom. Taking the smaller side always (the earlier
+    rule) let chance set the bar: a line through the best and the three
+    epochs after it has 2 degrees of freedom, and its estimate falls below a
+    third of the true noise about one time in ten, which made a jumpy
+    curve's first three rising epochs look beyond noise. Estimates more than
+    ``noise_pool_ratio`` apart (3: a variance ratio of 9, the 90th percentile
+    of F(2, 2), rarely chance) measure different things: the larger is trend
+    read as noise (a steep descent curves more than a parabola follows), so
+    the smaller is taken. A side counts once it has ``min_noise_dof``
+    degrees of freedom; until then, the larger estimate there is (0 if none).
     """
     estimates = []
     # The descent counts only once a parabola fits it (a line through 3-4
@@ -636,15 +645,14 @@ def _robust_noise(xs: list[int], ys: list[float], split: int, min_dof: int = 2) 
         if len(py) < fewest:
             continue
         degree = 2 if len(py) >= 5 else 1
-        squares = _residual_squares(px, py, degree)
-        dof = len(py) - degree - 1
-        estimates.append((math.sqrt(squares / dof), dof))
-    # An estimate from 2-3 degrees of freedom is often small by chance: it may
-    # lower a better-founded one only once it has as many.
-    trusted = [sd for sd, dof in estimates if dof >= min_dof]
+        estimates.append((_residual_squares(px, py, degree), len(py) - degree - 1))
+    trusted = [(squares, dof) for squares, dof in estimates if dof >= settings.min_noise_dof]
+    sds = sorted(math.sqrt(sq / dof) for sq, dof in trusted)
+    if len(sds) == 2 and sds[1] > settings.noise_pool_ratio * sds[0]:
+        return sds[0]
     if trusted:
-        return min(trusted)
-    return max((sd for sd, _ in estimates), default=0.0)
+        return math.sqrt(sum(sq for sq, _ in trusted) / sum(dof for _, dof in trusted))
+    return max((math.sqrt(sq / dof) for sq, dof in estimates), default=0.0)
 
 
 def _residual_squares(xs: list[int], ys: list[float], degree: int) -> float:
