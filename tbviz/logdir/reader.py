@@ -217,8 +217,7 @@ _SCALAR_DTYPES = {
 
 
 def _decode(value, plugin: str) -> object:
-    if value.HasField("simple_value"):
-        return float(value.simple_value)
+    """A tensor value decoded (simple_value scalars are read in :func:`_read_file`)."""
     if not value.HasField("tensor"):
         return None
     tensor = value.tensor
