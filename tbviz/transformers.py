@@ -37,7 +37,7 @@ from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import VALIDATION_PREFIX
 from tbviz.core.text import Evaluations, naming
 from tbviz.live.judge import StopJudge
-from tbviz.live.options import FIGURE_BUDGET, RunOptions, check_stopping
+from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions, check_stopping
 from tbviz.live.run_logger import RunLogger, validate_run_name
 
 #: The Trainer's bookkeeping in its evaluation metrics: not metrics of the model.
@@ -48,8 +48,6 @@ _NOT_METRICS = (
     "epoch",
     "model_preparation_time",
 )
-#: Where an OverfittingStopping leaves its message on the TrainerState, for the note.
-_STOPPED = "_tbviz_stopped"
 
 
 def validation_values(metrics: Mapping[str, object]) -> dict[str, float]:
@@ -206,7 +204,7 @@ class TBVizCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs) -> None:
         if self.logger is not None:
-            self.logger.stopped = getattr(state, _STOPPED, None)
+            self.logger.stopped = getattr(state, STOP_ATTRIBUTE, None)
             self.logger.close()
             self.logger = None
 
@@ -298,6 +296,6 @@ class OverfittingStopping(TrainerCallback):
             message = self.judge.message(point, d, restored=False)
         if getattr(args, "load_best_model_at_end", False):
             message = message[:-1] + "; the Trainer loads the best checkpoint at the end."
-        setattr(state, _STOPPED, message)
+        setattr(state, STOP_ATTRIBUTE, message)
         if self.verbose and state.is_world_process_zero:
             print(message)

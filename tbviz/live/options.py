@@ -78,8 +78,9 @@ class RunOptions:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-#: Where an ``OverfittingStopping`` leaves its message (on the Keras model or the
-#: Lightning trainer), so the logging callback's final note can say it.
+#: Where an ``OverfittingStopping`` leaves its message (on the Keras model, the
+#: Lightning trainer or the Hugging Face TrainerState), so the logging
+#: callback's final note can say it.
 STOP_ATTRIBUTE = "_tbviz_stopped"
 
 
