@@ -347,12 +347,7 @@ def _run_sweep(dataset, config, sweep: dict[str, list], prefix: str) -> int:
     print(f"sweep: {len(combos)} runs under {config.logdir}/{prefix}/")
     notes_shown = False
     for i, (name, changes) in enumerate(combos, 1):
-        run_config = dataclasses.replace(
-            config,
-            run_name=f"{prefix}/{name}",
-            sweep=prefix,
-            **changes,
-        )
+        run_config = config.sweep_run(prefix, name, changes)
         print(f"\n[{i}/{len(combos)}] {run_config.run_name}")
         show = (lambda note: print(f"note: {note}")) if not notes_shown else (lambda _: None)
         result = train(dataset, run_config, on_note=show)

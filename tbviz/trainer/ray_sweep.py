@@ -107,15 +107,7 @@ def _rows(grid, prefix: str) -> list[dict]:
 
 def _trial(config: dict, dataset, base, prefix: str, changes: dict) -> None:
     """One Tune trial: the trainer's run for one sweep combination, reported per epoch."""
-    import dataclasses
-
     from tbviz.trainer.training import train
 
     name = config["name"]
-    run_config = dataclasses.replace(
-        base,
-        run_name=f"{prefix}/{name}",
-        sweep=prefix,
-        **changes[name],
-    )
-    train(dataset, run_config, report=tune_report)
+    train(dataset, base.sweep_run(prefix, name, changes[name]), report=tune_report)

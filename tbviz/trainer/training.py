@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tbviz.core.diagnosis import Diagnosis
@@ -36,6 +37,12 @@ class TrainConfig:
     dropout: float = 0.0
     verbose: int | str = "auto"
     stop_on_overfitting: bool = False
+
+    def sweep_run(self, sweep: str, name: str, changes: Mapping[str, object]) -> TrainConfig:
+        """This configuration as run ``name`` of the sweep ``sweep``: the folder
+        ``<sweep>/<name>`` under the log directory, with the knobs ``changes``
+        set. The local and the Ray executors name their runs by it."""
+        return dataclasses.replace(self, run_name=f"{sweep}/{name}", sweep=sweep, **changes)
 
     def trial_id(self) -> str | None:
         """The HParams dashboard's Trial ID: ``trial``, or for a sweep's run
