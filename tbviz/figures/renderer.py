@@ -223,22 +223,28 @@ class FigureRenderer:
         self._thread.join(timeout)
         _OPEN.discard(self)
 
+    def _room(self, share: float = 1.0) -> float:
+        """What is left now of ``share`` times the budget: that share of the time
+        since the renderer started, less what drawing has cost so far."""
+        return share * self._budget * (time.monotonic() - self._started) - self.seconds_drawing
+
+    def _one_more(self) -> float:
+        """What one more figure asks of the budget: its own cost, and room for the
+        final one, which close() draws anyway, after training, where all of its
+        CPU time is the fit's time."""
+        return self._estimate + self._cpu_estimate
+
     def _within_budget(self) -> bool:
         """True if drawing one more figure keeps drawing within the budget."""
         if self._budget is None or not self._first_drawn:
             return True
-        elapsed = time.monotonic() - self._started
-        # Room for this figure and for the final one, which close() draws
-        # anyway, after training, where all of it is the fit's time.
-        return self.seconds_drawing + self._estimate + self._cpu_estimate <= self._budget * elapsed
+        return self._room() >= self._one_more()
 
     def _closing_allowance(self) -> int:
         """At close: how many waiting figures keep the whole run's drawing within
         ``CLOSING_SHARE`` times the budget, the last one (drawn whatever this
         says) included."""
-        elapsed = time.monotonic() - self._started
-        room = CLOSING_SHARE * self._budget * elapsed - self.seconds_drawing
-        return max(1, int(room / max(self._cpu_estimate, 1e-3)))
+        return max(1, int(self._room(CLOSING_SHARE) / max(self._cpu_estimate, 1e-3)))
 
     def _next_job(self) -> _Job:
         """Take the next figure to draw off the queue (under the lock).
@@ -252,21 +258,19 @@ class FigureRenderer:
         keep is never passed over.
         """
         waiting = self._pending
-        if not self._closing and self._budget is not None and len(waiting) > 2:
-            room = self._budget * (time.monotonic() - self._started) - self.seconds_drawing
-            if room < len(waiting) * self._estimate:
-                last = self.drawn[-1] if self.drawn else -1
-                skip = halfway(last, [job.epoch for job in waiting], [job.keep for job in waiting])
-                for _ in range(skip):
-                    waiting.popleft()
-                self.coalesced += skip
+        lagging = not self._closing and self._budget is not None and len(waiting) > 2
+        if lagging and self._room() < len(waiting) * self._estimate:
+            last = self.drawn[-1] if self.drawn else -1
+            skip = halfway(last, [job.epoch for job in waiting], [job.keep for job in waiting])
+            for _ in range(skip):
+                waiting.popleft()
+            self.coalesced += skip
         return waiting.popleft()
 
     def _seconds_until_budget(self) -> float:
-        # One more figure fits once elapsed * budget covers what was spent plus it.
-        needed = self.seconds_drawing + self._estimate + self._cpu_estimate
-        due = self._started + needed / self._budget
-        return max(0.01, due - time.monotonic())
+        # One more figure fits once the room has grown by what it lacks, at the
+        # budget's share of each second.
+        return max(0.01, (self._one_more() - self._room()) / self._budget)
 
     def _run(self) -> None:
         # A failure here shows again, and is reported, with the first real figure.
