@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tbviz.core.results import RunResult
-from tbviz.core.text import fmt
+from tbviz.core.text import aligned_table, fmt
 
 #: Hparams that name a run rather than configure it (the trainer logs them).
 NAMING_HPARAMS = ("run", "sweep")
@@ -287,8 +287,4 @@ def groups_text(groups: Sequence[GroupResult], metric: str) -> str:
                 group.versus_next.words if group.versus_next else "-",
             ]
         )
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
+    return aligned_table(header, rows)

@@ -4,19 +4,22 @@ TensorBoard's Text dashboard (every user-given name escaped)."""
 from __future__ import annotations
 
 from tbviz.core.results import RunResult
-from tbviz.core.text import fmt, md_code, md_escape, plural, shared_start
+from tbviz.core.text import (
+    aligned_table,
+    column_widths,
+    fmt,
+    md_code,
+    md_escape,
+    plural,
+    shared_start,
+)
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
     """The leaderboard as an aligned plain-text table for a terminal."""
     varying = varying_hparams(results)
     header = _header(metric, bool(varying))
-    rows = [_row(i, r, varying) for i, r in enumerate(results, 1)]
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
+    return aligned_table(header, [_row(i, r, varying) for i, r in enumerate(results, 1)])
 
 
 #: Widest table, in pixels, that TensorBoard's Text dashboard shows without
@@ -45,7 +48,7 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
         "",
     ]
     rows = [_row(i, r, varying, len(prefix)) for i, r in enumerate(results, 1)]
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+    widths = column_widths(header, rows)
     if 7.2 * sum(widths) + 26 * len(widths) <= TABLE_PIXELS:
         lines += [
             "| " + " | ".join(md_escape(h) for h in header) + " |",

@@ -125,6 +125,21 @@ def plural(count: int, word: str) -> str:
 _SEPARATORS = "/,-_ :"
 
 
+def column_widths(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
+    """The widest cell of each column, the header's included."""
+    return [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+
+
+def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``header`` and ``rows`` as plain text for a terminal, each column padded to
+    its widest cell, two spaces between columns."""
+    widths = column_widths(header, rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
 def display_names(runs: Sequence[str], limit: int = 36) -> dict[str, str]:
     """Each run's name less the start and end every name shares, for figure labels.
 
