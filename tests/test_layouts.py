@@ -10,7 +10,14 @@ import json
 import pytest
 
 from tbviz.commands.cli import main
-from tbviz.logdir.layouts import ROOT, Curve, TagMapping, match_flat_tag, run_history
+from tbviz.logdir.layouts import (
+    ROOT,
+    Curve,
+    TagMapping,
+    match_flat_tag,
+    run_history,
+    scalars_metric,
+)
 from tbviz.logdir.reader import read_run
 from tests.writers import tab_rows
 
@@ -62,6 +69,14 @@ def test_flat_tags_are_matched_case_insensitively():
     assert match_flat_tag("valid_accuracy_epoch") == ("val", "accuracy", "epoch")
     assert match_flat_tag("train_loss_step") == ("train", "loss", "step")
     assert match_flat_tag("learning_rate") is None
+
+
+def test_an_add_scalars_chart_is_named_for_its_metric_not_its_splits():
+    assert scalars_metric("Training vs. Validation Loss") == "loss"
+    assert scalars_metric("train loss and val loss") == "loss"
+    assert scalars_metric("Loss") == "loss"
+    assert scalars_metric("top-5 accuracy") == "top_5_accuracy"
+    assert scalars_metric("Train vs Val") == "train_vs_val"  # nothing else: the whole name
 
 
 @pytest.mark.slow

@@ -59,6 +59,18 @@ def write_add_scalars(folder: Path, library: str) -> None:
     writer.close()
 
 
+def write_tutorial_add_scalars(folder: Path) -> None:
+    """PyTorch's own TensorBoard tutorial: one chart named for both splits, its keys
+    ``Training``/``Validation``, logged at the global step of each evaluation."""
+    writer = torch_writer(folder)
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        step = epoch * ITERATIONS + ITERATIONS - 1
+        writer.add_scalars(
+            "Training vs. Validation Loss", {"Training": train, "Validation": val}, step
+        )
+    writer.close()
+
+
 def write_mixed_steps(folder: Path, library: str = "tensorboardX") -> None:
     """Training logged every iteration at the global step, validation once an epoch
     at the epoch: an iteration's loss scatters around the epoch's :data:`TRAIN`."""
@@ -102,6 +114,7 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
     write_torch_hparams(root / "torch-hparams")
     write_add_scalars(root / "torch-add-scalars", "torch")
     write_add_scalars(root / "tbx-add-scalars", "tensorboardX")
+    write_tutorial_add_scalars(root / "torch-tutorial")
     write_mixed_steps(root / "tbx-mixed-steps")
     write_mixed_steps(root / "torch-mixed-steps", library="torch")
     write_hand_keras_names(root / "flat-keras-names")
@@ -115,6 +128,7 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
         "torch-hparams": "flat",
         "torch-add-scalars": "add_scalars",
         "tbx-add-scalars": "add_scalars",
+        "torch-tutorial": "add_scalars",
         "tbx-mixed-steps": "flat",
         "torch-mixed-steps": "flat",
         "flat-keras-names": "flat",

@@ -73,6 +73,8 @@ _BOOKKEEPING = re.compile(
     r"|train_loss|(train_|eval_|test_)?(runtime|samples_per_second|steps_per_second)"
     r"|.*_per_second|.*_vs_iterations|time|epoch_time)$"
 )
+#: Words that join the splits in a chart's name: "Training vs. Validation Loss".
+_JOINING = frozenset({"vs", "versus", "and"})
 _LEARNING_RATE = re.compile(r"^(lr|learning_rate)([_\-].*)?$")
 #: The history key every learning-rate tag becomes (the detector reads it).
 LEARNING_RATE = "learning_rate"
@@ -159,6 +161,18 @@ def metric_name(raw: str, *, lower: bool = True) -> str:
     """A tag's metric part as a history key: separators become ``_``."""
     name = re.sub(r"[/.\-\s]+", "_", raw).strip("_")
     return name.lower() if lower else name
+
+
+def scalars_metric(tag: str) -> str:
+    """The metric an ``add_scalars`` chart compares: its name less the split words
+    and joining words in it, so the PyTorch tutorial's ``"Training vs. Validation
+    Loss"`` (keys ``Training``, ``Validation``) is ``loss``; the whole name when
+    it names no split or nothing else is left."""
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", tag) if w]
+    kept = [w for w in words if split_word(w) is None and w.lower() not in _JOINING]
+    if not kept or len(kept) == len(words):
+        return metric_name(tag)
+    return metric_name("_".join(dict.fromkeys(w.lower() for w in kept)))
 
 
 def _kind(metric: str) -> str:
@@ -485,7 +499,7 @@ def run_history(
                 if found is not None:
                     offer(found[0], found[1], curve)
         elif part.kind == "add_scalars" and part.tag in tags:
-            metric = metric_name(part.tag)
+            metric = scalars_metric(part.tag)
             key = (VALIDATION_PREFIX if part.split == "val" else "") + metric
             if _kind(metric) == "metric":
                 offer(key, "", tags[part.tag])
