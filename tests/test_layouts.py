@@ -69,6 +69,8 @@ def test_flat_tags_are_matched_case_insensitively():
     assert match_flat_tag("valid_accuracy_epoch") == ("val", "accuracy", "epoch")
     assert match_flat_tag("train_loss_step") == ("train", "loss", "step")
     assert match_flat_tag("learning_rate") is None
+    assert match_flat_tag("training loss") == ("train", "loss", "")  # PyTorch's tutorial
+    assert match_flat_tag("Validation Accuracy") == ("val", "accuracy", "")
 
 
 def test_an_add_scalars_chart_is_named_for_its_metric_not_its_splits():

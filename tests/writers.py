@@ -123,6 +123,7 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
     write_torch_flat(root / "bert_eval", "train_loss", "eval_loss", first=0)
     write_torch_flat(root / "train_eval", "train/loss", "test/loss", first=0)
     write_torch_flat(root / "..dots-first")
+    write_torch_flat(root / "spaced-tags", "training loss", "validation loss")
     return {
         "torch-flat": "flat",
         "torch-hparams": "flat",
@@ -137,6 +138,7 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
         "bert_eval": "flat",
         "train_eval": "flat",
         "..dots-first": "flat",
+        "spaced-tags": "flat",
     }
 
 

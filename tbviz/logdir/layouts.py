@@ -61,8 +61,8 @@ from tbviz.logdir import metadata
 _TRAIN = ("train", "training")
 _VALIDATION = ("val", "valid", "validation", "eval", "evaluation", "test", "dev")
 _SPLIT = "|".join(_TRAIN + _VALIDATION)
-_SPLIT_FIRST = re.compile(rf"^({_SPLIT})[/_.\-](.+)$", re.IGNORECASE)
-_SPLIT_LAST = re.compile(rf"^(.+?)[/_.\-]({_SPLIT})$", re.IGNORECASE)
+_SPLIT_FIRST = re.compile(rf"^({_SPLIT})[/_.\-\s]+(.+)$", re.IGNORECASE)
+_SPLIT_LAST = re.compile(rf"^(.+?)[/_.\-\s]+({_SPLIT})$", re.IGNORECASE)
 _SUFFIX = re.compile(r"^(.+?)_(epoch|step)$", re.IGNORECASE)
 _LOADER = re.compile(r"^(.+)/dataloader_idx_(\d+)$")
 #: A folder name ending in a split word: ``Loss_train`` (add_scalars) or ``bert_eval``.
