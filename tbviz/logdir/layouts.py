@@ -561,7 +561,13 @@ def _steps_to_epochs(curves: Mapping[str, Curve]) -> tuple[dict[str, Series], li
     validation = {k: c for k, c in curves.items() if k.startswith(VALIDATION_PREFIX)}
     marks = sorted({s for c in (validation or curves).values() for s in c.steps})
     if not _counts_epochs(marks):
-        return _by_evaluation(curves, marks), []
+        placed = _by_evaluation(curves, marks)
+        averaged = sorted(k for k, c in curves.items() if len(c.steps) > len(placed[k]))
+        said = f"; {', '.join(averaged)} averaged over the steps before each" if averaged else ""
+        return placed, [
+            f"logged at global steps ({marks[0]:,}, ...): the k-th evaluation is read "
+            f"as epoch k{said}"
+        ]
     shift = marks[0]
     placed, remarks = {}, []
     walls = _mark_walls(validation, marks)
