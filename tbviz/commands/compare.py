@@ -27,7 +27,7 @@ from tbviz.core.text import md_code
 from tbviz.errors import OutputError
 from tbviz.logdir import metadata, storage, summaries
 from tbviz.logdir.layouts import TagMapping
-from tbviz.logdir.reader import CorruptEventFile, read_folder
+from tbviz.logdir.reader import CorruptEventFile, tag_steps
 from tbviz.logdir.writer import EventFileWriter
 
 OUTPUT_SUFFIXES = (".json", ".md", ".png")
@@ -202,11 +202,10 @@ def _beside(pool, function: Callable, *args) -> Iterator[Callable[[], object]]:
 def _next_step(compare_dir: str, problems: list[str]) -> int:
     """One more than the last comparison's step; 0 for the first."""
     try:
-        data = read_folder(compare_dir, tags={metadata.TAG_LEADERBOARD_JSON})
+        steps = tag_steps(compare_dir, metadata.TAG_LEADERBOARD_JSON)
     except (CorruptEventFile, OSError) as err:
         problems.append(f"earlier comparisons unreadable ({err})")
         return 0
-    steps = data[metadata.TAG_LEADERBOARD_JSON].steps if data else []
     return steps[-1] + 1 if steps else 0
 
 
