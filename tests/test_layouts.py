@@ -195,6 +195,25 @@ def test_global_steps_become_epoch_indices():
     assert result.history["loss"].epochs == [0, 1, 2]
     # An epoch's training value is the mean of the values logged up to its evaluation.
     assert result.history["loss"].values[0] == pytest.approx(1.0 - 4.5 / 40)
+    assert result.remarks == [
+        "logged at global steps (99, ...): the k-th evaluation is read as epoch k; "
+        "loss averaged over the steps before each"
+    ]
+
+
+def test_validation_within_epochs_reads_the_last_of_each_epoch_and_says_so():
+    """Lightning with ``val_check_interval=0.5``: two validations an epoch."""
+    steps = [4, 9, 14, 19, 24, 29]
+    tags = {
+        "epoch": Curve(steps, [0, 0, 1, 1, 2, 2]),
+        "train_loss_epoch": Curve([9, 19, 29], [1.0, 0.6, 0.4]),
+        "val_loss": Curve(steps, [1.2, 1.1, 0.9, 0.8, 0.85, 0.7]),
+    }
+    result = run_history({".": (ROOT, tags)})
+    assert result.history["val_loss"].values == [1.1, 0.8, 0.7]
+    assert result.remarks == [
+        "val_loss logged more than once an epoch: the last value of each epoch is read"
+    ]
 
 
 def test_annotate_writes_beside_flat_runs_and_brings_grown_runs_up_to_date(tmp_path, capsys):

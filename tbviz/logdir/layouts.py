@@ -515,6 +515,12 @@ def run_history(
     if epochs is not None:
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: _by_epoch_scalar(c, epochs) for k, (_, c) in chosen.items()}
+        several = sorted(k for k, (_, c) in chosen.items() if len(c.steps) > len(placed[k]))
+        if several:  # Lightning's val_check_interval < 1: validation within epochs
+            remarks.append(
+                f"{', '.join(several)} logged more than once an epoch: the last value of "
+                "each epoch is read"
+            )
     elif layout == "keras":
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: Series(list(c.steps), list(c.values)) for k, (_, c) in chosen.items()}
