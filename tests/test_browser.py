@@ -361,12 +361,16 @@ def test_the_leaderboard_fits_the_text_dashboard_without_broken_words(browser, s
         page.close()
 
 
-def test_the_group_view_folds_runs_into_configurations(browser, server, shots):
+def test_the_group_view_folds_runs_into_configurations(browser, server, showcase, shots, capsys):
+    capsys.readouterr()
+    assert main(["leaderboard", str(showcase), "--group-over", "lr", "--json"]) == 0
+    cli = {g["group"]: sorted(g["runs"]) for g in json.loads(capsys.readouterr().out)}
     page = open_tab(browser, server)
     try:
         page.select_option("#group-over", "lr")
         page.wait_for_function("document.querySelectorAll('tr.group').length")
         groups = page.eval_on_selector_all("tr.group", "rows => rows.map(r => r.dataset.group)")
+        assert groups == list(cli), "the tab and `tbviz leaderboard --group-over` group alike"
         # The sweep's two learning rates share train_size=1000: one configuration.
         assert "train_size=1000" in groups and "train_size=300" in groups
         row = page.locator('tr.group[data-group="train_size=1000"]')
@@ -375,6 +379,7 @@ def test_the_group_view_folds_runs_into_configurations(browser, server, shots):
         page.wait_for_function("document.querySelectorAll('tr.member').length === 2")
         members = page.eval_on_selector_all("tr.member", "rows => rows.map(r => r.dataset.run)")
         assert sorted(members) == [f"{SWEEP}/lr=0.001,filters=16", f"{SWEEP}/lr=0.003,filters=16"]
+        assert sorted(members) == cli["train_size=1000"]
         # The overlay draws each group's mean with the band of its runs.
         page.wait_for_function("document.querySelectorAll('#overlay-chart polygon.band').length")
         assert "by group over lr" in page.inner_text("#overlay h3")

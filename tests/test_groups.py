@@ -13,6 +13,7 @@ from PIL import Image
 
 from tbviz.commands.cli import main
 from tbviz.commands.groups import paired_t_test, t_two_sided, welch_t_test
+from tbviz.core.results import varying_hparams
 from tbviz.logdir import metadata
 from tbviz.logdir.reader import read_run
 from tests.conftest import log_history
@@ -110,3 +111,12 @@ def test_the_t_distribution_is_right():
     assert t_two_sided(12.706, 1) == pytest.approx(0.05, abs=2e-4)
     assert t_two_sided(0.0, 5) == pytest.approx(1.0)
     assert t_two_sided(1.96, 1e6) == pytest.approx(0.05, abs=2e-4)
+
+
+def test_the_hparams_worth_showing_are_those_that_vary_between_runs_logging_hparams():
+    """One rule for the leaderboard's column, --group-over's labels and the tab
+    (the plugin serves this list): plain runs and the ``run`` name do not count."""
+    sweep = [{"lr": 0.1, "filters": 16, "run": "a"}, {"lr": 0.3, "filters": 16, "run": "b"}]
+    assert varying_hparams([*sweep, {}, {}]) == ["lr"]
+    assert varying_hparams([{"lr": 0.1, "run": "a"}, {}]) == ["lr"]  # a lone run: all of them
+    assert varying_hparams([{}, {}]) == []

@@ -23,11 +23,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tbviz.core.results import RunResult
+from tbviz.core.results import NAMING_HPARAMS, RunResult, varying_hparams
 from tbviz.core.text import aligned_table, fmt
-
-#: Hparams that name a run rather than configure it (the trainer logs them).
-NAMING_HPARAMS = ("run", "sweep")
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ class GroupResult:
 def group_runs(results: Sequence[RunResult], knobs: Sequence[str]) -> list[GroupResult]:
     """The runs in groups over ``knobs``, best mean first, each compared with the next."""
     groups: dict[tuple, GroupResult] = {}
-    varying = _varying(results)
+    varying = set(varying_hparams([r.hparams for r in results]))
     for result in results:
         key, label, values = _placement(result, knobs, varying)
         group = groups.setdefault(key, GroupResult(label))
@@ -129,12 +126,6 @@ def group_runs(results: Sequence[RunResult], knobs: Sequence[str]) -> list[Group
     for group, following in itertools.pairwise(ranked):
         group.versus_next = compare_groups(group, following)
     return ranked
-
-
-def _varying(results: Sequence[RunResult]) -> set[str]:
-    """Hparams whose value differs between runs: the ones a group's label names."""
-    names = {name for r in results for name in r.hparams}
-    return {n for n in names if len({repr(r.hparams.get(n)) for r in results}) > 1}
 
 
 def _placement(

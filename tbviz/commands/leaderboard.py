@@ -3,7 +3,7 @@ TensorBoard's Text dashboard (every user-given name escaped)."""
 
 from __future__ import annotations
 
-from tbviz.core.results import RunResult
+from tbviz.core.results import RunResult, varying_hparams
 from tbviz.core.text import (
     aligned_table,
     column_widths,
@@ -17,7 +17,7 @@ from tbviz.core.text import (
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
     """The leaderboard as an aligned plain-text table for a terminal."""
-    varying = varying_hparams(results)
+    varying = varying_hparams([r.hparams for r in results])
     header = _header(metric, bool(varying))
     return aligned_table(header, [_row(i, r, varying) for i, r in enumerate(results, 1)])
 
@@ -37,7 +37,7 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
     ``<script>`` in a name shows as text and cannot break the table. The start
     every run name shares (a sweep's folder) is said once, above.
     """
-    varying = varying_hparams(results)
+    varying = varying_hparams([r.hparams for r in results])
     header = _header(metric, bool(varying))
     prefix = shared_start([r.run for r in results]) if len(results) > 1 else ""
     shared = f" Run names below follow {md_code(prefix)}." if prefix else ""
@@ -80,20 +80,6 @@ def _list_item(header: list[str], row: list[str]) -> str:
 def _header(metric: str, with_hparams: bool) -> list[str]:
     header = ["#", "run", f"best {metric}", "best epoch", "final", "status", "onset", "epochs"]
     return [*header, "hparams"] if with_hparams else header
-
-
-#: The hparam holding the run's own folder name (see ``TrainConfig.hparams``).
-RUN_HPARAM = "run"
-
-
-def varying_hparams(results: list[RunResult]) -> list[str]:
-    """Hparam names whose value is not the same in every run: the ones worth a column.
-
-    ``run`` (the trainer logs the run's folder as an hparam, for TensorBoard's
-    HParams dashboard) is left out: the row names its run already.
-    """
-    names = sorted({name for r in results for name in r.hparams} - {RUN_HPARAM})
-    return [name for name in names if len({repr(r.hparams.get(name)) for r in results}) > 1]
 
 
 def _row(index: int, result: RunResult, varying: list[str], cut: int = 0) -> list[str]:

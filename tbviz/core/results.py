@@ -7,11 +7,17 @@ the figures that draw them (so neither depends on the other).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import History
 from tbviz.core.text import finite_or_none
+
+#: Hparams that name a run rather than configure it (the trainer logs them for
+#: TensorBoard's HParams dashboard): never a group's knob or part of its key, in
+#: ``--group-over`` and in the tab alike (the plugin serves this list).
+NAMING_HPARAMS = ("run", "sweep")
 
 
 @dataclass(frozen=True)
@@ -63,3 +69,19 @@ class RunResult:
             "problems": list(self.problems),
             "hparams": dict(self.hparams),
         }
+
+
+def varying_hparams(hparams: Sequence[Mapping[str, object]]) -> list[str]:
+    """Hparam names whose value differs between the runs that log hparams (``hparams``:
+    each run's), the ones worth a leaderboard column and a group's label; the
+    plugin serves the same list to the tab.
+
+    Runs logged without hparams (a plain Keras run) do not count, nor does the
+    trainer's ``run`` hparam (a row names its run already). A lone run with
+    hparams shows them all: there is nothing for them to vary against.
+    """
+    logged = [h for h in hparams if h]
+    names = sorted({name for h in logged for name in h} - {NAMING_HPARAMS[0]})
+    if len(logged) < 2:
+        return names
+    return [name for name in names if len({repr(h.get(name)) for h in logged}) > 1]

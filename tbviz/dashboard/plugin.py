@@ -31,6 +31,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tbviz.core.results import NAMING_HPARAMS, varying_hparams
 from tbviz.core.text import finite_or_none
 from tbviz.core.verdicts import STATUS_TABLE
 from tbviz.logdir import metadata
@@ -91,7 +92,16 @@ class TbvizPlugin(base_plugin.TBPlugin):
             {"status": status, "color": color, "meaning": meaning}
             for status, (color, meaning) in STATUS_TABLE.items()
         ]
-        return _json(request, {"runs": rows, "statuses": statuses})
+        return _json(
+            request,
+            {
+                "runs": rows,
+                "statuses": statuses,
+                # As the leaderboard's hparams column and --group-over read them.
+                "varying": varying_hparams([row.get("hparams") or {} for row in rows]),
+                "naming_hparams": list(NAMING_HPARAMS),
+            },
+        )
 
     @wrappers.Request.application
     def _serve_notes(self, request):

@@ -32,7 +32,7 @@ const COLUMNS = [
 const OVERLAY_WORST = 3, OVERLAY_BEST = 3;
 
 const state = {
-  runs: [], statuses: [], filter: "", sortKey: "status", sortAscending: true,
+  runs: [], statuses: [], naming: [], filter: "", sortKey: "status", sortAscending: true,
   groupOver: "", expanded: new Set(),
   selected: null, overlay: new Set(), error: "", varying: [],
 };
@@ -56,8 +56,10 @@ async function refresh() {
     const answer = await response.json();
     state.runs = answer.runs;
     state.statuses = answer.statuses || [];
+    // Hparams that name a run (`run`, `sweep`): never a knob nor part of a group's key.
+    state.naming = answer.naming_hparams || [];
     state.error = "";
-    state.varying = varyingHparams(state.runs);
+    state.varying = answer.varying || [];
     if (!state.runs.some((r) => r.run === state.selected)) {
       // The most worrying run opens in the detail pane...
       const first = worstRuns()[0]
@@ -127,7 +129,7 @@ function filterBar() {
   refreshButton.addEventListener("click", refresh);
   // Group over a knob (seed): the table folds into one row per configuration
   // and the overlay draws each group's mean, as `tbviz compare --group-over` does.
-  const knobs = state.varying.filter((name) => name !== "sweep");
+  const knobs = state.varying.filter((name) => !state.naming.includes(name));
   const select = el("select", { id: "group-over", title: "group runs over a knob" }, [
     el("option", { value: "" }, ["no groups"]),
     ...knobs.map((name) => el("option", { value: name }, [`group over ${name}`])),
@@ -146,10 +148,12 @@ function groupsOf(rows) {
   // Runs whose hparams are equal but for the knob (and the run's own name) form a
   // group, labelled by the other hparams that vary; best mean first.
   const knob = state.groupOver;
-  const named = (r) => state.varying.filter((n) => n !== knob && n !== "sweep"
-    && n in (r.hparams || {})).map((n) => `${n}=${r.hparams[n]}`).join(", ");
+  // As `tbviz compare --group-over` does (tbviz/commands/groups.py).
+  const configures = (n) => n !== knob && !state.naming.includes(n);
+  const named = (r) => state.varying.filter((n) => configures(n) && n in (r.hparams || {}))
+    .map((n) => `${n}=${r.hparams[n]}`).join(", ");
   const key = (r) => JSON.stringify(Object.entries(r.hparams || {})
-    .filter(([n]) => n !== knob && n !== "run").sort());
+    .filter(([n]) => configures(n)).sort());
   // Runs without hparams group by name, their `knob=value` part read as `knob=*`.
   const escaped = knob.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const byName = (r) => r.run.replace(new RegExp(`(^|[/,_-])${escaped}=[^/,]*`), `$1${knob}=*`);
@@ -237,16 +241,6 @@ function worstRuns() {
   return state.runs.filter((r) => r.status === "diverged" || r.status === "overfitting")
     .sort((a, b) => severity(a.status) - severity(b.status)
       || (b.generalization_loss ?? 0) - (a.generalization_loss ?? 0));
-}
-
-function varyingHparams(runs) {
-  // Only the hparams whose value differs between runs are worth a column.
-  // Runs logged without hparams (a plain Keras run) do not count, nor does the
-  // trainer's `run` hparam (the row names its run already).
-  const withHparams = runs.filter((r) => Object.keys(r.hparams || {}).length);
-  const names = [...new Set(withHparams.flatMap((r) => Object.keys(r.hparams)))]
-    .filter((name) => name !== "run").sort();
-  return names.filter((name) => new Set(withHparams.map((r) => JSON.stringify(r.hparams[name] ?? null))).size > 1);
 }
 
 function hparamsText(run) {
