@@ -87,6 +87,19 @@ def test_a_metric_no_run_has_is_an_error_that_names_the_metrics_and_writes_nothi
     assert main(["compare", str(mixed_logdir), "--metric", "val_acc", "--no-progress"]) == 2
     assert "did you mean 'val_accuracy'?" in capsys.readouterr().err
     assert not (mixed_logdir / "_compare").exists()
+    files = sorted(mixed_logdir.rglob("*"))
+    assert main(["annotate", str(mixed_logdir), "--metric", "val_los", "--no-progress"]) == 2
+    assert "did you mean 'val_loss'?" in capsys.readouterr().err
+    assert sorted(mixed_logdir.rglob("*")) == files  # no run annotated by a metric it lacks
+
+
+def test_annotate_names_the_runs_that_lack_the_metric(tmp_path, capsys):
+    from tests import writers
+
+    writers.write_torch_flat(tmp_path / "loss-only")
+    writers.write_hand_keras_names(tmp_path / "with-accuracy")
+    assert main(["annotate", str(tmp_path), "--metric", "val_accuracy", "--no-progress"]) == 0
+    assert "1 of 2 runs have no 'val_accuracy': 'loss-only'" in capsys.readouterr().err
 
 
 def test_a_metric_some_runs_lack_names_those_runs(mixed_logdir, capsys):

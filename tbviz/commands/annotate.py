@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tbviz.commands.discovery import select_runs, unpaired_message
+from tbviz.commands.discovery import check_metric_in, select_runs, unpaired_message
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.history import History
 from tbviz.figures.run_figure import ComparisonPlotter, figure_title
 from tbviz.logdir import metadata, summaries
 from tbviz.logdir.layouts import TagMapping
-from tbviz.logdir.reader import CorruptEventFile, join_path, read_run
+from tbviz.logdir.reader import CorruptEventFile, RunData, join_path, read_run
 from tbviz.logdir.run_output import RunOutput
 from tbviz.logdir.writer import EventFileWriter
 
@@ -65,36 +65,43 @@ def annotate(
 
     Raises:
         LogDirError: ``logdir`` does not exist.
+        UnknownMetricError: no run to annotate has ``metric`` (nothing is written).
     """
     outcome = Annotation()
     found = select_runs(logdir, runs, outcome.problems)
-    plotter = ComparisonPlotter()
-    for done, (run, parts) in enumerate(found.items(), 1):
+    # Every run is read before anything is written, so that a --metric no run
+    # has stops here, not after writing wrong annotations into every run.
+    read: dict[str, tuple[str, RunData, int | None]] = {}
+    for run, parts in found.items():
         run_dir = join_path(logdir, run)
         try:
             data = read_run(run_dir, tags={metadata.TAG_DIAGNOSIS}, mapping=mapping, parts=parts)
         except (CorruptEventFile, OSError) as err:
             outcome.problems.append(f"skipping run {run!r}: {err}")
             outcome.skipped.append(run)
+            continue
+        stored = data.diagnoses()
+        done_until = stored[-1][0] if stored else None
+        last = data.history.last_epoch
+        if last is None:
+            outcome.problems.append(unpaired_message(run, data))
+            outcome.skipped.append(run)
+        elif done_until is not None and done_until >= last:
+            outcome.already.append(run)
         else:
-            last = data.history.last_epoch
-            stored = data.diagnoses()
-            done_until = stored[-1][0] if stored else None
-            if last is None:
-                outcome.problems.append(unpaired_message(run, data))
-                outcome.skipped.append(run)
-            elif done_until is not None and done_until >= last:
-                outcome.already.append(run)
-            else:
-                if data.problems:
-                    outcome.problems.append(
-                        f"run {run!r} was read in part: " + "; ".join(data.problems)
-                    )
-                output = RunOutput(metric, mode=mode, settings=settings, preface=ANNOTATED_NOTE)
-                _annotate_run(run, run_dir, data.history, output, plotter, after=done_until)
-                (outcome.updated if stored else outcome.annotated).append(run)
+            read[run] = (run_dir, data, done_until)
+    said = check_metric_in({run: data.history for run, (_, data, _) in read.items()}, metric)
+    if said:
+        outcome.problems.append(said)
+    plotter = ComparisonPlotter()
+    for done, (run, (run_dir, data, done_until)) in enumerate(read.items(), 1):
+        if data.problems:
+            outcome.problems.append(f"run {run!r} was read in part: " + "; ".join(data.problems))
+        output = RunOutput(metric, mode=mode, settings=settings, preface=ANNOTATED_NOTE)
+        _annotate_run(run, run_dir, data.history, output, plotter, after=done_until)
+        (outcome.annotated if done_until is None else outcome.updated).append(run)
         if progress is not None:
-            progress(done, len(found))
+            progress(done, len(read))
     return outcome
 
 

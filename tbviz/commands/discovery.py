@@ -11,10 +11,11 @@ import difflib
 import functools
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import diagnose
+from tbviz.core.history import History, is_validation
 from tbviz.core.results import RunResult
 from tbviz.errors import LogDirError, UnknownMetricError
 from tbviz.logdir import metadata, storage
@@ -207,18 +208,35 @@ def check_metric(results: list[RunResult], metric: str) -> str:
     validation metrics the runs have, and the closest one); return a message
     naming the runs that lack it when only some do (else "")."""
     lacking = [r.run for r in results if r.diagnosis.status == "no-monitor"]
-    if not results or not lacking:
+    found = {k for r in results for k in r.diagnosis.available}
+    return _metric_check(metric, len(results), lacking, found)
+
+
+def check_metric_in(histories: Mapping[str, History], metric: str) -> str:
+    """:func:`check_metric` over read histories (run -> History), before any diagnosis:
+    ``annotate`` checks this before it writes anything."""
+    lacking, found = [], set()
+    for run, history in histories.items():
+        validation = {k for k in history if is_validation(k)}
+        found |= validation
+        if validation and metric not in history:
+            lacking.append(run)
+    return _metric_check(metric, len(histories), lacking, found)
+
+
+def _metric_check(metric: str, runs: int, lacking: list[str], found: set[str]) -> str:
+    if not runs or not lacking:
         return ""
-    if len(lacking) < len(results):
+    if len(lacking) < runs:
         shown = ", ".join(repr(r) for r in lacking[:5])
         more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
-        return f"{len(lacking)} of {len(results)} runs have no {metric!r}: {shown}{more}"
-    found = sorted({k for r in results for k in r.diagnosis.available})
-    close = difflib.get_close_matches(metric, found, n=1)
+        return f"{len(lacking)} of {runs} runs have no {metric!r}: {shown}{more}"
+    names = sorted(found)
+    close = difflib.get_close_matches(metric, names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownMetricError(
         f"no run has the metric {metric!r}{hint} The runs' validation metrics: "
-        + (", ".join(found) or "none")
+        + (", ".join(names) or "none")
         + " (pass one with --metric)"
     )
 
