@@ -124,6 +124,9 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
     write_torch_flat(root / "train_eval", "train/loss", "test/loss", first=0)
     write_torch_flat(root / "..dots-first")
     write_torch_flat(root / "spaced-tags", "training loss", "validation loss")
+    # Ultralytics names its runs runs/detect/train, train2, ...: a run, not a split.
+    write_torch_flat(root / "detect" / "train", "train/loss", "val/loss", first=0)
+    write_torch_flat(root / "detect" / "train2", "train/loss", "val/loss", first=0)
     return {
         "torch-flat": "flat",
         "torch-hparams": "flat",
@@ -139,6 +142,8 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
         "train_eval": "flat",
         "..dots-first": "flat",
         "spaced-tags": "flat",
+        "detect/train": "flat",
+        "detect/train2": "flat",
     }
 
 

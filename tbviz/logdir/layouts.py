@@ -23,7 +23,9 @@ here, three things:
 
    A folder whose name merely ends in a split word (``bert_eval``,
    ``finetune_test``) is a run of its own unless it holds exactly the one tag
-   its name starts with.
+   its name starts with; so is a folder named just ``train`` whose own tags
+   name both splits, with no other split folder beside it (Ultralytics'
+   ``runs/detect/train``).
 
 2. **Which tags are training and validation, and which are bookkeeping**
    (:func:`flat_keys`, :func:`split_folder_key`): the split words are
@@ -49,6 +51,7 @@ the TensorBoard tab (through its data provider) share them.
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -400,8 +403,11 @@ def group_runs(
 
     placed: dict[str, tuple[str, Part]] = {}
     runs: dict[str, dict[str, Part]] = {}
+    splits = collections.Counter(
+        _parent(f) for f in known if split_word(f.rpartition("/")[2]) is not None
+    )
     for folder in sorted(known):  # a folder sorts after its parent: placed before it
-        run, part = placed[folder] = _place(folder, known, placed, tags)
+        run, part = placed[folder] = _place(folder, known, placed, tags, splits)
         runs.setdefault(run, {})[folder] = part
     return runs
 
@@ -411,9 +417,14 @@ def _parent(folder: str) -> str:
 
 
 def _place(
-    folder: str, known: set[str], placed: Mapping[str, tuple[str, Part]], tags_of
+    folder: str,
+    known: set[str],
+    placed: Mapping[str, tuple[str, Part]],
+    tags_of,
+    splits: Mapping[str, int],
 ) -> tuple[str, Part]:
-    """(run, part) of one folder; ``placed`` holds every folder sorted before it."""
+    """(run, part) of one folder; ``placed`` holds every folder sorted before it,
+    ``splits`` how many split-named folders each folder holds."""
     if folder == ".":
         return ".", ROOT
     parent, name = _parent(folder), folder.rpartition("/")[2]
@@ -425,6 +436,10 @@ def _place(
             owner = _add_scalars_owner(parent, tags_of(folder))
             if owner is not None:
                 return owner[0], Part("add_scalars", split, owner[1])
+        if splits[parent] == 1 and _names_both_splits(tags_of(folder)):
+            # A run named like a split, alone beside its siblings, whose tags name
+            # both splits: Ultralytics' runs/detect/train (then train2, train3...).
+            return folder, ROOT
         return parent, Part("split", split)
     found = _NAME_SPLIT.match(name)
     if found:
@@ -439,6 +454,14 @@ def _place(
     ):
         return parent, Part("hparams")
     return folder, ROOT
+
+
+def _names_both_splits(tags: Collection[str]) -> bool:
+    """True when ``tags`` pair into training and validation curves by themselves."""
+    keys = [key for key, _ in flat_keys(tags).keys.values() if key != LEARNING_RATE]
+    return any(k.startswith(VALIDATION_PREFIX) for k in keys) and any(
+        not k.startswith(VALIDATION_PREFIX) for k in keys
+    )
 
 
 def _ancestor_known(folder: str, known: set[str]) -> bool:
