@@ -388,14 +388,15 @@ _PEEK_BYTES = 1 << 16
 
 
 def peek_tags(folder: str) -> set[str]:
-    """The tags in the first records of ``folder``'s first event file: enough to
-    tell one writer's folder from another's without reading it whole."""
+    """The tags in the first records of each of ``folder``'s event files: enough to
+    tell one writer's folder from another's without reading it whole (every
+    file, since a file ``annotate`` added may sort first)."""
     tags: set[str] = set()
-    for path in event_files(folder)[:1]:
+    for path in event_files(folder):
         try:
             buffer = storage.read_head(path, _PEEK_BYTES)
         except OSError:
-            return tags
+            continue
         offset = 0
         while offset + _HEADER.size <= len(buffer):
             length, _ = _HEADER.unpack_from(buffer, offset)
