@@ -137,6 +137,33 @@ def test_a_rising_learning_rate_is_not_taken_for_overfitting():
     assert diagnose({"loss": loss, "val_loss": val, "learning_rate": held}).status == "overfitting"
 
 
+def test_a_best_that_was_a_dip_of_a_noisier_phase_is_not_a_level_lost():
+    """A real run (SGD at 0.1, the rate cut tenfold at epoch 13): the best, 0.2918, is
+    one dip of a phase whose values scatter by 0.025; after the cut validation settles
+    at 0.305, 4-5% above that dip, and creeps up 0.7% while training sits at zero."""
+    val = [0.4333, 0.3001, 0.3086, 0.3058, 0.3486, 0.2926, 0.334, 0.3698, 0.3114, 0.3244,
+           0.2918, 0.3053, 0.3048, 0.3045, 0.3044, 0.3044, 0.3046, 0.3047, 0.3049, 0.3052,
+           0.3054, 0.3057, 0.306, 0.3062]  # fmt: skip
+    loss = [0.84, 0.31, 0.19, 0.14, 0.089, 0.084, 0.085, 0.047, 0.02, 0.0068, 0.0048, 0.0014]
+    loss += [0.0006] * 4 + [0.0005] * 8
+    lr = [0.1] * 12 + [0.01] * 12
+    d = diagnose({"loss": loss, "val_loss": val, "learning_rate": lr})
+    assert d.status == "plateau" and d.reason_code == "noisy-best"
+    assert d.best_epoch == 10 and 0.02 < d.noise < 0.03 and d.threshold == d.noise
+    assert "set before the learning rate dropped" in d.reason and "lucky dip" in d.reason
+    # The rule off, or without the rate, the same curve is overfitting since its dip.
+    off = diagnose(
+        {"loss": loss, "val_loss": val, "learning_rate": lr},
+        settings=DetectorSettings(noisy_best_multiplier=0),
+    )
+    assert off.status == "overfitting" and off.onset_epoch == 10
+    assert diagnose({"loss": loss, "val_loss": val}).status == "overfitting"
+    # A rise beyond that phase's noise after the cut is overfitting still.
+    rising = val[:12] + [0.3053 + 0.006 * i for i in range(1, 13)]
+    d = diagnose({"loss": loss, "val_loss": rising, "learning_rate": lr})
+    assert d.status == "overfitting" and d.onset_epoch == 10
+
+
 def test_missing_monitor_names_the_keys_that_exist():
     d = diagnose(TUTORIAL, monitor="val_acc")
     assert d.status == "no-monitor" and d.available == ("val_loss", "val_accuracy")

@@ -43,6 +43,11 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
   ``lr_grace_epochs`` after the drop. A rate that rose by ``lr_rise`` times
   or more (a warm-up, a learning-rate range test) is given the same grace:
   validation made worse by a rising rate is the rate's doing.
+* **A dip is not a level.** When the rate dropped after the best epoch, the
+  best was set in the noisier phase before the drop; once validation settles,
+  it must be worse than that best by ``noisy_best_multiplier`` times the
+  noise of that phase (reason code ``noisy-best`` until then): a one-epoch
+  dip of a jumpy phase is not a level the model held and lost.
 * **The run is learning.** No overfitting is confirmed while the run-wide
   not-learning verdict holds (:mod:`tbviz.core.diagnosis`).
 * **Memory.** Once confirmed, the verdict stays ``overfitting`` (onset = the
@@ -99,6 +104,9 @@ class DetectorSettings:
     #: Two sides' noise estimates within this ratio are pooled; further apart, the
     #: larger is trend read as noise and the smaller is taken (see ``_robust_noise``).
     noise_pool_ratio: float = 3.0
+    #: A best set before a learning-rate drop, in the noisier phase before it, must
+    #: be beaten by this many times that phase's noise (0: off); see ``noisy-best``.
+    noisy_best_multiplier: float = 1.0
     min_learning: float = 10.0
     #: Not learning, too: the loss still above this share of its first value...
     stuck_loss_share: float = 0.7
@@ -130,6 +138,7 @@ class DetectorSettings:
             "min_generalization_loss",
             "noise_multiplier",
             "noise_pool_ratio",
+            "noisy_best_multiplier",
             "sustained_multiplier",
             "min_train_improvement",
             "train_floor",
@@ -225,6 +234,10 @@ REASON_CODES = {
     "recovering": "validation is worse than its best but heading back",
     "lr-drop": "validation is worse but the learning rate just dropped",
     "lr-rise": "validation is worse but the learning rate just rose",
+    "noisy-best": (
+        "validation is worse than a best set before a learning-rate drop, by less than "
+        "the noise of the epochs before that drop: a lucky dip of a noisier phase"
+    ),
     "no-training-curve": "validation is worse, with no training curve to compare",
     "training-flat": "validation is worse, and training stopped improving above its floor",
     "training-unstable": "training rose well above its value at the best epoch",
@@ -277,6 +290,7 @@ class MetricDetector:
         self._train_max = -math.inf
         self._last_lr: float | None = None
         self._lr_drop: int | None = None
+        self._lr_drops: list[int] = []
         self._lr_rise: int | None = None
         self._onset: int | None = None
         self._confirmed: int | None = None
@@ -304,6 +318,7 @@ class MetricDetector:
             last, s = self._last_lr, self.settings
             if last is not None and learning_rate < last * s.lr_drop:
                 self._lr_drop = epoch
+                self._lr_drops.append(epoch)
             elif last is not None and learning_rate > last * s.lr_rise:
                 self._lr_rise = epoch
             self._last_lr = learning_rate
@@ -343,6 +358,12 @@ class MetricDetector:
             self._onset, self._confirmed = m.best_epoch, m.last_epoch
             self._confirmed_by = code
         overfitting = rule.status == "overfitting"
+        if rule.code == "noisy-best":  # weighed against the best's own phase
+            noise = m.best_phase_noise
+            threshold = self.settings.noisy_best_multiplier * noise
+        else:
+            noise = m.noise if report else m.__dict__.get("noise")
+            threshold = m.threshold if report else m.__dict__.get("threshold")
         return Verdict(
             status=rule.status,
             reason_code=code,
@@ -355,8 +376,8 @@ class MetricDetector:
             generalization_loss=m.gl,
             train_improvement=m.train_gain,
             train_rise=m.train_rise,
-            noise=m.noise if report else m.__dict__.get("noise"),
-            threshold=m.threshold if report else m.__dict__.get("threshold"),
+            noise=noise,
+            threshold=threshold,
             gap=m.gap,
             lr_drop_epoch=self._lr_drop,
             lr_rise_epoch=self._lr_rise,
@@ -510,6 +531,36 @@ class _Measure:
         return min((g for g in gaps if g > tolerance), default=0.0)
 
     @functools.cached_property
+    def best_phase_noise(self) -> float | None:
+        """The noise of the phase the best was set in, when a learning-rate drop came
+        after the best: the values of the ``noise_window`` epochs before the first
+        such drop (past the warm-up), around a line or parabola. None otherwise."""
+        d, s = self.detector, self.detector.settings
+        drop = next((e for e in d._lr_drops if e > self.best_epoch), None)
+        if drop is None:
+            return None
+        first = max(d._first_epoch + s.warmup_epochs, drop - s.noise_window)
+        i, j = bisect.bisect_left(d._epochs, first), bisect.bisect_left(d._epochs, drop)
+        xs, ys = d._epochs[i:j], [d._scale(v) for v in d._values[i:j]]
+        if len(xs) < 4:
+            return None
+        degree = 2 if len(xs) >= 5 else 1
+        return math.sqrt(_residual_squares(xs, ys, degree) / (len(xs) - degree - 1))
+
+    @functools.cached_property
+    def noisy_best(self) -> bool:
+        """Validation is worse than a best set before a learning-rate drop by less, on
+        average over the last ``confirm_epochs``, than ``noisy_best_multiplier`` times
+        the noise of that phase: after the drop the curve settled, and its best was a
+        dip of the noisier phase, not a level the model held and then lost."""
+        s, noise = self.detector.settings, self.best_phase_noise
+        if noise is None or s.noisy_best_multiplier <= 0:
+            return False
+        d, k = self.detector, s.confirm_epochs
+        excess = [d._scale(v) - self.best for v in d._values[-k:]]
+        return sum(excess) / len(excess) < s.noisy_best_multiplier * noise
+
+    @functools.cached_property
     def beyond_noise(self) -> bool:
         return self.detector._confirmed_worse(self.best, self.threshold)
 
@@ -585,6 +636,12 @@ RULES: tuple[Rule, ...] = (
     Rule("recovering", "plateau", lambda m, s: m.recovering, ("noise_window",)),
     Rule("lr-drop", "plateau", lambda m, s: m.after_lr_drop, ("lr_grace_epochs", "lr_drop")),
     Rule("lr-rise", "plateau", lambda m, s: m.after_lr_rise, ("lr_grace_epochs", "lr_rise")),
+    Rule(
+        "noisy-best",
+        "plateau",
+        lambda m, s: m.noisy_best,
+        ("noisy_best_multiplier", "lr_drop", "noise_window", "confirm_epochs"),
+    ),
     Rule("no-training-curve", "plateau", lambda m, s: m.train_rise is None),
     Rule(
         "training-unstable",

@@ -317,6 +317,12 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
             f"{epoch_label(d.lr_rise_epoch)}; a rising rate (a warm-up, a range test) often "
             "makes validation worse for a while: judged again once the rate holds."
         )
+    if code == "noisy-best":
+        return (
+            f"{mon} is {worse_phrase(d)}, but that best was set before the learning rate "
+            f"dropped, in a noisier phase (its noise about {fmt(d.noise, 2)}); the rise is "
+            "within it: the best was a lucky dip of that phase, not a level the model held."
+        )
     if code == "no-training-curve":
         return f"{mon} is {worse_phrase(d)}, but there is no training curve to compare with."
     if code == "training-flat":
