@@ -190,6 +190,27 @@ def hugging_face_runs(root) -> None:
         trainer.train()
 
 
+def ray_tune_runs(root) -> None:
+    """Ray Tune's own logs: each trial's folder holds ``ray/tune/<metric>`` at steps
+    1, 2, ... (its training iterations), Tune's bookkeeping and the trial's hparams."""
+    import ray
+    from ray import tune
+
+    def trainable(config):
+        for train, val in zip(writers.TRAIN, writers.VAL, strict=True):
+            tune.report({"loss": train, "val_loss": val})
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        tune.Tuner(
+            trainable,
+            param_space={"lr": tune.grid_search([0.01, 0.03])},
+            run_config=tune.RunConfig(storage_path=str(root / "ray"), name="exp", verbose=0),
+        ).fit()
+    finally:
+        ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory):
     root = tmp_path_factory.mktemp("slow-writers") / "runs"
@@ -198,6 +219,7 @@ def matrix(tmp_path_factory):
     keras_tuner_runs(root)
     lightning_runs(root)
     hugging_face_runs(root)
+    ray_tune_runs(root)
     return root
 
 
@@ -206,6 +228,13 @@ def test_the_command_and_the_tab_read_every_training_library_alike(matrix, capsy
     tab = writers.tab_rows(matrix)
     assert sorted(cli) == sorted(tab)
     assert [line for run in cli for line in writers.same_reading(cli[run], tab[run])] == []
+    tune_runs = sorted(run for run in cli if run.startswith("ray/exp/"))
+    assert len(tune_runs) == 2, sorted(cli)
+    for run in tune_runs:  # ray/tune/loss, ray/tune/val_loss at iterations 1, 2, ...
+        row = cli.pop(run)
+        assert row["layout"] == "flat" and row["paired"] == ["loss"], row
+        assert (row["best_epoch"], row["epochs"]) == (writers.BEST_EPOCH, len(writers.VAL))
+        assert row["status"] == "overfitting" and row["hparams"]["lr"] in (0.01, 0.03)
     layouts = {run: row["layout"] for run, row in cli.items()}
     assert layouts == {
         "keras-batch": "keras",

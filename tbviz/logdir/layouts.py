@@ -70,12 +70,18 @@ _SUFFIX = re.compile(r"^(.+?)_(epoch|step)$", re.IGNORECASE)
 _LOADER = re.compile(r"^(.+)/dataloader_idx_(\d+)$")
 #: A folder name ending in a split word: ``Loss_train`` (add_scalars) or ``bert_eval``.
 _NAME_SPLIT = re.compile(rf"^(.+)[_\-.]({_SPLIT})$", re.IGNORECASE)
-#: Tags that count or time the training, never a metric to compare.
+#: Tags that count or time the training, never a metric to compare (Ray Tune's
+#: own: ``done``, ``time_this_iter_s``, ``iterations_since_restore``, ...).
 _BOOKKEEPING = re.compile(
     r"^(epoch|epochs|step|steps|global_step|iteration|grad_norm|hp_metric|total_flos"
     r"|train_loss|(train_|eval_|test_)?(runtime|samples_per_second|steps_per_second)"
-    r"|.*_per_second|.*_vs_iterations|time|epoch_time)$"
+    r"|.*_per_second|.*_vs_iterations|time|epoch_time"
+    r"|done|training_iteration|iterations_since_restore|time_this_iter_s|time_since_restore"
+    r"|time_total_s|timesteps_total|timesteps_since_restore|episodes_total|timestamp"
+    r"|warmup_time|perf_.*)$"
 )
+#: A namespace a writer puts before every tag: Ray Tune's ``ray/tune/loss``.
+_NAMESPACE = re.compile(r"^ray/tune/")
 #: Words that join the splits in a chart's name: "Training vs. Validation Loss".
 _JOINING = frozenset({"vs", "versus", "and"})
 _LEARNING_RATE = re.compile(r"^(lr|learning_rate)([_\-].*)?$")
@@ -239,9 +245,11 @@ def flat_keys(tags: Iterable[str], mapping: TagMapping | None = None) -> FlatKey
     parsed: dict[str, tuple[str, str, str, int | None]] = {}
     words: dict[tuple[str, str], set[str]] = {}  # (split, metric) -> split words seen
     bare: list[str] = []
+    named: dict[str, str] = {}  # tag -> the tag less its namespace
     for tag in tags:
         if tag.startswith(("tbviz/", "_hparams_/")):
             continue
+        name = named[tag] = _NAMESPACE.sub("", tag)
         if mapping is not None:
             found = mapping.match(tag)
             if found:
@@ -249,8 +257,8 @@ def flat_keys(tags: Iterable[str], mapping: TagMapping | None = None) -> FlatKey
             else:
                 unmatched.append(tag)
             continue
-        loader = _LOADER.match(tag)
-        inner, index = (loader.group(1), int(loader.group(2))) if loader else (tag, None)
+        loader = _LOADER.match(name)
+        inner, index = (loader.group(1), int(loader.group(2))) if loader else (name, None)
         found = _parse_flat(inner)
         if found is None:
             bare.append(tag)
@@ -269,8 +277,8 @@ def flat_keys(tags: Iterable[str], mapping: TagMapping | None = None) -> FlatKey
             loaders.setdefault(f"{split}:{metric}", set()).add(index)
     validated = {m for s, m, _, _ in parsed.values() if s == "val"}
     for tag in bare:
-        suffix = _SUFFIX.match(tag)
-        name, grain = (suffix.group(1), suffix.group(2).lower()) if suffix else (tag, "")
+        suffix = _SUFFIX.match(named[tag])
+        name, grain = (suffix.group(1), suffix.group(2).lower()) if suffix else (named[tag], "")
         metric = metric_name(name)
         if _kind(metric) == "lr":
             keys[tag] = (LEARNING_RATE, grain)
