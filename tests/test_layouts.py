@@ -17,6 +17,7 @@ from tbviz.logdir.layouts import (
     match_flat_tag,
     run_history,
     scalars_metric,
+    suggest_mapping,
 )
 from tbviz.logdir.reader import read_run
 from tests.writers import tab_rows
@@ -71,6 +72,14 @@ def test_flat_tags_are_matched_case_insensitively():
     assert match_flat_tag("learning_rate") is None
     assert match_flat_tag("training loss") == ("train", "loss", "")  # PyTorch's tutorial
     assert match_flat_tag("Validation Accuracy") == ("val", "accuracy", "")
+
+
+def test_no_mapping_is_suggested_from_counters_and_timings():
+    """An unknown namespace over bookkeeping tags (Ray Tune's, before tbviz knew it)
+    once gave '--train-tag {metric}/iterations_since_restore --val-tag {metric}/done'."""
+    assert suggest_mapping(["ns/done", "ns/iterations_since_restore", "ns/time"]) is None
+    found = suggest_mapping(["loss/ours", "loss/holdout", "ns/done", "ns/time"])
+    assert {found.train_tag, found.val_tag} == {"{metric}/ours", "{metric}/holdout"}
 
 
 def test_an_add_scalars_chart_is_named_for_its_metric_not_its_splits():

@@ -376,6 +376,8 @@ def _pair_words(tags: list[str]) -> tuple[str, str, str] | None:
             if len(pieces) < 2:
                 continue
             word = pieces[position]
+            if _kind(metric_name(word)) != "metric":
+                continue  # a counter, a timing or a rate is never a split's name
             rest = "/".join(pieces[:-1] if position == -1 else pieces[1:])
             by_word.setdefault(word, set()).add(rest)
         words = sorted(by_word, key=lambda w: (-len(by_word[w]), w))
