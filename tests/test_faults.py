@@ -332,3 +332,27 @@ def test_a_valid_file_with_garbage_appended_keeps_its_good_records(tmp_path):
     with pytest.raises(CorruptEventFile, match="bad length checksum"):
         list(iter_events(str(path)))
     assert len(good) >= 2
+
+
+def test_a_big_file_is_read_in_blocks_with_the_same_records(tmp_path, monkeypatch):
+    """Files of histograms or images can make gigabytes: they are read in blocks, so
+    memory does not grow with them; records that straddle two blocks, a record
+    longer than a block and a record cut short at the end all read as before."""
+    from tbviz.logdir import reader
+
+    with RunLogger(tmp_path, "r", figure_budget=None) as run:  # figures: records of KBs
+        for epoch in range(4):
+            run.log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.2 - 0.1 * epoch})
+    [path] = [p for p in (tmp_path / "r").iterdir() if "tfevents" in p.name]
+    whole = list(reader.iter_records(str(path)))
+    assert max(map(len, whole)) > 1000  # a figure
+    for block in (7, 100, 999):
+        monkeypatch.setattr(reader, "READ_BLOCK", block)
+        assert list(reader.iter_records(str(path))) == whole
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])  # the last record cut short: the others stand
+    assert list(reader.iter_records(str(path))) == whole[:-1]
+    second = 12 + len(whole[0]) + 4  # where the second record starts
+    path.write_bytes(data[:second] + b"\xff" * 8 + data[second + 8 :])  # a garbage length
+    with pytest.raises(CorruptEventFile, match=f"bad length checksum at byte {second}$"):
+        list(reader.iter_records(str(path)))

@@ -61,44 +61,65 @@ def event_files(folder: str) -> list[str]:
     )
 
 
+#: Bytes read at a time. A run's scalars and figures make a few MB, read in one
+#: go; a file of histograms or images can make gigabytes, and is read in blocks
+#: of this size, so memory does not grow with it.
+READ_BLOCK = 16 << 20
+
+
 def iter_records(path: str) -> Iterator[bytes]:
     """Yield the payload of each TFRecord in ``path``, checking its checksums.
 
-    The file is read whole: event files are small (a run's figures make a
-    few MB at most), and slicing one buffer is much cheaper than a read call
-    per header, payload and footer. This loop runs once per scalar of every
-    run a command reads, so it is lean: the checksum's masking is written out
-    rather than called, and the length's own checksum is checked only where
-    the payload's does not already vouch for the length (a payload checksum
-    that matches at the end the length points to is a wrong length's chance
-    of 1 in 2**32): when the record is cut short or its payload fails.
+    The file is read in blocks of :data:`READ_BLOCK` (a small file whole):
+    slicing one buffer is much cheaper than a read call per header, payload
+    and footer. This loop runs once per scalar of every run a command reads,
+    so it is lean: the checksum's masking is written out rather than called,
+    and the length's own checksum is checked only where the payload's does
+    not already vouch for the length (a payload checksum that matches at the
+    end the length points to is a wrong length's chance of 1 in 2**32): when
+    the record is cut short or its payload fails.
     """
-    buffer = storage.read_bytes(path)
-    end = len(buffer)
-    offset = 0
     header, header_size = _HEADER.unpack_from, _HEADER.size
     footer, footer_size = _FOOTER.unpack_from, _FOOTER.size
     crc = google_crc32c.value
-    while offset + header_size <= end:
-        length = header(buffer, offset)[0]
-        start = offset + header_size
-        stop = start + length
-        if stop + footer_size > end:
-            _check_length(path, buffer, offset)
-            return  # a record cut short: the writer was killed or is writing
-        payload = buffer[start:stop]
-        value = crc(payload)
-        if (((value >> 15) | (value << 17)) + MASK_DELTA) & 0xFFFFFFFF != footer(buffer, stop)[0]:
-            _check_length(path, buffer, offset)
-            raise CorruptEventFile(f"{path}: bad data checksum at byte {offset}")
-        offset = stop + footer_size
-        yield payload
+    with storage.open_read(path) as stream:
+        buffer = stream.read(READ_BLOCK)
+        base = 0  # where ``buffer`` starts in the file
+        offset = 0
+        while True:
+            end = len(buffer)
+            stop = 0
+            while offset + header_size <= end:
+                length = header(buffer, offset)[0]
+                start = offset + header_size
+                stop = start + length
+                if stop + footer_size > end:
+                    # The rest is in the next block, or cut short: first make sure
+                    # the length is one (garbage would ask for gigabytes).
+                    _check_length(path, buffer, offset, base)
+                    break
+                payload = buffer[start:stop]
+                value = crc(payload)
+                if (((value >> 15) | (value << 17)) + MASK_DELTA) & 0xFFFFFFFF != footer(
+                    buffer, stop
+                )[0]:
+                    _check_length(path, buffer, offset, base)
+                    raise CorruptEventFile(f"{path}: bad data checksum at byte {base + offset}")
+                offset = stop + footer_size
+                yield payload
+            more = stream.read(max(READ_BLOCK, stop + footer_size - end))
+            if not more:
+                return  # a record cut short: the writer was killed or is writing
+            buffer = buffer[offset:] + more
+            base += offset
+            offset = 0
 
 
-def _check_length(path: str, buffer: bytes, offset: int) -> None:
-    """Raise :class:`CorruptEventFile` if the length at ``offset`` fails its checksum."""
+def _check_length(path: str, buffer: bytes, offset: int, base: int = 0) -> None:
+    """Raise :class:`CorruptEventFile` if the length at ``offset`` (``base + offset``
+    in the file) fails its checksum."""
     if masked_crc32c(buffer[offset : offset + 8]) != _HEADER.unpack_from(buffer, offset)[1]:
-        raise CorruptEventFile(f"{path}: bad length checksum at byte {offset}")
+        raise CorruptEventFile(f"{path}: bad length checksum at byte {base + offset}")
 
 
 def iter_events(path: str) -> Iterator[event_pb2.Event]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
-from typing import Any
+from typing import Any, BinaryIO
 
 from tbviz.errors import TbvizError
 
@@ -167,27 +167,19 @@ def walk_dirs(path: str) -> list[str]:
     return found or [path]
 
 
-def read_bytes(path: str) -> bytes:
+def open_read(path: str) -> BinaryIO:
+    """``path`` opened for reading bytes, on any backend (use it in a ``with``)."""
     kind, fs, p = _backend(path)
     if kind == "local":
-        with open(p, "rb") as stream:
-            return stream.read()
+        return open(p, "rb")  # the caller closes it
     if kind == "gfile":
-        with fs.GFile(p, "rb") as stream:
-            return stream.read()
-    return fs.cat_file(p)
+        return fs.GFile(p, "rb")
+    return fs.open(p, "rb")
 
 
 def read_head(path: str, size: int) -> bytes:
     """The first ``size`` bytes of ``path`` (fewer if it is shorter)."""
-    kind, fs, p = _backend(path)
-    if kind == "local":
-        with open(p, "rb") as stream:
-            return stream.read(size)
-    if kind == "gfile":
-        with fs.GFile(p, "rb") as stream:
-            return stream.read(size)
-    with fs.open(p, "rb") as stream:
+    with open_read(path) as stream:
         return stream.read(size)
 
 
