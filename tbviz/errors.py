@@ -15,6 +15,14 @@ class UnknownMetricError(TbvizError, ValueError):
     """No run has the metric asked for (``--metric``)."""
 
 
+class NoRunMatchesError(TbvizError, ValueError):
+    """Runs were found, but none whose name matches the ``--runs`` pattern."""
+
+
+class UnknownKnobError(TbvizError, ValueError):
+    """No run has the knob to group over (``--group-over``) in its hparams or its name."""
+
+
 class OutputError(TbvizError, ValueError):
     """An output file tbviz was asked to write has an unknown kind or no folder."""
 

@@ -135,3 +135,18 @@ def test_a_bad_flag_is_answered_with_the_subcommands_usage(logdir, capsys):
     assert err.startswith("usage: tbviz compare") and "--out FILE.json" in err
     assert "tbviz leaderboard LOGDIR --json" in err
     assert not (logdir / "_compare").exists()
+
+
+def test_a_runs_pattern_or_a_knob_that_matches_nothing_is_an_error_that_shows_the_names(
+    mixed_logdir, capsys
+):
+    """A typo in --runs or --group-over once gave "no event files under ..." or a group
+    per run, without a word about the typo."""
+    assert main(["leaderboard", str(mixed_logdir), "--runs", "^sweep/worse"]) == 2
+    err = capsys.readouterr().err
+    assert "no run under" in err and "matches --runs '^sweep/worse'" in err
+    assert "the 4 runs there include 'corrupt', 'overfit'" in err  # what names look like
+    assert main(["compare", str(mixed_logdir), "--group-over", "lrr", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no run has 'lrr' in its hparams or its name; did you mean 'lr'?" in err
+    assert not (mixed_logdir / "_compare").exists()

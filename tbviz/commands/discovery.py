@@ -17,7 +17,7 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import diagnose
 from tbviz.core.history import History, is_validation
 from tbviz.core.results import RunResult
-from tbviz.errors import LogDirError, UnknownMetricError
+from tbviz.errors import LogDirError, NoRunMatchesError, UnknownMetricError
 from tbviz.logdir import metadata, storage
 from tbviz.logdir.layouts import Part, TagMapping, suggest_mapping
 from tbviz.logdir.reader import (
@@ -66,10 +66,23 @@ def select_runs(
     logdir: str, runs: str | None = None, problems: list[str] | None = None
 ) -> dict[str, dict[str, Part]]:
     """The runs under ``logdir`` whose name matches the ``runs`` regex (all if None),
-    as :func:`find_runs` gives them."""
+    as :func:`find_runs` gives them.
+
+    Raises:
+        NoRunMatchesError: there are runs, but the regex matches none of them (the
+            message names a few, so the user sees what the names look like).
+    """
     pattern = re.compile(runs) if runs else None
     found = find_runs(logdir, problems)
-    return {r: parts for r, parts in found.items() if pattern is None or pattern.search(r)}
+    chosen = {r: parts for r, parts in found.items() if pattern is None or pattern.search(r)}
+    if found and not chosen:
+        names = sorted(found)
+        shown = ", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+        raise NoRunMatchesError(
+            f"no run under {logdir} matches --runs {runs!r} (a regular expression searched "
+            f"in each run's name); the {len(names)} runs there include {shown}"
+        )
+    return chosen
 
 
 #: Below this many runs, worker processes cost more than they save.

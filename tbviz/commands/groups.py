@@ -16,6 +16,7 @@ not depend on.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 import re
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 from tbviz.core.results import NAMING_HPARAMS, RunResult, varying_hparams
 from tbviz.core.text import aligned_table, fmt
+from tbviz.errors import UnknownKnobError
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,13 @@ class GroupResult:
 
 
 def group_runs(results: Sequence[RunResult], knobs: Sequence[str]) -> list[GroupResult]:
-    """The runs in groups over ``knobs``, best mean first, each compared with the next."""
+    """The runs in groups over ``knobs``, best mean first, each compared with the next.
+
+    Raises:
+        UnknownKnobError: no run has one of ``knobs`` in its hparams or its name (a
+            typo would otherwise make every run a group of its own).
+    """
+    check_knobs(results, knobs)
     groups: dict[tuple, GroupResult] = {}
     varying = set(varying_hparams([r.hparams for r in results]))
     for result in results:
@@ -126,6 +134,27 @@ def group_runs(results: Sequence[RunResult], knobs: Sequence[str]) -> list[Group
     for group, following in itertools.pairwise(ranked):
         group.versus_next = compare_groups(group, following)
     return ranked
+
+
+def check_knobs(results: Sequence[RunResult], knobs: Sequence[str]) -> None:
+    """Raise :class:`UnknownKnobError` for a knob no run has, naming the closest
+    one and the knobs the runs have (hparams, and ``name=`` parts of run names)."""
+    found = {k for r in results for k in r.hparams if k not in NAMING_HPARAMS}
+    found |= {k for r in results for k in _NAME_KNOB.findall(r.run)}
+    for knob in knobs:
+        if knob in found:
+            continue
+        close = difflib.get_close_matches(knob, sorted(found), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownKnobError(
+            f"no run has {knob!r} in its hparams or its name{hint} The runs' knobs: "
+            + (", ".join(sorted(found)) or "none")
+            + " (pass one with --group-over)"
+        )
+
+
+#: A ``knob=`` part of a run name, as ``_placement`` reads it: ``sweep/lr=0.1,seed=3``.
+_NAME_KNOB = re.compile(r"(?:^|[/,_\-])([^/,_\-=]+)=")
 
 
 def _placement(
