@@ -372,7 +372,9 @@ def _diagnose(history) -> dict | None:
 
     if history.last_epoch is None:
         return None
-    return diagnose(history, "val_loss").to_dict()
+    # As the leaderboard does: a row needs the monitored metric's verdict and the
+    # others' best values, not a replay of every metric (several times slower).
+    return diagnose(history, "val_loss", every_metric=False).to_dict()
 
 
 def _series(history, monitor: str) -> tuple[list, list]:
