@@ -247,7 +247,8 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
     if code == "no-monitor":
         return (
             f"{mon} was never logged; the validation metrics logged are "
-            f"{', '.join(d.available)}. Set monitor= to one of them."
+            f"{', '.join(d.available)}. Name one as monitor= (a callback) or --metric "
+            "(the tbviz command)."
         )
     if code == "not-learning":
         if detail and detail[0] == "accuracy":
