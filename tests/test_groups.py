@@ -120,3 +120,31 @@ def test_the_hparams_worth_showing_are_those_that_vary_between_runs_logging_hpar
     assert varying_hparams([*sweep, {}, {}]) == ["lr"]
     assert varying_hparams([{"lr": 0.1, "run": "a"}, {}]) == ["lr"]  # a lone run: all of them
     assert varying_hparams([{}, {}]) == []
+
+
+def test_the_tab_places_runs_in_the_groups_the_command_does(tmp_path, capsys):
+    """The plugin serves each run's group over each knob, placed by the same function
+    as --group-over; a run whose hparams only name it groups by its name in both."""
+    from tests.writers import tab_rows
+
+    for lr in (0.001, 0.003):
+        for seed in (0, 1):
+            log_history(
+                tmp_path,
+                f"sweep/lr={lr},seed={seed}",
+                curve(0.5 + lr * 10 + seed / 100, 3),
+                figure_every=0,
+                hparams={"lr": lr, "seed": seed, "sweep": "sweep"},
+            )
+    log_history(tmp_path, "named/seed=4", curve(0.7, 3), figure_every=0, hparams={"sweep": "x"})
+    assert main(["leaderboard", str(tmp_path), "--group-over", "seed", "--json"]) == 0
+    cli = {g["group"]: sorted(g["runs"]) for g in json.loads(capsys.readouterr().out)}
+    assert cli == {
+        "lr=0.001": ["sweep/lr=0.001,seed=0", "sweep/lr=0.001,seed=1"],
+        "lr=0.003": ["sweep/lr=0.003,seed=0", "sweep/lr=0.003,seed=1"],
+        "named/seed=*": ["named/seed=4"],
+    }
+    tab: dict[str, list[str]] = {}
+    for run, row in tab_rows(tmp_path).items():
+        tab.setdefault(row["groups"]["seed"][1], []).append(run)
+    assert {label: sorted(runs) for label, runs in tab.items()} == cli

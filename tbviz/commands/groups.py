@@ -24,7 +24,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tbviz.core.results import NAMING_HPARAMS, RunResult, varying_hparams
+from tbviz.core.results import NAMING_HPARAMS, RunResult, group_placement, varying_hparams
 from tbviz.core.text import aligned_table, fmt
 from tbviz.errors import UnknownKnobError
 
@@ -126,7 +126,7 @@ def group_runs(results: Sequence[RunResult], knobs: Sequence[str]) -> list[Group
     groups: dict[tuple, GroupResult] = {}
     varying = set(varying_hparams([r.hparams for r in results]))
     for result in results:
-        key, label, values = _placement(result, knobs, varying)
+        key, label, values = group_placement(result.run, result.hparams, knobs, varying)
         group = groups.setdefault(key, GroupResult(label))
         group.members.append(result)
         group.knob_values[result.run] = values
@@ -153,33 +153,8 @@ def check_knobs(results: Sequence[RunResult], knobs: Sequence[str]) -> None:
         )
 
 
-#: A ``knob=`` part of a run name, as ``_placement`` reads it: ``sweep/lr=0.1,seed=3``.
+#: A ``knob=`` part of a run name, as ``group_placement`` reads it: ``sweep/lr=0.1,seed=3``.
 _NAME_KNOB = re.compile(r"(?:^|[/,_\-])([^/,_\-=]+)=")
-
-
-def _placement(
-    result: RunResult, knobs: Sequence[str], varying: set[str]
-) -> tuple[tuple, str, tuple]:
-    """(group key, group label, the member's values of the knobs grouped over)."""
-    hparams = {k: v for k, v in result.hparams.items() if k not in NAMING_HPARAMS}
-    if hparams:
-        shared = tuple(sorted((k, repr(v)) for k, v in hparams.items() if k not in knobs))
-        label = ", ".join(
-            f"{k}={_show(v)}" for k, v in sorted(hparams.items()) if k not in knobs and k in varying
-        )
-        values = tuple(hparams.get(k) for k in knobs)
-        return ("hparams", shared), label or "(all runs)", values
-    name, values = result.run, []
-    for knob in knobs:
-        pattern = re.compile(rf"(?<![^/,_\-]){re.escape(knob)}=([^/,]*)")
-        found = pattern.search(name)
-        values.append(found.group(1) if found else None)
-        name = pattern.sub(f"{knob}=*", name)
-    return ("name", name), name, tuple(values)
-
-
-def _show(value: object) -> str:
-    return fmt(value) if isinstance(value, float) else str(value)
 
 
 def compare_groups(first: GroupResult, second: GroupResult) -> Comparison:

@@ -7,12 +7,13 @@ the figures that draw them (so neither depends on the other).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import History
-from tbviz.core.text import finite_or_none
+from tbviz.core.text import finite_or_none, fmt
 
 #: Hparams that name a run rather than configure it (the trainer logs them for
 #: TensorBoard's HParams dashboard): never a group's knob or part of its key, in
@@ -85,3 +86,36 @@ def varying_hparams(hparams: Sequence[Mapping[str, object]]) -> list[str]:
     if len(logged) < 2:
         return names
     return [name for name in names if len({repr(h.get(name)) for h in logged}) > 1]
+
+
+def group_placement(
+    run: str, hparams: Mapping[str, object], knobs: Sequence[str], varying: Collection[str]
+) -> tuple[tuple, str, tuple]:
+    """Where a run goes when runs are grouped over ``knobs``: (group key, group label,
+    its values of the knobs). ``tbviz ... --group-over`` and the tab both place runs
+    by this (the plugin serves each run's key and label).
+
+    Runs with hparams (other than the naming ones) group by the hparams that are not
+    ``knobs``, labelled by those of them in ``varying``; runs without group by their
+    name, each ``knob=value`` part read as ``knob=*``.
+    """
+    configures = {k: v for k, v in hparams.items() if k not in NAMING_HPARAMS}
+    if configures:
+        shared = tuple(sorted((k, repr(v)) for k, v in configures.items() if k not in knobs))
+        label = ", ".join(
+            f"{k}={_show(v)}"
+            for k, v in sorted(configures.items())
+            if k not in knobs and k in varying
+        )
+        return ("hparams", shared), label or "(all runs)", tuple(configures.get(k) for k in knobs)
+    name, values = run, []
+    for knob in knobs:
+        pattern = re.compile(rf"(?<![^/,_\-]){re.escape(knob)}=([^/,]*)")
+        found = pattern.search(name)
+        values.append(found.group(1) if found else None)
+        name = pattern.sub(f"{knob}=*", name)
+    return ("name", name), name, tuple(values)
+
+
+def _show(value: object) -> str:
+    return fmt(value) if isinstance(value, float) else str(value)

@@ -31,7 +31,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tbviz.core.results import NAMING_HPARAMS, varying_hparams
+from tbviz.core.results import NAMING_HPARAMS, group_placement, varying_hparams
 from tbviz.core.text import finite_or_none
 from tbviz.core.verdicts import STATUS_TABLE
 from tbviz.logdir import metadata
@@ -92,15 +92,13 @@ class TbvizPlugin(base_plugin.TBPlugin):
             {"status": status, "color": color, "meaning": meaning}
             for status, (color, meaning) in STATUS_TABLE.items()
         ]
+        # As the leaderboard's hparams column and --group-over read them: the hparams
+        # that vary, and for each one a knob, each run's group when grouped over it.
+        varying = varying_hparams([row.get("hparams") or {} for row in rows])
+        knobs = [name for name in varying if name not in NAMING_HPARAMS]
+        rows = [{**row, "groups": _groups(row, knobs, varying)} for row in rows]
         return _json(
-            request,
-            {
-                "runs": rows,
-                "statuses": statuses,
-                # As the leaderboard's hparams column and --group-over read them.
-                "varying": varying_hparams([row.get("hparams") or {} for row in rows]),
-                "naming_hparams": list(NAMING_HPARAMS),
-            },
+            request, {"runs": rows, "statuses": statuses, "varying": varying, "knobs": knobs}
         )
 
     @wrappers.Request.application
@@ -365,6 +363,15 @@ def _changed(stored: dict | None) -> dict:
     from tbviz.core.detector import changed_settings, stored_settings
 
     return changed_settings(stored_settings(stored))
+
+
+def _groups(row: dict, knobs: list[str], varying: list[str]) -> dict[str, list[str]]:
+    """Knob -> [group key, group label] of one run, as ``--group-over KNOB`` places it."""
+    found = {}
+    for knob in knobs:
+        key, label, _ = group_placement(row["run"], row.get("hparams") or {}, [knob], varying)
+        found[knob] = [json.dumps(key), label]
+    return found
 
 
 def _diagnose(history) -> dict | None:

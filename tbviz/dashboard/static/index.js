@@ -32,7 +32,7 @@ const COLUMNS = [
 const OVERLAY_WORST = 3, OVERLAY_BEST = 3;
 
 const state = {
-  runs: [], statuses: [], naming: [], filter: "", sortKey: "status", sortAscending: true,
+  runs: [], statuses: [], knobs: [], filter: "", sortKey: "status", sortAscending: true,
   groupOver: "", expanded: new Set(),
   selected: null, overlay: new Set(), error: "", varying: [],
 };
@@ -56,8 +56,8 @@ async function refresh() {
     const answer = await response.json();
     state.runs = answer.runs;
     state.statuses = answer.statuses || [];
-    // Hparams that name a run (`run`, `sweep`): never a knob nor part of a group's key.
-    state.naming = answer.naming_hparams || [];
+    // The knobs runs can be grouped over (each row carries its group over each).
+    state.knobs = answer.knobs || [];
     state.error = "";
     state.varying = answer.varying || [];
     if (!state.runs.some((r) => r.run === state.selected)) {
@@ -129,7 +129,7 @@ function filterBar() {
   refreshButton.addEventListener("click", refresh);
   // Group over a knob (seed): the table folds into one row per configuration
   // and the overlay draws each group's mean, as `tbviz compare --group-over` does.
-  const knobs = state.varying.filter((name) => !state.naming.includes(name));
+  const knobs = state.knobs;
   const select = el("select", { id: "group-over", title: "group runs over a knob" }, [
     el("option", { value: "" }, ["no groups"]),
     ...knobs.map((name) => el("option", { value: name }, [`group over ${name}`])),
@@ -145,26 +145,14 @@ function filterBar() {
 }
 
 function groupsOf(rows) {
-  // Runs whose hparams are equal but for the knob (and the run's own name) form a
-  // group, labelled by the other hparams that vary; best mean first.
+  // Each row comes with its group over every knob, placed by the plugin as
+  // `tbviz ... --group-over` places runs (tbviz/core/results.py); best mean first.
   const knob = state.groupOver;
-  // As `tbviz compare --group-over` does (tbviz/commands/groups.py).
-  const configures = (n) => n !== knob && !state.naming.includes(n);
-  const named = (r) => state.varying.filter((n) => configures(n) && n in (r.hparams || {}))
-    .map((n) => `${n}=${r.hparams[n]}`).join(", ");
-  const key = (r) => JSON.stringify(Object.entries(r.hparams || {})
-    .filter(([n]) => configures(n)).sort());
-  // Runs without hparams group by name, their `knob=value` part read as `knob=*`.
-  const escaped = knob.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const byName = (r) => r.run.replace(new RegExp(`(^|[/,_-])${escaped}=[^/,]*`), `$1${knob}=*`);
   const groups = new Map();
   for (const r of rows) {
-    const bare = !Object.keys(r.hparams || {}).length;
-    const k = bare ? `name:${byName(r)}` : key(r);
-    if (!groups.has(k)) {
-      groups.set(k, { label: bare ? byName(r) : named(r) || "(all runs)", members: [] });
-    }
-    groups.get(k).members.push(r);
+    const [key, label] = (r.groups || {})[knob] || [r.run, r.run];
+    if (!groups.has(key)) groups.set(key, { label, members: [] });
+    groups.get(key).members.push(r);
   }
   const stats = [...groups.values()].map((g) => {
     const best = g.members.map((m) => m.best_value).filter((v) => v !== null);
