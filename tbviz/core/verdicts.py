@@ -248,7 +248,8 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
         return (
             f"{mon} was never logged; the validation metrics logged are "
             f"{', '.join(d.available)}. Name one as monitor= (a callback) or --metric "
-            "(the tbviz command)."
+            "(the tbviz command; `tbviz annotate LOGDIR --metric NAME` stores the verdict "
+            "for the tab)."
         )
     if code == "not-learning":
         if detail and detail[0] == "accuracy":
