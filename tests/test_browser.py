@@ -171,6 +171,41 @@ def test_the_tab_opens_on_the_worst_run_and_overlays_it_with_the_best(browser, s
         page.close()
 
 
+def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, tmp_path):
+    """A run logging only val/box_loss (Ultralytics' names) is no-monitor by val_loss;
+    the tab offers the validation metrics of the runs it diagnoses from their scalars
+    and judges them by the one chosen, as `tbviz leaderboard --metric` does, while a
+    run tbviz logged keeps the verdict it was logged with."""
+    from tests import writers
+    from tests.conftest import TensorBoardProcess
+
+    root = tmp_path / "runs"
+    writers.write_torch_flat(root / "detect", "train/box_loss", "val/box_loss", first=0)
+    writers.write_torch_flat(root / "plain", first=0)
+    log_history(root, "logged", {"loss": writers.TRAIN, "val_loss": writers.VAL}, figure_every=0)
+    process = TensorBoardProcess(root, "--load_fast=true")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        process.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
+        page.goto(process.base + "/data/plugin_entry.html?name=tbviz")
+        page.wait_for_function("document.querySelectorAll('tr.run').length === 3")
+        options = page.eval_on_selector_all("#judge-by option", "o => o.map(e => e.value)")
+        assert options == ["val_loss", "val_box_loss"]
+        detect = 'tr.run[data-run="detect"]'
+        assert "no-monitor" in page.inner_text(detect)
+        logged = page.inner_text('tr.run[data-run="logged"]')
+        page.select_option("#judge-by", "val_box_loss")
+        page.wait_for_function(
+            f"document.querySelector({json.dumps(detect)})?.innerText.includes('overfitting')"
+        )
+        assert "no-monitor" in page.inner_text('tr.run[data-run="plain"]')
+        assert page.inner_text('tr.run[data-run="logged"]') == logged
+        assert page.eval_on_selector("#judge-by", "s => s.value") == "val_box_loss"
+    finally:
+        page.close()
+        process.stop()
+
+
 def test_filter_sort_select_and_untick_as_a_person_would(browser, server):
     page = open_tab(browser, server)
     try:

@@ -110,3 +110,36 @@ def test_the_module_is_served_as_javascript(client):
     source = response.get_data(as_text=True)
     assert "export async function render()" in source
     assert "innerHTML" not in source  # strings from the logs go in as text only
+
+
+def test_runs_without_a_stored_verdict_are_judged_by_the_metric_the_tab_asks_for(tmp_path):
+    """A run logging only val/box_loss (Ultralytics' names) is no-monitor by val_loss;
+    the tab offers its validation metrics and judges by the one chosen, as
+    ``tbviz leaderboard --metric`` does. Runs with a stored verdict keep theirs."""
+    from tests import writers
+
+    writers.write_torch_flat(tmp_path / "detect", "train/box_loss", "val/box_loss", first=0)
+    writers.write_torch_flat(tmp_path / "plain", first=0)
+    with RunLogger(tmp_path, "logged", figure_every=0) as run:
+        for epoch, (train, val) in enumerate(zip(writers.TRAIN, writers.VAL, strict=True)):
+            run.log_epoch(epoch, {"loss": train, "val_loss": val})
+    client = tab_client(tmp_path)
+
+    def runs(query: str = "") -> dict:
+        response = client.get("/data/plugin/tbviz/runs" + query)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return json.loads(response.get_data())
+
+    default = runs()
+    rows = {row["run"]: row for row in default["runs"]}
+    assert default["metric"] == "val_loss" and default["metrics"] == ["val_box_loss", "val_loss"]
+    assert rows["detect"]["status"] == "no-monitor" and rows["plain"]["status"] == "overfitting"
+    chosen = runs("?metric=val_box_loss")
+    rows = {row["run"]: row for row in chosen["runs"]}
+    assert rows["detect"]["monitor"] == "val_box_loss" and rows["detect"]["status"] == "overfitting"
+    assert rows["detect"]["best_epoch"] == writers.BEST_EPOCH
+    assert rows["plain"]["status"] == "no-monitor"
+    assert rows["logged"]["monitor"] == "val_loss" and rows["logged"]["source"] == "tbviz"
+    overlay = client.get("/data/plugin/tbviz/overlay?run=detect&metric=val_box_loss")
+    [series] = json.loads(overlay.get_data())["series"]
+    assert series["monitor"] == "val_box_loss" and len(series["values"]) == len(writers.VAL)

@@ -247,9 +247,8 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
     if code == "no-monitor":
         return (
             f"{mon} was never logged; the validation metrics logged are "
-            f"{', '.join(d.available)}. Name one as monitor= (a callback) or --metric "
-            "(the tbviz command; `tbviz annotate LOGDIR --metric NAME` stores the verdict "
-            "for the tab)."
+            f"{', '.join(d.available)}. Name one as monitor= (a callback), --metric "
+            "(the tbviz command) or in the tab's judge-by list."
         )
     if code == "not-learning":
         if detail and detail[0] == "accuracy":

@@ -6,17 +6,20 @@ of the monitored metric across runs with the overfitting onsets marked.
 
 Registered through the ``tensorboard_plugins`` entry point. Every byte comes
 through ``context.data_provider`` (so it works with TensorBoard's default
-Rust data server) and every answer through ``http_util.Respond``. This module
-imports only TensorBoard's plugin API at start-up; the diagnosis core (numpy)
-is imported when a run without a stored diagnosis has to be diagnosed.
+Rust data server) and every answer through ``http_util.Respond``. Runs are
+put together and read by the layout rule the ``tbviz`` command uses, and a run
+without a stored diagnosis is diagnosed as the command does, by ``val_loss``
+or the metric the tab asks for.
 
 Routes, under ``/data/plugin/tbviz``:
 
     /index.js            the ES module TensorBoard's iframe imports
-    /runs                every run: status, best epoch and value, onset, gap, hparams
+    /runs?metric=M       every run: status, best epoch and value, onset, gap, hparams,
+                         its groups; runs without a stored diagnosis judged by M
+                         (default val_loss), and the validation metrics they have
     /notes?run=R         the run's notes and final summary (markdown source)
     /figure?run=R        the run's latest comparison figure (PNG)
-    /overlay?run=A&run=B the monitored metric of those runs, with onsets
+    /overlay?run=A&run=B&metric=M   the monitored metric of those runs, with onsets
 """
 
 from __future__ import annotations
@@ -31,10 +34,15 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from tbviz.core.history import is_validation
 from tbviz.core.results import NAMING_HPARAMS, group_placement, varying_hparams
 from tbviz.core.text import finite_or_none
 from tbviz.core.verdicts import STATUS_TABLE
 from tbviz.logdir import metadata
+
+#: What a run without a stored diagnosis is judged by unless the tab asks otherwise
+#: (the ``tbviz`` command's default ``--metric``).
+DEFAULT_METRIC = "val_loss"
 
 _SCALARS = "scalars"
 _TEXT = "text"
@@ -50,8 +58,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext) -> None:
         self._provider = context.data_provider
-        #: run -> (freshness key, row or None, monitored curve): see :meth:`runs`.
-        self._cache: dict[str, tuple[tuple, dict | None, tuple[list, list]]] = {}
+        #: run -> what was read of it, under its freshness key: see :meth:`runs`.
+        self._cache: dict[str, _Entry] = {}
         self._lock = threading.Lock()  # TensorBoard answers requests on several threads
 
     def get_plugin_apps(self) -> dict:
@@ -86,7 +94,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_runs(self, request):
         ctx, eid = _context(request)
-        rows, _ = self.runs(ctx, eid)
+        metric = request.args.get("metric") or DEFAULT_METRIC
+        rows, _ = self.runs(ctx, eid, metric=metric)
         # The status table (worst first, colours, meanings): the tab draws from it.
         statuses = [
             {"status": status, "color": color, "meaning": meaning}
@@ -98,7 +107,17 @@ class TbvizPlugin(base_plugin.TBPlugin):
         knobs = [name for name in varying if name not in NAMING_HPARAMS]
         rows = [{**row, "groups": _groups(row, knobs, varying)} for row in rows]
         return _json(
-            request, {"runs": rows, "statuses": statuses, "varying": varying, "knobs": knobs}
+            request,
+            {
+                "runs": rows,
+                "statuses": statuses,
+                "varying": varying,
+                "knobs": knobs,
+                # Runs diagnosed from their scalars are judged by ``metric``; the
+                # validation metrics they have are the choices.
+                "metric": metric,
+                "metrics": self.metrics(),
+            },
         )
 
     @wrappers.Request.application
@@ -147,7 +166,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
         wanted = request.args.getlist("run")  # repeated: run names may hold commas
         if not wanted:
             return _json(request, {"series": []})
-        rows, curves = self.runs(ctx, eid, only=wanted)
+        metric = request.args.get("metric") or DEFAULT_METRIC
+        rows, curves = self.runs(ctx, eid, only=wanted, metric=metric)
         by_run = {row["run"]: row for row in rows}
         series = []
         for run in wanted:
@@ -171,10 +191,11 @@ class TbvizPlugin(base_plugin.TBPlugin):
     # -- data --------------------------------------------------------------
 
     def runs(
-        self, ctx, eid: str, only: list[str] | None = None
+        self, ctx, eid: str, only: list[str] | None = None, metric: str = DEFAULT_METRIC
     ) -> tuple[list[dict], dict[str, tuple[list, list]]]:
         """One row per run (its latest stored diagnosis, or one made from its
-        scalars), and each run's monitored metric as (steps, values).
+        scalars, judged by ``metric``), and each run's monitored metric as
+        (steps, values).
 
         Runs are put together from TensorBoard's runs (folders) by
         :func:`tbviz.logdir.layouts.group_runs`, as the ``tbviz`` command does.
@@ -183,9 +204,16 @@ class TbvizPlugin(base_plugin.TBPlugin):
         wall times) is not read or diagnosed again.
         """
         with self._lock:
-            return self._runs(ctx, eid, only)
+            return self._runs(ctx, eid, only, metric)
 
-    def _runs(self, ctx, eid: str, only: list[str] | None):
+    def metrics(self) -> list[str]:
+        """The validation metrics of the runs diagnosed from their scalars (read so
+        far): what they can be judged by."""
+        with self._lock:
+            histories = [e.history for e in self._cache.values() if e.history is not None]
+        return sorted({key for h in histories for key in h if is_validation(key)})
+
+    def _runs(self, ctx, eid: str, only: list[str] | None, metric: str):
         scalars = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
         stored = self._provider.list_tensors(
             ctx,
@@ -212,17 +240,17 @@ class TbvizPlugin(base_plugin.TBPlugin):
         for run, parts in wanted.items():
             key = _freshness(parts, scalars, stored, sessions)
             cached = self._cache.get(run)
-            if cached is None or cached[0] != key:
+            if cached is None or cached.key != key:
                 fresh[run] = key
         self._read(ctx, eid, {run: wanted[run] for run in fresh}, scalars, sessions, fresh)
         rows, curves = [], {}
         for run in sorted(wanted):
             cached = self._cache.get(run)
-            if cached is None or cached[1] is None:
+            judged = cached.judged(metric) if cached is not None else None
+            if judged is None:
                 continue
-            row = dict(cached[1], has_figure=run in figures)
-            rows.append(row)
-            curves[run] = cached[2]
+            rows.append(dict(judged[0], has_figure=run in figures))
+            curves[run] = judged[1]
         if only is None:
             for run in set(self._cache) - set(groups):
                 del self._cache[run]
@@ -281,27 +309,59 @@ class TbvizPlugin(base_plugin.TBPlugin):
                     hparams = read_hparams(series.plugin_content)
             data = diagnoses.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
             diagnosis = _stored(data[-1].numpy) if data else None
-            source = "tbviz"
-            if diagnosis is None:
-                diagnosis, source = _diagnose(result.history), "scalars"
-            if diagnosis is None:
-                self._cache[run] = (keys[run], None, None)
-                continue
-            monitor = diagnosis.get("monitor", "val_loss")
-            row = {
+            base = {
                 "run": run,
-                "source": source,
+                "source": "tbviz" if diagnosis is not None else "scalars",
                 "layout": result.layout,
                 "remarks": result.remarks,
                 "paired": result.history.paired(),
                 "hparams": hparams,
-                **{field: diagnosis.get(field) for field in _ROW_FIELDS},
-                "monitor": monitor,
-                "reason": diagnosis.get("reason", ""),
-                # The thresholds it was judged by, where they are not the defaults.
-                "settings": _changed(diagnosis.get("settings")),
             }
-            self._cache[run] = (keys[run], row, _series(result.history, monitor))
+            entry = _Entry(keys[run], base)
+            if diagnosis is not None:  # judged when it was logged, by its own monitor
+                entry.stored = _judged(base, diagnosis, result.history)
+            elif result.history.last_epoch is not None:
+                entry.history = result.history
+            self._cache[run] = entry
+
+
+class _Entry:
+    """What the tab read of one run, under the freshness key it was read at: its
+    row's run-level fields, and its stored verdict or, for a run diagnosed from its
+    scalars, the history and one (row, curve) per metric asked for so far."""
+
+    def __init__(self, key: tuple, base: dict) -> None:
+        self.key = key
+        self.base = base
+        self.stored: tuple[dict, tuple[list, list]] | None = None
+        self.history = None
+        self._by_metric: dict[str, tuple[dict, tuple[list, list]] | None] = {}
+
+    def judged(self, metric: str) -> tuple[dict, tuple[list, list]] | None:
+        """(row, monitored curve): the stored verdict, else the scalars judged by
+        ``metric`` (None: nothing to judge)."""
+        if self.stored is not None or self.history is None:
+            return self.stored
+        if metric not in self._by_metric:
+            diagnosis = _diagnose(self.history, metric)
+            self._by_metric[metric] = (
+                None if diagnosis is None else _judged(self.base, diagnosis, self.history)
+            )
+        return self._by_metric[metric]
+
+
+def _judged(base: dict, diagnosis: dict, history) -> tuple[dict, tuple[list, list]]:
+    """A run's row and monitored curve, given its diagnosis."""
+    monitor = diagnosis.get("monitor", DEFAULT_METRIC)
+    row = {
+        **base,
+        **{field: diagnosis.get(field) for field in _ROW_FIELDS},
+        "monitor": monitor,
+        "reason": diagnosis.get("reason", ""),
+        # The thresholds it was judged by, where they are not the defaults.
+        "settings": _changed(diagnosis.get("settings")),
+    }
+    return row, _series(history, monitor)
 
 
 #: Diagnosis fields every row carries.
@@ -374,14 +434,14 @@ def _groups(row: dict, knobs: list[str], varying: list[str]) -> dict[str, list[s
     return found
 
 
-def _diagnose(history) -> dict | None:
+def _diagnose(history, metric: str) -> dict | None:
     from tbviz.core.diagnosis import diagnose
 
     if history.last_epoch is None:
         return None
     # As the leaderboard does: a row needs the monitored metric's verdict and the
     # others' best values, not a replay of every metric (several times slower).
-    return diagnose(history, "val_loss", every_metric=False).to_dict()
+    return diagnose(history, metric, every_metric=False).to_dict()
 
 
 def _series(history, monitor: str) -> tuple[list, list]:

@@ -32,7 +32,8 @@ const COLUMNS = [
 const OVERLAY_WORST = 3, OVERLAY_BEST = 3;
 
 const state = {
-  runs: [], statuses: [], knobs: [], filter: "", sortKey: "status", sortAscending: true,
+  runs: [], statuses: [], knobs: [], metric: "val_loss", metrics: [],
+  filter: "", sortKey: "status", sortAscending: true,
   groupOver: "", expanded: new Set(),
   selected: null, overlay: new Set(), error: "", varying: [],
 };
@@ -51,10 +52,14 @@ export async function render() {
 
 async function refresh() {
   try {
-    const response = await fetch(ROUTE("runs"));
+    const url = ROUTE("runs");
+    url.searchParams.set("metric", state.metric);
+    const response = await fetch(url);
     if (!response.ok) throw new Error(`runs: HTTP ${response.status}`);
     const answer = await response.json();
     state.runs = answer.runs;
+    // Runs without a stored verdict are judged by state.metric; these are the choices.
+    state.metrics = answer.metrics || [];
     state.statuses = answer.statuses || [];
     // The knobs runs can be grouped over (each row carries its group over each).
     state.knobs = answer.knobs || [];
@@ -141,7 +146,19 @@ function filterBar() {
     redrawTable();
     loadOverlay();
   });
-  return el("div", { class: "filter" }, [input, refreshButton, ...(knobs.length ? [select] : [])]);
+  // Judge the runs diagnosed from their scalars by another validation metric (as
+  // `tbviz leaderboard --metric` does), when they have any other.
+  const metrics = [...new Set([state.metric, ...state.metrics])];
+  const judge = el("select", { id: "judge-by", title: "the metric runs without a stored "
+    + "diagnosis are judged by" }, metrics.map((name) => el("option", { value: name },
+    [`judge by ${name}`])));
+  judge.value = state.metric;
+  judge.addEventListener("change", () => {
+    state.metric = judge.value;
+    refresh();
+  });
+  return el("div", { class: "filter" }, [input, refreshButton,
+    ...(metrics.length > 1 ? [judge] : []), ...(knobs.length ? [select] : [])]);
 }
 
 function groupsOf(rows) {
@@ -366,6 +383,7 @@ async function loadOverlay() {
   const pane = document.getElementById("overlay");
   if (!pane) return;
   const url = ROUTE("overlay");
+  url.searchParams.set("metric", state.metric);
   const shown = new Set(filteredRuns().map((r) => r.run)); // the filter holds here too
   const groups = state.groupOver ? groupsOf(filteredRuns()).slice(0, COLORS.length) : null;
   const ticked = groups ? groups.flatMap((g) => g.members.map((m) => m.run))
