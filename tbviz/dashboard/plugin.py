@@ -325,6 +325,10 @@ class TbvizPlugin(base_plugin.TBPlugin):
             self._cache[run] = entry
 
 
+#: Verdicts by how many metrics a run diagnosed from its scalars keeps.
+_METRICS_KEPT = 4
+
+
 class _Entry:
     """What the tab read of one run, under the freshness key it was read at: its
     row's run-level fields, and its stored verdict or, for a run diagnosed from its
@@ -343,6 +347,8 @@ class _Entry:
         if self.stored is not None or self.history is None:
             return self.stored
         if metric not in self._by_metric:
+            if len(self._by_metric) >= _METRICS_KEPT:  # the oldest choice goes
+                del self._by_metric[next(iter(self._by_metric))]
             diagnosis = _diagnose(self.history, metric)
             self._by_metric[metric] = (
                 None if diagnosis is None else _judged(self.base, diagnosis, self.history)
