@@ -544,8 +544,8 @@ class _Measure:
         xs, ys = d._epochs[i:j], [d._scale(v) for v in d._values[i:j]]
         if len(xs) < 4:
             return None
-        degree = 2 if len(xs) >= 5 else 1
-        return math.sqrt(_residual_squares(xs, ys, degree) / (len(xs) - degree - 1))
+        squares, dof = _trend_residuals(xs, ys)
+        return math.sqrt(squares / dof)
 
     @functools.cached_property
     def noisy_best(self) -> bool:
@@ -701,8 +701,7 @@ def _robust_noise(xs: list[int], ys: list[float], split: int, settings: Detector
         px, py = xs[part], ys[part]
         if len(py) < fewest:
             continue
-        degree = 2 if len(py) >= 5 else 1
-        estimates.append((_residual_squares(px, py, degree), len(py) - degree - 1))
+        estimates.append(_trend_residuals(px, py))
     trusted = [(squares, dof) for squares, dof in estimates if dof >= settings.min_noise_dof]
     sds = sorted(math.sqrt(sq / dof) for sq, dof in trusted)
     if len(sds) == 2 and sds[1] > settings.noise_pool_ratio * sds[0]:
@@ -710,6 +709,13 @@ def _robust_noise(xs: list[int], ys: list[float], split: int, settings: Detector
     if trusted:
         return math.sqrt(sum(sq for sq, _ in trusted) / sum(dof for _, dof in trusted))
     return max((math.sqrt(sq / dof) for sq, dof in estimates), default=0.0)
+
+
+def _trend_residuals(xs: list[int], ys: list[float]) -> tuple[float, int]:
+    """(residual sum of squares, degrees of freedom) around the trend of a few points:
+    a line for 3-4 of them, a parabola from 5."""
+    degree = 2 if len(ys) >= 5 else 1
+    return _residual_squares(xs, ys, degree), len(ys) - degree - 1
 
 
 def _residual_squares(xs: list[int], ys: list[float], degree: int) -> float:
