@@ -19,12 +19,17 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
-import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tbviz.core.results import NAMING_HPARAMS, RunResult, group_placement, varying_hparams
+from tbviz.core.results import (
+    NAMING_HPARAMS,
+    RunResult,
+    group_placement,
+    name_knobs,
+    varying_hparams,
+)
 from tbviz.core.text import aligned_table, fmt
 from tbviz.errors import UnknownKnobError
 
@@ -140,7 +145,7 @@ def check_knobs(results: Sequence[RunResult], knobs: Sequence[str]) -> None:
     """Raise :class:`UnknownKnobError` for a knob no run has, naming the closest
     one and the knobs the runs have (hparams, and ``name=`` parts of run names)."""
     found = {k for r in results for k in r.hparams if k not in NAMING_HPARAMS}
-    found |= {k for r in results for k in _NAME_KNOB.findall(r.run)}
+    found |= {k for r in results for k in name_knobs(r.run)}
     for knob in knobs:
         if knob in found:
             continue
@@ -151,10 +156,6 @@ def check_knobs(results: Sequence[RunResult], knobs: Sequence[str]) -> None:
             + (", ".join(sorted(found)) or "none")
             + " (pass one with --group-over)"
         )
-
-
-#: A ``knob=`` part of a run name, as ``group_placement`` reads it: ``sweep/lr=0.1,seed=3``.
-_NAME_KNOB = re.compile(r"(?:^|[/,_\-])([^/,_\-=]+)=")
 
 
 def compare_groups(first: GroupResult, second: GroupResult) -> Comparison:

@@ -110,11 +110,22 @@ def group_placement(
         return ("hparams", shared), label or "(all runs)", tuple(configures.get(k) for k in knobs)
     name, values = run, []
     for knob in knobs:
-        pattern = re.compile(rf"(?<![^/,_\-]){re.escape(knob)}=([^/,]*)")
+        pattern = re.compile(rf"(?<![^{_NAME_SEPARATORS}]){re.escape(knob)}=([^/,]*)")
         found = pattern.search(name)
         values.append(found.group(1) if found else None)
         name = pattern.sub(f"{knob}=*", name)
     return ("name", name), name, tuple(values)
+
+
+def name_knobs(run: str) -> list[str]:
+    """The knobs a run's name sets, as :func:`group_placement` reads them:
+    ``sweep/lr=0.1,seed=3`` sets ``lr`` and ``seed``."""
+    return _NAME_KNOB.findall(run)
+
+
+#: What may come before a ``knob=`` part of a run name (or its start).
+_NAME_SEPARATORS = r"/,_\-"
+_NAME_KNOB = re.compile(rf"(?:^|[{_NAME_SEPARATORS}])([^{_NAME_SEPARATORS}=]+)=")
 
 
 def _show(value: object) -> str:
