@@ -167,6 +167,7 @@ class PagesPlan:
     that draws them."""
 
     metric: str
+    name: str  # the metric's name without ``val_``: the panels' training/validation pair
     shown: list[RunResult]
     labels: dict[str, str]  # run -> its panel title, less what every run's name shares
     total: int  # runs that have the metric's curves, shown or not
@@ -187,7 +188,8 @@ def plan_small_multiples(
         return None
     shown = drawable[: per_page * max_pages]
     labels = display_names([r.run for r in drawable])
-    return PagesPlan(metric, shown, {r.run: labels[r.run] for r in shown}, len(drawable), per_page)
+    titles = {r.run: labels[r.run] for r in shown}
+    return PagesPlan(metric, name, shown, titles, len(drawable), per_page)
 
 
 def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[RenderedFigure]:
@@ -195,8 +197,8 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
     (none for no plan)."""
     if plan is None:
         return []
-    metric, shown, labels, per_page = plan.metric, plan.shown, plan.labels, plan.per_page
-    name = base_name(metric) if is_validation(metric) else metric
+    metric, name, shown, labels = plan.metric, plan.name, plan.shown, plan.labels
+    per_page = plan.per_page
     rows, cols = grid_shape(min(per_page, len(shown)))
     width_in, height_in = PANEL_INCHES * cols + 0.7, PANEL_INCHES * 0.85 * rows + 1.0
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
