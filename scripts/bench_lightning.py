@@ -16,7 +16,7 @@ and prints the median fit time of ``--repeats`` rounds, the ratio of medians
 to ``bare`` and the median of per-round ratios. No timing is asserted anywhere:
 these machines are shared and noisy.
 
-    python scripts/bench_lightning.py [--repeats 5] [--epochs 20]
+    python scripts/bench_lightning.py [--repeats 5] [--epochs 20] [--budget 0.03]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def loaders():
     )
 
 
-def fit(way: str, epochs: int, workdir: str) -> float:
+def fit(way: str, epochs: int, workdir: str, budget: float | None = None) -> float:
     import lightning
     import torch
 
@@ -89,7 +89,8 @@ def fit(way: str, epochs: int, workdir: str) -> float:
     if way == "tbviz-nofig":  # what the callback costs without its figures
         callbacks.append(TBVizCallback(log_dir=workdir, figure_every=0))
     elif way.startswith("tbviz"):
-        callbacks.append(TBVizCallback(log_dir=workdir))
+        options = {} if budget is None else {"figure_budget": budget}
+        callbacks.append(TBVizCallback(log_dir=workdir, **options))
     if way == "tbviz+stop":
         callbacks.append(OverfittingStopping())
     trainer = lightning.Trainer(
@@ -111,6 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument(
+        "--budget", type=float, default=None, help="figure_budget for tbviz (default: its default)"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import logging
@@ -123,7 +127,7 @@ def main() -> int:
         fit("bare", 1, workdir)  # warm-up: imports, first-call costs
         for round_ in range(args.repeats):
             for way in ways:
-                times[way].append(fit(way, args.epochs, workdir))
+                times[way].append(fit(way, args.epochs, workdir, args.budget))
             print(
                 f"round {round_ + 1}/{args.repeats}: "
                 + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in ways),

@@ -164,3 +164,24 @@ def test_only_training_vs_validation_metrics_get_a_panel():
     plotter = ComparisonPlotter()
     plotter.render(history, diagnose(history, "val_loss"), title="run")
     assert list(plotter._panels) == ["loss"]
+
+
+def test_a_plotter_reused_by_a_later_run_draws_what_a_fresh_one_draws():
+    """The renderer hands a finished run's plotter to the next run in the
+    process: nothing of the first run (its ranges, its strip's metric) may
+    show in the second run's figures."""
+    first = History.from_keras(
+        {"loss": [9.0, 4.0, 3.0], "val_loss": [9.5, 5.0, 6.0], "accuracy": [0.1, 0.2, 0.3],
+         "val_accuracy": [0.1, 0.3, 0.2]}
+    )  # fmt: skip
+    second = {k: [v / 10 for v in vs] for k, vs in TUTORIAL.items()}
+    reused = ComparisonPlotter()
+    reused.render(first, diagnose(first, "val_loss"), "first", epochs=12)
+    reused.start_run()
+    fresh = ComparisonPlotter()
+    for epoch in (1, 4, 10):
+        prefix = History.from_keras({k: v[:epoch] for k, v in second.items()})
+        diagnosis = diagnose(prefix, "val_accuracy")
+        expected = decode(fresh.render(prefix, diagnosis, "second", epochs=12).png)
+        got = decode(reused.render(prefix, diagnosis, "second", epochs=12).png)
+        assert np.array_equal(got, expected), f"epoch {epoch}: the first run shows through"

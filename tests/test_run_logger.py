@@ -410,3 +410,21 @@ def test_a_lagging_renderer_draws_halfway_to_the_newest_never_past_a_figure_to_k
     assert waiting[halfway(0, waiting, keeps)] == 5  # drawn before anything later
     assert halfway(18, [19], [False]) == 0
     assert halfway(-1, [0, 1, 2], [False] * 3) == 1
+
+
+def test_a_run_hands_its_built_figure_to_the_next_run_in_the_process(tmp_path):
+    """A notebook that fits again, or a sweep's trials in one process, reuse the
+    finished run's plotter (its figure built and laid out) instead of a new one,
+    and a run still drawing never shares its plotter."""
+    first = RunLogger(tmp_path, "first")
+    for epoch, logs in enumerate(epochs_of(TUTORIAL)[:3]):
+        first.log_epoch(epoch, logs)
+    first.close()
+    plotter = first.renderer._plotter
+    second, third = RunLogger(tmp_path, "second"), RunLogger(tmp_path, "third")
+    assert second.renderer._plotter is plotter
+    assert third.renderer._plotter is not plotter
+    for run in (second, third):
+        run.log_epoch(0, epochs_of(TUTORIAL)[0])
+        run.close()
+    assert [step for step, *_ in read_run(str(tmp_path / "second")).images()] == [0]
