@@ -295,7 +295,16 @@ class MetricDetector:
         self._onset: int | None = None
         self._confirmed: int | None = None
         self._confirmed_by = "overfitting"  # or "sustained": the rule that confirmed it
-        self.verdict: Verdict | None = None
+        self._verdict: Verdict | None = None
+        self._unjudged: tuple[int, bool] | None = None  # (epoch, learning) judged when asked
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The verdict after the last epoch (None before any)."""
+        if self._unjudged is not None:
+            self._verdict = self._judge(*self._unjudged, report=False)
+            self._unjudged = None
+        return self._verdict
 
     def update(
         self,
@@ -306,13 +315,15 @@ class MetricDetector:
         *,
         learning: bool = True,
         report: bool = True,
-    ) -> Verdict:
+    ) -> Verdict | None:
         """Add one epoch (values may be None or non-finite: skipped) and judge.
 
         ``learning=False`` (the run is not learning at all) keeps a new
         overfitting verdict from being confirmed at this epoch.
         ``report=False`` (an epoch of a replay whose verdict nobody reads)
-        leaves out the numbers no rule needed (the noise of a held verdict).
+        leaves out the numbers no rule needed (the noise of a held verdict),
+        and returns None at a new best: its verdict is built when
+        :attr:`verdict` is read.
         """
         if learning_rate is not None and math.isfinite(learning_rate):
             last, s = self._last_lr, self.settings
@@ -337,8 +348,15 @@ class MetricDetector:
             if best is None or self._better(validation, self._values[best]):
                 self._best_index = len(self._values) - 1
                 self._onset = self._confirmed = None
-        self.verdict = self._judge(epoch, learning, report)
-        return self.verdict
+        if not report and self._best_index == len(self._values) - 1 and self._epochs[-1] == epoch:
+            # A new best in a replay: the rule book says "new-best" and changes
+            # nothing, so its verdict is built only if someone asks for it
+            # (a leaderboard replays thousands of such epochs).
+            self._unjudged = (epoch, learning)
+            return None
+        self._unjudged = None
+        self._verdict = self._judge(epoch, learning, report)
+        return self._verdict
 
     def _better(self, value: float, than: float) -> bool:
         return value < than if self.direction == "min" else value > than

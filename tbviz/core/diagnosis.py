@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tbviz.core import directions as dirs
-from tbviz.core.detector import DetectorSettings, MetricDetector, Verdict
+from tbviz.core.detector import DetectorSettings, MetricDetector
 from tbviz.core.history import History, as_history, base_name, is_validation
 from tbviz.core.verdicts import (
     DIAGNOSIS_VERSION,
@@ -147,7 +147,7 @@ class RunDiagnoser:
         self._epochs = 0
         self._last_epoch: int | None = None
         self._diverged_at: int | None = None
-        self._monitor_verdict: Verdict | None = None
+        self._monitor_detector: MetricDetector | None = None
         self.diagnosis: Diagnosis | None = None
 
     def add_directions(self, found: Mapping[str, str], source: str = "metric") -> None:
@@ -212,9 +212,9 @@ class RunDiagnoser:
                 kind = MetricDetector if self._every_metric or key == self.monitor else _BestOnly
                 detector = self._detectors[key] = kind(direction, self.settings)
             twin = values.get(name) if key != name else None
-            verdict = detector.update(epoch, value, twin, lr, learning=learning, report=report)
+            detector.update(epoch, value, twin, lr, learning=learning, report=report)
             if key == self.monitor:
-                self._monitor_verdict = verdict
+                self._monitor_detector = detector
                 self._stopping.update(epoch, value)
 
     def _diagnosis(self) -> Diagnosis:
@@ -228,7 +228,7 @@ class RunDiagnoser:
             metrics=self._metric_rows(),
             settings=self.settings,
         )
-        verdict = self._monitor_verdict
+        verdict = self._monitor_detector.verdict if self._monitor_detector else None
         if verdict is None or verdict.best_epoch is None:
             if self._diverged_at is not None:
                 return _finish("diverged", "diverged", common)
