@@ -356,3 +356,28 @@ def test_a_big_file_is_read_in_blocks_with_the_same_records(tmp_path, monkeypatc
     path.write_bytes(data[:second] + b"\xff" * 8 + data[second + 8 :])  # a garbage length
     with pytest.raises(CorruptEventFile, match=f"bad length checksum at byte {second}$"):
         list(reader.iter_records(str(path)))
+
+
+def test_the_records_before_a_bad_one_are_read_in_every_block_size(tmp_path, monkeypatch):
+    """A payload whose checksum fails ends its file, but every record before it
+    counts, whether or not it shares a read block with the bad one."""
+    from tbviz.logdir import reader
+
+    with RunLogger(tmp_path, "r", figure_every=0) as run:
+        for epoch in range(6):
+            run.log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.2 - 0.1 * epoch})
+    folder = tmp_path / "r" / "validation"
+    [path] = [p for p in folder.iterdir() if "tfevents" in p.name]
+    records = list(reader.iter_records(str(path)))
+    steps = reader.read_folder(str(folder))["epoch_loss"].steps
+    data = bytearray(path.read_bytes())
+    at = sum(12 + len(r) + 4 for r in records[:-2]) + 12  # the next-to-last payload
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    for block in (reader.READ_BLOCK, 50):
+        monkeypatch.setattr(reader, "READ_BLOCK", block)
+        problems: list[str] = []
+        found = reader.read_folder(str(folder), problems=problems)
+        assert len(problems) == 1 and "bad data checksum" in problems[0]
+        assert found["epoch_loss"].steps == steps[: len(found["epoch_loss"].steps)]
+        assert len(found["epoch_loss"].steps) >= len(steps) - 2

@@ -138,7 +138,7 @@ class RunDiagnoser:
         self._monitor_name = base_name(monitor)
         self._train_key = self._monitor_name if is_validation(monitor) else None
         self._detectors: dict[str, MetricDetector] = {}
-        self._followed: dict[str, str | None] = {}  # key -> metric name, None: not followed
+        self._plans: dict[tuple[str, ...], _Plan] = {}  # by the keys an epoch logs
         self._last: dict[str, float] = {}
         self._order: list[str] = []
         self._stopping = _EarlyStoppingReplay(self.direction, self.settings.patience)
@@ -174,46 +174,56 @@ class RunDiagnoser:
         if self._last_epoch is None or epoch > self._last_epoch:
             self._epochs += 1
             self._last_epoch = epoch
-        for key, value in values.items():
-            if key not in self._last:
-                self._order.append(key)
-            self._last[key] = value
+        keys = tuple(values)
+        plan = self._plans.get(keys)
+        if plan is None:
+            self._order.extend(k for k in keys if k not in self._last)
+            plan = self._plans[keys] = self._plan(keys)
+        self._last.update(values)
         if self._diverged_at is None:
             finite = all(map(math.isfinite, values.values()))  # the common case, in C
             if not finite and any(not math.isfinite(v) and _is_loss(k) for k, v in values.items()):
                 self._diverged_at = epoch
             else:
-                self._feed(epoch, values, report)
+                self._feed(epoch, values, plan, report)
 
-    def _feed(self, epoch: int, values: Mapping[str, float], report: bool = True) -> None:
-        lr = next((values[k] for k in LEARNING_RATE_KEYS if k in values), None)
-        self._learning.update(values)
-        self._stuck = self._learning.stuck(self.settings)
-        learning = not self._stuck
-        for key, value in values.items():
-            name = self._followed.get(key, "")
-            if name == "":
-                name = self._followed[key] = (
-                    self._monitor_name
-                    if key == self.monitor
-                    else base_name(key)
-                    if is_validation(key)
-                    else None
-                )
-            if name is None:
+    def _plan(self, keys: tuple[str, ...]) -> _Plan:
+        """What to do with an epoch that logs ``keys``, worked out once for each set
+        of keys (a run logs the same ones every epoch): the learning-rate key,
+        the training accuracies, and for each validation metric followed its
+        detector and the training key it is compared with."""
+        detectors = []
+        for key in keys:
+            if key == self.monitor:
+                name, direction = self._monitor_name, self.direction
+            elif is_validation(key):
+                name = base_name(key)
+                direction = dirs.resolve(key, "auto", self.directions).direction
+            else:
                 continue
             detector = self._detectors.get(key)
             if detector is None:
-                direction = (
-                    self.direction
-                    if key == self.monitor
-                    else dirs.resolve(key, "auto", self.directions).direction
-                )
                 kind = MetricDetector if self._every_metric or key == self.monitor else _BestOnly
                 detector = self._detectors[key] = kind(direction, self.settings)
-            twin = values.get(name) if key != name else None
+            detectors.append((key, detector, name if name != key else None, key == self.monitor))
+        return _Plan(
+            learning_rate=next((k for k in LEARNING_RATE_KEYS if k in keys), None),
+            accuracies=tuple(k for k in keys if _is_accuracy(k)),
+            detectors=tuple(detectors),
+        )
+
+    def _feed(
+        self, epoch: int, values: Mapping[str, float], plan: _Plan, report: bool = True
+    ) -> None:
+        lr = values[plan.learning_rate] if plan.learning_rate else None
+        self._learning.update(values, plan.accuracies)
+        self._stuck = self._learning.stuck(self.settings)
+        learning = not self._stuck
+        for key, detector, twin_key, monitored in plan.detectors:
+            value = values[key]
+            twin = values.get(twin_key) if twin_key else None
             detector.update(epoch, value, twin, lr, learning=learning, report=report)
-            if key == self.monitor:
+            if monitored:
                 self._monitor_detector = detector
                 self._stopping.update(epoch, value)
 
@@ -362,6 +372,21 @@ def _is_loss(key: str) -> bool:
     return "loss" in base_name(key).lower()
 
 
+def _is_accuracy(key: str) -> bool:
+    """A training accuracy (what the not-learning rule watches besides the loss)."""
+    return not is_validation(key) and "acc" in key.lower()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What :class:`RunDiagnoser` does with an epoch that logs a given set of keys."""
+
+    learning_rate: str | None
+    accuracies: tuple[str, ...]
+    #: (validation key, its detector, the training key it is compared with, monitored?)
+    detectors: tuple[tuple[str, MetricDetector | _BestOnly, str | None, bool], ...]
+
+
 class _LearningTracker:
     """What the not-learning verdict needs, kept in O(1) per epoch.
 
@@ -380,10 +405,10 @@ class _LearningTracker:
         self.loss: list[float] = []  # first, second, last training loss
         self.loss_count = 0
         self.accuracy: dict[str, list] = {}  # key -> [better of first two, last, max, count]
-        self._is_accuracy: dict[str, bool] = {}
         self._detail: tuple | None = None
 
-    def update(self, values: Mapping[str, float]) -> None:
+    def update(self, values: Mapping[str, float], accuracies: tuple[str, ...]) -> None:
+        """Add one epoch; ``accuracies`` are its training accuracy keys."""
         loss = values.get("loss")
         if loss is not None and math.isfinite(loss):
             self.loss_count += 1
@@ -391,11 +416,9 @@ class _LearningTracker:
                 self.loss.append(loss)
             else:
                 self.loss[2] = loss
-        for key, value in values.items():
-            accuracy = self._is_accuracy.get(key)
-            if accuracy is None:
-                accuracy = self._is_accuracy[key] = not is_validation(key) and "acc" in key.lower()
-            if not accuracy or not math.isfinite(value):
+        for key in accuracies:
+            value = values[key]
+            if not math.isfinite(value):
                 continue
             state = self.accuracy.setdefault(key, [None, None, -math.inf, 0])
             state[3] += 1

@@ -68,16 +68,24 @@ READ_BLOCK = 16 << 20
 
 
 def iter_records(path: str) -> Iterator[bytes]:
-    """Yield the payload of each TFRecord in ``path``, checking its checksums.
+    """Yield the payload of each TFRecord in ``path``, checking its checksums."""
+    for batch in _record_batches(path):
+        yield from batch
+
+
+def _record_batches(path: str) -> Iterator[list[bytes]]:
+    """The payloads of ``path``'s records, checked, a block's worth at a time.
 
     The file is read in blocks of :data:`READ_BLOCK` (a small file whole):
     slicing one buffer is much cheaper than a read call per header, payload
-    and footer. This loop runs once per scalar of every run a command reads,
-    so it is lean: the checksum's masking is written out rather than called,
-    and the length's own checksum is checked only where the payload's does
-    not already vouch for the length (a payload checksum that matches at the
-    end the length points to is a wrong length's chance of 1 in 2**32): when
-    the record is cut short or its payload fails.
+    and footer, and handing over a list per block saves the readers a
+    generator step per record. This loop runs once per scalar of every run
+    a command reads, so it is lean: the checksum's masking is written out
+    rather than called, and the length's own checksum is checked only where
+    the payload's does not already vouch for the length (a payload checksum
+    that matches at the end the length points to is a wrong length's chance
+    of 1 in 2**32): when the record is cut short or its payload fails. The
+    records before a bad one are handed over before the error is raised.
     """
     header, header_size = _HEADER.unpack_from, _HEADER.size
     footer, footer_size = _FOOTER.unpack_from, _FOOTER.size
@@ -89,6 +97,8 @@ def iter_records(path: str) -> Iterator[bytes]:
         while True:
             end = len(buffer)
             stop = 0
+            batch: list[bytes] = []
+            append = batch.append
             while offset + header_size <= end:
                 length = header(buffer, offset)[0]
                 start = offset + header_size
@@ -96,17 +106,21 @@ def iter_records(path: str) -> Iterator[bytes]:
                 if stop + footer_size > end:
                     # The rest is in the next block, or cut short: first make sure
                     # the length is one (garbage would ask for gigabytes).
-                    _check_length(path, buffer, offset, base)
-                    break
+                    if _length_ok(buffer, offset):
+                        break
+                    yield batch
+                    raise CorruptEventFile(f"{path}: bad length checksum at byte {base + offset}")
                 payload = buffer[start:stop]
                 value = crc(payload)
                 if (((value >> 15) | (value << 17)) + MASK_DELTA) & 0xFFFFFFFF != footer(
                     buffer, stop
                 )[0]:
-                    _check_length(path, buffer, offset, base)
-                    raise CorruptEventFile(f"{path}: bad data checksum at byte {base + offset}")
+                    yield batch
+                    what = "data" if _length_ok(buffer, offset) else "length"
+                    raise CorruptEventFile(f"{path}: bad {what} checksum at byte {base + offset}")
                 offset = stop + footer_size
-                yield payload
+                append(payload)
+            yield batch
             more = stream.read(max(READ_BLOCK, stop + footer_size - end))
             if not more:
                 return  # a record cut short: the writer was killed or is writing
@@ -115,11 +129,9 @@ def iter_records(path: str) -> Iterator[bytes]:
             offset = 0
 
 
-def _check_length(path: str, buffer: bytes, offset: int, base: int = 0) -> None:
-    """Raise :class:`CorruptEventFile` if the length at ``offset`` (``base + offset``
-    in the file) fails its checksum."""
-    if masked_crc32c(buffer[offset : offset + 8]) != _HEADER.unpack_from(buffer, offset)[1]:
-        raise CorruptEventFile(f"{path}: bad length checksum at byte {base + offset}")
+def _length_ok(buffer: bytes, offset: int) -> bool:
+    """True if the length of the record at ``offset`` matches its checksum."""
+    return masked_crc32c(buffer[offset : offset + 8]) == _HEADER.unpack_from(buffer, offset)[1]
 
 
 def iter_events(path: str) -> Iterator[event_pb2.Event]:
@@ -204,37 +216,45 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
     scalar costs one dictionary lookup and three appends.
     """
     skipped: set[str] = set()
-    for event in iter_events(path):
-        step = event.step
-        wall = event.wall_time
-        for value in event.summary.value:
-            tag = value.tag
-            data = found.get(tag)
-            if data is None:
-                if tag in skipped:
-                    continue
-                if tags is not None and tag not in tags and not _is_scalar(value):
-                    skipped.add(tag)
-                    continue
-                data = found[tag] = TagData()
-            if value.WhichOneof("value") == "simple_value":
-                decoded: object = value.simple_value  # its metadata, if any, says only "scalars"
-            else:
-                if not data.plugin and value.HasField("metadata"):
-                    data.plugin = value.metadata.plugin_data.plugin_name
-                    data.content = value.metadata.plugin_data.content
-                decoded = _decode(value, data.plugin)
-                if decoded is None:
-                    continue
-            steps = data.steps
-            if steps and step <= steps[-1]:
-                keep = [i for i, s in enumerate(steps) if s < step]
-                data.steps = steps = [steps[i] for i in keep]
-                data.values = [data.values[i] for i in keep]
-                data.walls = [data.walls[i] for i in keep]
-            steps.append(step)
-            data.values.append(decoded)
-            data.walls.append(wall)
+    parse = event_pb2.Event.FromString
+    for batch in _record_batches(path):
+        for payload in batch:
+            try:
+                event = parse(payload)
+            except DecodeError as err:
+                raise CorruptEventFile(f"{path}: a record is not an Event ({err})") from err
+            step = event.step
+            wall = event.wall_time
+            for value in event.summary.value:
+                tag = value.tag
+                data = found.get(tag)
+                if data is None:
+                    if tag in skipped:
+                        continue
+                    if tags is not None and tag not in tags and not _is_scalar(value):
+                        skipped.add(tag)
+                        continue
+                    data = found[tag] = TagData()
+                if value.WhichOneof("value") == "simple_value":
+                    decoded: object = (
+                        value.simple_value
+                    )  # its metadata, if any, says only "scalars"
+                else:
+                    if not data.plugin and value.HasField("metadata"):
+                        data.plugin = value.metadata.plugin_data.plugin_name
+                        data.content = value.metadata.plugin_data.content
+                    decoded = _decode(value, data.plugin)
+                    if decoded is None:
+                        continue
+                steps = data.steps
+                if steps and step <= steps[-1]:
+                    keep = [i for i, s in enumerate(steps) if s < step]
+                    data.steps = steps = [steps[i] for i in keep]
+                    data.values = [data.values[i] for i in keep]
+                    data.walls = [data.walls[i] for i in keep]
+                steps.append(step)
+                data.values.append(decoded)
+                data.walls.append(wall)
 
 
 def _is_scalar(value) -> bool:
