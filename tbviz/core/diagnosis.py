@@ -21,6 +21,7 @@ Pure numpy: importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -340,22 +341,22 @@ class _BestOnly:
 
     def __init__(self, direction: str, settings: DetectorSettings | None = None) -> None:
         self.direction = direction
-        self.verdict = _Best(None, None, None)
+        self._better = operator.lt if direction == "min" else operator.gt
+        self._best_epoch: int | None = None
+        self._best_value: float | None = None
+        self._gap: float | None = None
 
-    def update(self, epoch, value, twin=None, lr=None, *, learning=True, report=True) -> _Best:
-        best = self.verdict
+    @property
+    def verdict(self) -> _Best:
+        return _Best(self._best_epoch, self._best_value, self._gap)
+
+    def update(self, epoch, value, twin=None, lr=None, *, learning=True, report=True) -> None:
         # As the detector does: the gap at the last epoch with a finite value.
         if not math.isfinite(value):
-            return best
-        gap = value - twin if twin is not None and math.isfinite(twin) else None
-        if best.best_value is None or (
-            value < best.best_value if self.direction == "min" else value > best.best_value
-        ):
-            best = _Best(epoch, value, gap)
-        else:
-            best = _Best(best.best_epoch, best.best_value, gap)
-        self.verdict = best
-        return best
+            return
+        self._gap = value - twin if twin is not None and math.isfinite(twin) else None
+        if self._best_value is None or self._better(value, self._best_value):
+            self._best_epoch, self._best_value = epoch, value
 
 
 def _finish(status: str, code: str, common: dict, **parts) -> Diagnosis:

@@ -609,12 +609,14 @@ def _steps_to_epochs(curves: Mapping[str, Curve]) -> tuple[dict[str, Series], li
         ]
     shift = marks[0]
     placed, remarks = {}, []
-    walls = _mark_walls(validation, marks)
+    walls: list[float] | bool | None = False  # False: not worked out (rarely needed)
     for key, curve in curves.items():
         if not curve.steps or (curve.steps[0] >= shift and curve.steps[-1] <= marks[-1]):
             placed[key] = Series([s - shift for s in curve.steps], list(curve.values))
             continue
         # Training at global steps beside validation at epoch steps.
+        if walls is False:
+            walls = _mark_walls(validation, marks)
         if walls is not None and len(curve.walls) == len(curve.steps):
             epoch_of = [bisect.bisect_left(walls, wall) for wall in curve.walls]
             how = "by wall time"
