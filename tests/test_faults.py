@@ -381,3 +381,92 @@ def test_the_records_before_a_bad_one_are_read_in_every_block_size(tmp_path, mon
         assert len(problems) == 1 and "bad data checksum" in problems[0]
         assert found["epoch_loss"].steps == steps[: len(found["epoch_loss"].steps)]
         assert len(found["epoch_loss"].steps) >= len(steps) - 2
+
+
+_EVENT = st.builds(
+    dict,
+    wall=st.one_of(st.just(0.0), st.floats(allow_nan=False, width=64)),
+    step=st.one_of(st.integers(0, 130), st.integers(-(2**63), 2**63 - 1)),
+    values=st.lists(
+        st.tuples(
+            st.text(max_size=140),
+            st.floats(width=32),
+            st.sampled_from(["plain", "metadata", "tensor"]),
+        ),
+        max_size=2,
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_EVENT)
+def test_a_scalar_read_from_its_bytes_is_what_protobuf_reads(event):
+    """The bytes-level reading of a one-value simple scalar (most records of a
+    PyTorch log directory) agrees with protobuf on every event it accepts, and
+    accepts the plain ones."""
+    import math
+
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    from tbviz.logdir.reader import _simple_scalar
+
+    summary = summary_pb2.Summary()
+    for tag, number, kind in event["values"]:
+        value = summary.value.add(tag=tag)
+        if kind == "tensor":
+            value.tensor.dtype = 1
+            value.tensor.float_val.append(number)
+        else:
+            value.simple_value = number
+        if kind == "metadata":
+            value.metadata.plugin_data.plugin_name = "scalars"
+    payload = event_pb2.Event(
+        wall_time=event["wall"], step=event["step"], summary=summary
+    ).SerializeToString()
+    read = _simple_scalar(payload) if payload else None
+    parsed = event_pb2.Event.FromString(payload)
+    [(tag, number, kind)] = event["values"] if read is not None else [(None, None, None)]
+    if read is not None:
+        assert kind == "plain" and len(parsed.summary.value) == 1
+        raw, step, wall, got = read
+        assert (raw.decode(), step, wall) == (tag, parsed.step, parsed.wall_time)
+        expected = parsed.summary.value[0].simple_value
+        assert got == expected or (math.isnan(got) and math.isnan(expected))
+    plain = (
+        len(event["values"]) == 1
+        and event["values"][0][2] == "plain"
+        and event["wall"] != 0.0
+        and 0 <= event["step"] < 2**63
+        and len(event["values"][0][0].encode()) < 100
+    )
+    if plain:
+        assert read is not None
+
+
+def test_a_torch_log_reads_the_same_from_its_bytes_as_through_protobuf(tmp_path, monkeypatch):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from tbviz.logdir import reader
+
+    writer = SummaryWriter(str(tmp_path))
+    for step in (0, 1, 2, 300, 70000, 2, 3):  # a restart from step 2 drops what follows
+        writer.add_scalar("train/loss", 1.0 / (step + 1), step)
+        writer.add_scalars("acc", {"train": 0.5, "val": 0.25 + step % 7}, step)
+        writer.add_text("note", f"step {step}", step)
+    writer.close()
+    folders = [str(tmp_path)] + [str(p) for p in tmp_path.iterdir() if p.is_dir()]
+    fast = [reader.read_folder(f) for f in folders]
+    accepted = []
+    original = reader._simple_scalar
+
+    def counted(payload):
+        accepted.append(original(payload) is not None)
+        return original(payload)
+
+    monkeypatch.setattr(reader, "_simple_scalar", counted)
+    [reader.read_folder(f) for f in folders]
+    assert sum(accepted) == 7 * 3  # every scalar; not the texts, nor the file headers
+    monkeypatch.setattr(reader, "_simple_scalar", lambda payload: None)
+    slow = [reader.read_folder(f) for f in folders]
+    assert fast == slow
+    assert fast[0]["train/loss"].steps == [0, 1, 2, 3]

@@ -29,6 +29,8 @@ from tbviz.logdir.crc import MASK_DELTA, masked_crc32c
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
+_WALL = struct.Struct("<d").unpack_from
+_FLOAT = struct.Struct("<f").unpack_from
 
 
 class CorruptEventFile(TbvizError, ValueError):
@@ -217,8 +219,30 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
     """
     skipped: set[str] = set()
     parse = event_pb2.Event.FromString
+    names: dict[bytes, str] = {}  # a simple scalar's tag, decoded once
     for batch in _record_batches(path):
         for payload in batch:
+            simple = _simple_scalar(payload)
+            if simple is not None:
+                raw, step, wall, number = simple
+                tag = names.get(raw)
+                if tag is None:
+                    try:
+                        tag = names[raw] = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        simple = None
+            if simple is not None:
+                data = found.get(tag)
+                if data is None:
+                    data = found[tag] = TagData()
+                steps = data.steps
+                if steps and step <= steps[-1]:
+                    _drop_from(data, step)
+                    steps = data.steps
+                steps.append(step)
+                data.values.append(number)
+                data.walls.append(wall)
+                continue
             try:
                 event = parse(payload)
             except DecodeError as err:
@@ -248,13 +272,64 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
                         continue
                 steps = data.steps
                 if steps and step <= steps[-1]:
-                    keep = [i for i, s in enumerate(steps) if s < step]
-                    data.steps = steps = [steps[i] for i in keep]
-                    data.values = [data.values[i] for i in keep]
-                    data.walls = [data.walls[i] for i in keep]
+                    _drop_from(data, step)
+                    steps = data.steps
                 steps.append(step)
                 data.values.append(decoded)
                 data.walls.append(wall)
+
+
+def _drop_from(data: TagData, step: int) -> None:
+    """Forget ``step`` and every later one: the run was restarted from there."""
+    keep = [i for i, s in enumerate(data.steps) if s < step]
+    data.steps = [data.steps[i] for i in keep]
+    data.values = [data.values[i] for i in keep]
+    data.walls = [data.walls[i] for i in keep]
+
+
+def _simple_scalar(payload: bytes) -> tuple[bytes, int, float, float] | None:
+    """(tag, step, wall time, value) of an event holding one ``simple_value`` and
+    nothing else, read straight from its bytes; None for any other event.
+
+    What ``torch.utils.tensorboard``, tensorboardX and Lightning write for every
+    scalar, hence most records of a PyTorch log directory: reading one from
+    its bytes costs a third of decoding the protobuf and reading its fields.
+    The layout is fixed: wall time (field 1, a double), the step (field 2, a
+    varint; absent when 0), and the summary (field 5) holding one value
+    (field 1) made of the tag (field 1) and the float (field 2), every length
+    one byte. Anything else (a second value, metadata, a long tag, a negative
+    step) does not match and is decoded by protobuf.
+    """
+    size = len(payload)
+    if payload[0] != 0x09 or size < 20:
+        return None
+    at, step = 9, 0
+    if payload[9] == 0x10:  # the step, a varint of up to 9 bytes (never negative here)
+        shift = 0
+        at = 10
+        while True:
+            byte = payload[at]
+            step |= (byte & 0x7F) << shift
+            at += 1
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 56 or at >= size:
+                return None
+    rest = size - at
+    if (
+        rest >= 0x82  # a length of two bytes
+        or rest < 11
+        or payload[at] != 0x2A  # field 5 (summary), length-delimited
+        or payload[at + 1] != rest - 2
+        or payload[at + 2] != 0x0A  # its field 1 (value)
+        or payload[at + 3] != rest - 4
+        or payload[at + 4] != 0x0A  # the value's field 1 (tag)
+        or payload[at + 5] != rest - 11
+        or payload[size - 5] != 0x15  # the value's field 2 (simple_value), 4 bytes
+    ):
+        return None
+    return payload[at + 6 : size - 5], step, _WALL(payload, 1)[0], _FLOAT(payload, size - 4)[0]
 
 
 def _is_scalar(value) -> bool:
