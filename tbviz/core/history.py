@@ -8,7 +8,7 @@ the epoch index of every value (a metric may appear only from some epoch on, a
 resumed run may not start at 0), and tells which way each metric is better
 (:mod:`tbviz.core.directions`).
 
-Pure Python and numpy: no TensorFlow, no Keras.
+Pure Python: no TensorFlow, no Keras (numpy only to convert a logged array).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from tbviz.core.directions import VALIDATION_PREFIX, base_name, metric_direction
 
@@ -42,8 +40,12 @@ def is_validation(key: str) -> bool:
 
 def to_float(value: object) -> float:
     """Convert a logged value (float, numpy scalar, 0-d tensor) to a Python float."""
+    if type(value) in (float, int):
+        return float(value)
     if hasattr(value, "numpy"):
         value = value.numpy()  # an eager tensor
+    import numpy as np  # numpy scalars and 0-d arrays, which come with numpy loaded
+
     return float(np.asarray(value, dtype=np.float64).reshape(()))
 
 
