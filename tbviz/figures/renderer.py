@@ -3,7 +3,7 @@
 A figure costs 10-80 ms of matplotlib (the first and any that must lay out
 its axes again cost the most). On a machine where TensorFlow keeps every core
 busy, a background thread does not make that free: each millisecond of
-drawing is still paid in wall time. So the renderer does three things:
+drawing is still paid in wall time. So the renderer does four things:
 
 * ``submit`` only hands over numbers and returns at once; a worker thread owns
   matplotlib (one reusable :class:`ComparisonPlotter`) and writes the PNG;

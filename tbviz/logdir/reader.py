@@ -234,6 +234,8 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
             if simple is not None:
                 data = found.get(tag)
                 if data is None:
+                    if tag in skipped:  # its first value was not a scalar
+                        continue
                     data = found[tag] = TagData()
                 steps = data.steps
                 if steps and step <= steps[-1]:
