@@ -12,10 +12,10 @@ to a ``.png``. No TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -98,9 +98,6 @@ def compare(
         OutputError: an ``outputs`` path has an unknown suffix or no folder.
     """
     check_outputs(outputs)
-    # matplotlib takes 0.4 s to import: do it while the runs are read.
-    importing = threading.Thread(target=importlib.import_module, args=(_FIGURES,), daemon=True)
-    importing.start()
     problems: list[str] = []
     results = diagnose_runs(
         logdir,
@@ -113,6 +110,8 @@ def compare(
         progress=progress,
         workers=workers,
         problems=problems,
+        # matplotlib takes 0.4 s to import: on a core the readers leave free, if any.
+        meanwhile=functools.partial(importlib.import_module, _FIGURES),
     )
     said = check_metric(results, metric)  # no run has it: raises, nothing written
     if said:
@@ -122,7 +121,6 @@ def compare(
     comparison = Comparison(results, step, problems=problems)
     if not results:
         return comparison
-    importing.join()
     from tbviz.figures.cross_run import draw_small_multiples, plan_small_multiples, render_overlay
 
     note = f"Runs matching {md_code(runs)}." if runs else ""
