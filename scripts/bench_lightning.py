@@ -3,25 +3,28 @@
 ``TensorBoardLogger``.
 
 A small MLP on 4,000 random 64-feature samples (batch 64, 20 epochs, CPU) is
-fit four ways, interleaved so machine noise hits each alike:
+fit these ways, interleaved so machine noise hits each alike:
 
   bare          logger=False, no callbacks
   tb-logger     Lightning's TensorBoardLogger (its default logger)
-  tbviz         logger=False + tbviz.lightning.TBVizCallback (figures within 3%)
+  tbviz-nofig   logger=False + TBVizCallback(figure_every=0): all but the figures
+  tbviz         logger=False + tbviz.lightning.TBVizCallback (goal: within 3% of bare)
+  tbviz@B       as tbviz with figure_budget=B, for each B of ``--budgets``
   tbviz+stop    as tbviz, plus tbviz.lightning.OverfittingStopping; the labels are
                 random, so validation loss rises and the stopper may end the
                 fit early: this row shows what stopping saves, not a cost
 
 and prints the median fit time of ``--repeats`` rounds, the ratio of medians
-to ``bare`` and the median of per-round ratios. No timing is asserted anywhere:
+to ``bare``, the median of per-round ratios and the figures tbviz wrote. No timing is asserted anywhere:
 these machines are shared and noisy.
 
-    python scripts/bench_lightning.py [--repeats 5] [--epochs 20] [--budget 0.03]
+    python scripts/bench_lightning.py [--repeats 5] [--epochs 20] [--budgets 0.03,0.01]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -75,11 +78,13 @@ def loaders():
     )
 
 
-def fit(way: str, epochs: int, workdir: str, budget: float | None = None) -> float:
+def fit(way: str, epochs: int, workdir: str) -> tuple[float, int]:
+    """Seconds ``trainer.fit`` took, and the figures tbviz wrote (0 for other ways)."""
     import lightning
     import torch
 
     from tbviz.lightning import OverfittingStopping, TBVizCallback
+    from tbviz.logdir.reader import read_run
 
     torch.manual_seed(0)
     logger = False
@@ -88,9 +93,10 @@ def fit(way: str, epochs: int, workdir: str, budget: float | None = None) -> flo
         logger = lightning.pytorch.loggers.TensorBoardLogger(workdir, name="tb")
     if way == "tbviz-nofig":  # what the callback costs without its figures
         callbacks.append(TBVizCallback(log_dir=workdir, figure_every=0))
+    elif way.startswith("tbviz@"):  # another figure budget
+        callbacks.append(TBVizCallback(log_dir=workdir, figure_budget=float(way[6:])))
     elif way.startswith("tbviz"):
-        options = {} if budget is None else {"figure_budget": budget}
-        callbacks.append(TBVizCallback(log_dir=workdir, **options))
+        callbacks.append(TBVizCallback(log_dir=workdir))
     if way == "tbviz+stop":
         callbacks.append(OverfittingStopping())
     trainer = lightning.Trainer(
@@ -105,7 +111,11 @@ def fit(way: str, epochs: int, workdir: str, budget: float | None = None) -> flo
     train, val = loaders()
     start = time.perf_counter()
     trainer.fit(make_module()(), train, val)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    figures = 0
+    if callbacks and isinstance(callbacks[0], TBVizCallback):
+        figures = len(read_run(os.path.join(workdir, callbacks[0].run_name)).images())
+    return seconds, figures
 
 
 def main() -> int:
@@ -113,7 +123,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument(
-        "--budget", type=float, default=None, help="figure_budget for tbviz (default: its default)"
+        "--budgets",
+        default="",
+        help="other figure budgets to fit with too, e.g. 0.03,0.01 (ways tbviz@0.03, ...)",
     )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -121,25 +133,30 @@ def main() -> int:
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    ways = ("bare", "tb-logger", "tbviz-nofig", "tbviz", "tbviz+stop")
+    ways = ["bare", "tb-logger", "tbviz-nofig", "tbviz", "tbviz+stop"]
+    ways[4:4] = [f"tbviz@{float(b):g}" for b in args.budgets.split(",") if b.strip()]
     times: dict[str, list[float]] = {w: [] for w in ways}
+    figures: dict[str, list[int]] = {w: [] for w in ways}
     with tempfile.TemporaryDirectory() as workdir:
         fit("bare", 1, workdir)  # warm-up: imports, first-call costs
         for round_ in range(args.repeats):
             for way in ways:
-                times[way].append(fit(way, args.epochs, workdir, args.budget))
+                seconds, drawn = fit(way, args.epochs, workdir)
+                times[way].append(seconds)
+                figures[way].append(drawn)
             print(
                 f"round {round_ + 1}/{args.repeats}: "
                 + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in ways),
                 flush=True,
             )
     bare = statistics.median(times["bare"])
-    print("\n| way | median fit | ratio of medians | median of paired ratios |")
-    print("|---|---|---|---|")
+    print("\n| way | median fit | ratio of medians | median of paired ratios | figures |")
+    print("|---|---|---|---|---|")
     for way in ways:
         paired = statistics.median(t / b for t, b in zip(times[way], times["bare"], strict=True))
         median = statistics.median(times[way])
-        print(f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} |")
+        drawn = f"{statistics.median(figures[way]):g}" if way.startswith("tbviz") else "-"
+        print(f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} | {drawn} |")
     return 0
 
 

@@ -126,8 +126,8 @@ class FigureRenderer:
 
     Args:
         write: called on the worker thread with each figure and its epoch.
-        budget: the share of elapsed time drawing may take from training (0.03
-            = 3%, counted as above); None
+        budget: the share of elapsed time drawing may take from training (0.02
+            = 2%, counted as above); None
             draws every submitted epoch, in order, however long it takes.
         name: used in warnings.
     """

@@ -40,7 +40,7 @@ class TBVizCallback(keras.callbacks.Callback):
         figure_every: draw the comparison figure every N epochs (the final
             epoch is always drawn); 0 turns figures off.
         figure_budget: the share of training time figure drawing may take
-            (0.03 = 3%, on a background thread); over it, figures wait in
+            (0.02 = 2%, on a background thread); over it, figures wait in
             order and catch up when training ends. None draws every
             requested epoch.
         monitor: the validation metric the overfitting diagnosis follows.

@@ -108,7 +108,7 @@ class RunLogger:
         figure_every: draw the figure every N epochs (the last epoch is always
             drawn); 0 turns figures off.
         figure_budget: the share of training's wall time figure drawing may
-            take (0.03 = 3%: the drawing thread's CPU time, weighed by how busy
+            take (0.02 = 2%: the drawing thread's CPU time, weighed by how busy
             the cores are); over it, figures wait in
             order (thinned past 16) and catch up when training ends. None
             draws every requested epoch.
