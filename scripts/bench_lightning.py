@@ -15,8 +15,8 @@ fit these ways, interleaved so machine noise hits each alike:
                 fit early: this row shows what stopping saves, not a cost
 
 and prints the median fit time of ``--repeats`` rounds, the ratio of medians
-to ``bare``, the median of per-round ratios and the figures tbviz wrote. No timing is asserted anywhere:
-these machines are shared and noisy.
+to ``bare``, the median of per-round ratios and the figures tbviz wrote. No
+timing is asserted anywhere: these machines are shared and noisy.
 
     python scripts/bench_lightning.py [--repeats 5] [--epochs 20] [--budgets 0.03,0.01]
 """
