@@ -157,6 +157,19 @@ class TagData:
     values: list[object] = field(default_factory=list)
     walls: list[float] = field(default_factory=list)
 
+    def add(self, step: int, value: object, wall: float) -> None:
+        """Append one value; a step at or before the last drops it and every later
+        one first (a run restarted from there, as TensorBoard reads it)."""
+        steps = self.steps
+        if steps and step <= steps[-1]:
+            keep = [i for i, s in enumerate(steps) if s < step]
+            self.steps = steps = [steps[i] for i in keep]
+            self.values = [self.values[i] for i in keep]
+            self.walls = [self.walls[i] for i in keep]
+        steps.append(step)
+        self.values.append(value)
+        self.walls.append(wall)
+
 
 def read_folder(
     folder: str, tags: Container[str] | None = None, problems: list[str] | None = None
@@ -237,13 +250,7 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
                     if tag in skipped:  # its first value was not a scalar
                         continue
                     data = found[tag] = TagData()
-                steps = data.steps
-                if steps and step <= steps[-1]:
-                    _drop_from(data, step)
-                    steps = data.steps
-                steps.append(step)
-                data.values.append(number)
-                data.walls.append(wall)
+                data.add(step, number, wall)
                 continue
             try:
                 event = parse(payload)
@@ -261,10 +268,8 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
                         skipped.add(tag)
                         continue
                     data = found[tag] = TagData()
-                if value.WhichOneof("value") == "simple_value":
-                    decoded: object = (
-                        value.simple_value
-                    )  # its metadata, if any, says only "scalars"
+                if value.WhichOneof("value") == "simple_value":  # its metadata says "scalars"
+                    decoded: object = value.simple_value
                 else:
                     if not data.plugin and value.HasField("metadata"):
                         data.plugin = value.metadata.plugin_data.plugin_name
@@ -272,21 +277,7 @@ def _read_file(path: str, tags: Container[str] | None, found: dict[str, TagData]
                     decoded = _decode(value, data.plugin)
                     if decoded is None:
                         continue
-                steps = data.steps
-                if steps and step <= steps[-1]:
-                    _drop_from(data, step)
-                    steps = data.steps
-                steps.append(step)
-                data.values.append(decoded)
-                data.walls.append(wall)
-
-
-def _drop_from(data: TagData, step: int) -> None:
-    """Forget ``step`` and every later one: the run was restarted from there."""
-    keep = [i for i, s in enumerate(data.steps) if s < step]
-    data.steps = [data.steps[i] for i in keep]
-    data.values = [data.values[i] for i in keep]
-    data.walls = [data.walls[i] for i in keep]
+                data.add(step, decoded, wall)
 
 
 def _simple_scalar(payload: bytes) -> tuple[bytes, int, float, float] | None:
