@@ -55,7 +55,8 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
   unstable (rising ``max_train_rise`` of its range above its value at the best
   epoch) withdraws it.
 
-Pure numpy; no TensorFlow.
+Pure Python (no numpy: the commands that diagnose thousands of runs start
+faster without it); no TensorFlow.
 """
 
 from __future__ import annotations
@@ -780,9 +781,7 @@ def _det3(m) -> float:
 
 
 def _theil_sen(xs: list[int], ys: list[float]) -> float:
-    """Median of the pairwise slopes: a trend that a few outliers do not move.
-    (Plain Python: a window holds a handful of points, and the commands that
-    diagnose thousands of runs start faster without numpy.)"""
+    """Median of the pairwise slopes: a trend that a few outliers do not move."""
     slopes = [
         (ys[j] - ys[i]) / (xs[j] - xs[i])
         for i in range(len(xs))

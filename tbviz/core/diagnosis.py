@@ -15,7 +15,7 @@ result, :class:`Diagnosis`, with its versioned dict layout and plain words,
 is defined in :mod:`tbviz.core.verdicts` (and importable from here); the
 markdown notes come from :mod:`tbviz.core.notes`.
 
-Pure numpy: importing this module does not import TensorFlow.
+Pure Python: importing this module imports neither TensorFlow nor numpy.
 """
 
 from __future__ import annotations
