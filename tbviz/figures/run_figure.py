@@ -318,8 +318,8 @@ class ComparisonPlotter:
 
         A plotter reused by a later run in the same process (a notebook that
         fits again, a sweep's trials) keeps its layout and its drawn frame if
-        the run has the same shape: its first figure then costs about 6 ms
-        instead of 40-70. The ranges grow with each run's values, so they start
+        the run has the same shape: its first figure then costs about 15 ms
+        instead of 55-70. The ranges grow with each run's values, so they start
         again from nothing.
         """
         for panel in [*self._panels.values(), *([self._strip] if self._strip else [])]:
