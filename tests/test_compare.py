@@ -300,3 +300,33 @@ def test_leaderboard_markdown_says_the_shared_folder_once(tmp_path):
     assert "Run names below follow `sweep-20261129-101500/`." in markdown
     rows = [line for line in markdown.splitlines() if line.startswith("| 1 ")]
     assert rows[0].split("|")[2].strip() == "lr=0\\.001"  # the lower val_loss
+
+
+def test_a_rise_after_the_best_fills_the_small_multiples_panel_as_drawn(tmp_path):
+    """The panels share a y axis fitted from just before each run's best epoch on:
+    the first epochs' steep fall leaves at the top, and a rise of 0.1 after a
+    fall from 2.3 (a few pixels on an axis fitted to the fall) is read at a
+    glance, on the PNG itself. A page of one panel keeps its legend whole."""
+    import math
+
+    import numpy as np
+
+    from tbviz.commands.discovery import diagnose_runs
+    from tbviz.figures.cross_run import render_small_multiples
+    from tbviz.figures.run_figure import VALIDATION_COLOR
+    from tests.conftest import log_history
+
+    loss = [2.3 * math.exp(-0.25 * e) + 0.02 for e in range(36)]
+    val = [v + 0.03 + 0.01 * max(0, e - 25) for e, v in enumerate(loss)]
+    log_history(tmp_path, "run", {"loss": loss, "val_loss": val}, figure_every=0)
+    results = diagnose_runs(str(tmp_path), None, "val_loss", keep_history=True)
+    [page] = render_small_multiples(results, "val_loss", per_page=1)
+    image = np.asarray(png(page.png).convert("RGB")).astype(int)
+    orange = np.array([int(VALIDATION_COLOR[i : i + 2], 16) for i in (1, 3, 5)])
+    rows, columns = np.nonzero(np.abs(image - orange).max(axis=-1) < 40)
+    after_best = columns > columns.min() + 0.75 * (columns.max() - columns.min())
+    rise = rows[after_best].max() - rows[after_best].min()
+    # On an axis fitted to the whole fall it spanned 11 px of the 297.
+    assert rise >= 0.15 * image.shape[0], f"the rise spans {rise} of {image.shape[0]} px"
+    edges = np.concatenate([image[:, :3], image[:, -3:]], axis=1)
+    assert not (edges.max(axis=-1) < 120).any(), "text runs off the page's edge"

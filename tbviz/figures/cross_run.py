@@ -7,7 +7,9 @@
   so the figure stays readable at 20 runs and at 1,000.
 * **Small multiples** give each run its own training-vs-validation panel of
   the monitored metric, all on the same axes, best run first, a page of
-  ``per_page`` panels per image; pages are capped.
+  ``per_page`` panels per image; pages are capped. The y axis fits the runs
+  from just before their best epoch on (a rise of a few percent is a pixel
+  or two on an axis that also holds the first epochs' fall).
 
 matplotlib object API on Agg only, as in :mod:`tbviz.figures.run_figure`.
 """
@@ -38,6 +40,7 @@ from tbviz.figures.run_figure import (
     RenderedFigure,
     encode_png,
     epoch_band,
+    fit_text,
     grid_shape,
     line_data,
     set_margins,
@@ -201,13 +204,25 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
     metric, name, shown, labels = plan.metric, plan.name, plan.shown, plan.labels
     per_page = plan.per_page
     rows, cols = grid_shape(min(per_page, len(shown)))
-    width_in, height_in = PANEL_INCHES * cols + 0.7, PANEL_INCHES * 0.85 * rows + 1.0
+    # At least 5.6 inches: the legend's one row and the page title fit on a
+    # page of one panel too (a comparison of a single run).
+    width_in = max(PANEL_INCHES * cols + 0.7, 5.6)
+    height_in = PANEL_INCHES * 0.85 * rows + 1.0
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
     canvas = FigureCanvasAgg(figure)
     axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
     # Shared limits, set on the first panel; a curve past them leaves its panel.
-    curves = [_xy(s) for r in shown for s in _pair_series(r.history, name)]
-    _set_limits(axes[0], curves, mark=False)
+    # The y axis fits each run from just before its best epoch on, where a rise
+    # shows; the first epochs' steep fall leaves the panels at the top (on an
+    # axis fitted to it, a rise of a few percent is a pixel or two).
+    curves, late = [], []
+    for r in shown:
+        start = max(0, (r.diagnosis.best_epoch or 0) - 2) + 1  # _xy counts epochs from 1
+        for series in _pair_series(r.history, name):
+            xy = _xy(series)
+            curves.append(xy)
+            late.append(xy[xy[:, 0] >= start])
+    _set_limits(axes[0], curves, mark=False, fit=late)
     (x_lo, x_hi), (y_lo, y_hi) = axes[0].get_xlim(), axes[0].get_ylim()
     x_ticks = [
         t for t in MaxNLocator(nbins=5, integer=True).tick_values(x_lo, x_hi) if x_lo <= t <= x_hi
@@ -257,9 +272,8 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
                 panel.blank(canvas)
         left_out = plan.total - len(shown)
         more = f"; {left_out} more not shown" if left_out and start + per_page >= len(shown) else ""
-        title.set_text(
-            f"{metric}, runs {start + 1}-{start + len(chunk)} of {plan.total}, best first{more}"
-        )
+        shown_runs = f"runs {start + 1}-{start + len(chunk)} of {plan.total}"
+        title.set_text(fit_text(f"{metric}, {shown_runs}, best first{more}", width_in, 12))
         figure.draw_artist(title)
         pages.append(encode_png(canvas))
     return pages
@@ -366,11 +380,14 @@ def _style_axes(ax, title: str) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _set_limits(ax, curves: list[np.ndarray], *, mark: bool = True) -> bool:
+def _set_limits(
+    ax, curves: list[np.ndarray], *, mark: bool = True, fit: list[np.ndarray] | None = None
+) -> bool:
     """Limits that fit the runs: the epochs they have, and the y span of
     :func:`tbviz.figures.scales.fenced`, so one run's large early loss does
-    not flatten the rest. With ``mark``, values off the axis get a small
-    triangle on its edge. Returns whether any value is off the axis.
+    not flatten the rest; or, given ``fit`` (parts of ``curves``), the whole
+    span of those. With ``mark``, values off the axis get a small triangle
+    on its edge. Returns whether any value is off the axis.
     """
     points = [c for c in curves if len(c)]
     if not points:
@@ -378,7 +395,12 @@ def _set_limits(ax, curves: list[np.ndarray], *, mark: bool = True) -> bool:
     xy = np.concatenate(points)
     x_max = float(np.nanmax(xy[:, 0]))
     ax.set_xlim(0.5, max(x_max, 1.0) + 0.5)
-    span = fenced(xy[:, 1])
+    if fit is None:
+        span = fenced(xy[:, 1])
+    else:  # the parts to show in full, rises included: no fence
+        ys = np.concatenate([c for c in fit if len(c)] or [xy])[:, 1]
+        ys = ys[np.isfinite(ys)]
+        span = (float(ys.min()), float(ys.max())) if ys.size else None
     if span is None:
         return False
     lo, hi = span

@@ -398,7 +398,7 @@ class ComparisonPlotter:
         for panel in every:
             panel.draw_marks()
         if self._title is not None:
-            self._title.set_text(_fit(title or "", self._figure.get_size_inches()[0], 12))
+            self._title.set_text(fit_text(title or "", self._figure.get_size_inches()[0], 12))
             self._figure.draw_artist(self._title)
         return self._encode()
 
@@ -507,7 +507,7 @@ def comparison_pairs(history: History) -> list:
     return []
 
 
-def _fit(text: str, width_in: float, points: float) -> str:
+def fit_text(text: str, width_in: float, points: float) -> str:
     """``text`` shortened in the middle to fit ``width_in`` inches at ``points`` size."""
     room = int(width_in * 72 / (points * 0.6)) - 2
     if len(text) <= room:
