@@ -136,7 +136,9 @@ def render_overlay(
     )
     shown = f"the best {len(leaders)} in colour" if others else "best first"
     figure.suptitle(
-        f"Validation curves of {len(results)} runs, ranked by {metric} ({shown})", fontsize=12
+        f"Validation curves of {len(results)} run{'s' if len(results) != 1 else ''}, "
+        f"ranked by {metric} ({shown})",
+        fontsize=12,
     )
     set_margins(figure, left=0.6, right=3.3, bottom=0.5, top=0.65, wspace=0.25, hspace=0.45)
     canvas.draw()
