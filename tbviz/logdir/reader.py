@@ -294,7 +294,7 @@ def _simple_scalar(payload: bytes) -> tuple[bytes, int, float, float] | None:
     step) does not match and is decoded by protobuf.
     """
     size = len(payload)
-    if payload[0] != 0x09 or size < 20:
+    if size < 20 or payload[0] != 0x09:
         return None
     at, step = 9, 0
     if payload[9] == 0x10:  # the step, a varint of up to 9 bytes (never negative here)
