@@ -608,15 +608,18 @@ def _steps_to_epochs(curves: Mapping[str, Curve]) -> tuple[dict[str, Series], li
             f"as epoch k{said}"
         ]
     shift = marks[0]
+
+    def at_epochs(curve: Curve) -> bool:
+        return not curve.steps or (curve.steps[0] >= shift and curve.steps[-1] <= marks[-1])
+
     placed, remarks = {}, []
-    walls: list[float] | bool | None = False  # False: not worked out (rarely needed)
+    # The epochs' wall times, only for a run with training at global steps.
+    walls = None if all(map(at_epochs, curves.values())) else _mark_walls(validation, marks)
     for key, curve in curves.items():
-        if not curve.steps or (curve.steps[0] >= shift and curve.steps[-1] <= marks[-1]):
+        if at_epochs(curve):
             placed[key] = Series([s - shift for s in curve.steps], list(curve.values))
             continue
         # Training at global steps beside validation at epoch steps.
-        if walls is False:
-            walls = _mark_walls(validation, marks)
         if walls is not None and len(curve.walls) == len(curve.steps):
             epoch_of = [bisect.bisect_left(walls, wall) for wall in curve.walls]
             how = "by wall time"
