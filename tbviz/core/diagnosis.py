@@ -148,7 +148,6 @@ class RunDiagnoser:
         self._epochs = 0
         self._last_epoch: int | None = None
         self._diverged_at: int | None = None
-        self._monitor_detector: MetricDetector | None = None
         self.diagnosis: Diagnosis | None = None
 
     def add_directions(self, found: Mapping[str, str], source: str = "metric") -> None:
@@ -225,7 +224,6 @@ class RunDiagnoser:
             twin = values.get(twin_key) if twin_key else None
             detector.update(epoch, value, twin, lr, learning=learning, report=report)
             if monitored:
-                self._monitor_detector = detector
                 self._stopping.update(epoch, value)
 
     def _diagnosis(self) -> Diagnosis:
@@ -239,7 +237,8 @@ class RunDiagnoser:
             metrics=self._metric_rows(),
             settings=self.settings,
         )
-        verdict = self._monitor_detector.verdict if self._monitor_detector else None
+        monitored = self._detectors.get(self.monitor)
+        verdict = monitored.verdict if monitored is not None else None
         if verdict is None or verdict.best_epoch is None:
             if self._diverged_at is not None:
                 return _finish("diverged", "diverged", common)
