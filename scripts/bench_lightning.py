@@ -15,8 +15,14 @@ fit these ways, interleaved so machine noise hits each alike:
                 fit early: this row shows what stopping saves, not a cost
 
 and prints the median fit time of ``--repeats`` rounds, the ratio of medians
-to ``bare``, the median of per-round ratios and the figures tbviz wrote. No
-timing is asserted anywhere: these machines are shared and noisy.
+to ``bare``, the median of per-round ratios and the figures tbviz wrote. The
+wall-time ratios swing by a few percent between runs of this bench on a
+shared machine, as much as the cost they measure; so it also prints the CPU
+time tbviz itself spent (its callback's hooks on the training thread, plus
+the figure thread's drawing), a median over rounds and as a share of the
+bare fit's median wall time: what tbviz would cost a fit that keeps every
+core busy. No timing is asserted anywhere: these machines are shared and
+noisy.
 
     python scripts/bench_lightning.py [--repeats 5] [--epochs 20] [--budgets 0.03,0.01]
 """
@@ -78,13 +84,43 @@ def loaders():
     )
 
 
-def fit(way: str, epochs: int, workdir: str) -> tuple[float, int]:
-    """Seconds ``trainer.fit`` took, and the figures tbviz wrote (0 for other ways)."""
+def timed_callback():
+    """``TBVizCallback`` counting the CPU time of its hooks and of its figures."""
+    from tbviz.lightning import TBVizCallback
+
+    class Timed(TBVizCallback):
+        cpu = 0.0
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            start = time.thread_time()
+            super().on_train_start(trainer, pl_module)
+            self.cpu += time.thread_time() - start
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            start = time.thread_time()
+            super().on_train_epoch_end(trainer, pl_module)
+            self.cpu += time.thread_time() - start
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            renderer = self.logger.renderer if self.logger else None
+            start = time.thread_time()
+            super().on_train_end(trainer, pl_module)  # waits for the last figures
+            self.cpu += time.thread_time() - start
+            self.cpu += renderer.cpu_drawing if renderer else 0.0
+
+    return Timed
+
+
+def fit(way: str, epochs: int, workdir: str) -> tuple[float, int, float]:
+    """Seconds ``trainer.fit`` took, the figures tbviz wrote and the CPU seconds
+    tbviz spent (0 for other ways)."""
     import lightning
     import torch
 
-    from tbviz.lightning import OverfittingStopping, TBVizCallback
+    from tbviz.lightning import OverfittingStopping
     from tbviz.logdir.reader import read_run
+
+    TBVizCallback = timed_callback()
 
     torch.manual_seed(0)
     logger = False
@@ -112,10 +148,11 @@ def fit(way: str, epochs: int, workdir: str) -> tuple[float, int]:
     start = time.perf_counter()
     trainer.fit(make_module()(), train, val)
     seconds = time.perf_counter() - start
-    figures = 0
+    figures, cpu = 0, 0.0
     if callbacks and isinstance(callbacks[0], TBVizCallback):
         figures = len(read_run(os.path.join(workdir, callbacks[0].run_name)).images())
-    return seconds, figures
+        cpu = callbacks[0].cpu
+    return seconds, figures, cpu
 
 
 def main() -> int:
@@ -137,26 +174,38 @@ def main() -> int:
     ways[4:4] = [f"tbviz@{float(b):g}" for b in args.budgets.split(",") if b.strip()]
     times: dict[str, list[float]] = {w: [] for w in ways}
     figures: dict[str, list[int]] = {w: [] for w in ways}
+    cpus: dict[str, list[float]] = {w: [] for w in ways}
     with tempfile.TemporaryDirectory() as workdir:
         fit("bare", 1, workdir)  # warm-up: imports, first-call costs
         for round_ in range(args.repeats):
             for way in ways:
-                seconds, drawn = fit(way, args.epochs, workdir)
+                seconds, drawn, cpu = fit(way, args.epochs, workdir)
                 times[way].append(seconds)
                 figures[way].append(drawn)
+                cpus[way].append(cpu)
             print(
                 f"round {round_ + 1}/{args.repeats}: "
                 + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in ways),
                 flush=True,
             )
     bare = statistics.median(times["bare"])
-    print("\n| way | median fit | ratio of medians | median of paired ratios | figures |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| way | median fit | ratio of medians | median of paired ratios | figures "
+        "| tbviz CPU | CPU / bare fit |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for way in ways:
         paired = statistics.median(t / b for t, b in zip(times[way], times["bare"], strict=True))
         median = statistics.median(times[way])
-        drawn = f"{statistics.median(figures[way]):g}" if way.startswith("tbviz") else "-"
-        print(f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} | {drawn} |")
+        drawn, cpu, share = "-", "-", "-"
+        if way.startswith("tbviz"):
+            drawn = f"{statistics.median(figures[way]):g}"
+            cpu_median = statistics.median(cpus[way])
+            cpu, share = f"{cpu_median * 1000:.0f} ms", f"{cpu_median / bare:.1%}"
+        print(
+            f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} | {drawn} "
+            f"| {cpu} | {share} |"
+        )
     return 0
 
 

@@ -185,3 +185,27 @@ def test_a_plotter_reused_by_a_later_run_draws_what_a_fresh_one_draws():
         expected = decode(fresh.render(prefix, diagnosis, "second", epochs=12).png)
         got = decode(reused.render(prefix, diagnosis, "second", epochs=12).png)
         assert np.array_equal(got, expected), f"epoch {epoch}: the first run shows through"
+
+
+def test_kept_legend_layers_show_each_epochs_own_marks():
+    """The legend is drawn over the frame once per set of marks and kept: a
+    second run that reaches the same legends (a best epoch, then an
+    overfitting band) reuses them, and every figure still equals a fresh
+    plotter's."""
+    first = {k: [v * 1.5 for v in vs] for k, vs in TUTORIAL.items() if "loss" in k}
+    reused = ComparisonPlotter()
+    for epoch in range(1, 11):
+        prefix = History.from_keras({k: v[:epoch] for k, v in first.items()})
+        reused.render(prefix, diagnose(prefix), "first", epochs=10)
+    layers = len(reused._labelled)
+    assert layers >= 2  # a legend without, then with, the overfitting band
+    reused.start_run()
+    second = {k: vs for k, vs in TUTORIAL.items() if "loss" in k}
+    fresh = ComparisonPlotter()
+    for epoch in range(1, 11):
+        prefix = History.from_keras({k: v[:epoch] for k, v in second.items()})
+        diagnosis = diagnose(prefix)
+        expected = decode(fresh.render(prefix, diagnosis, "second", epochs=10).png)
+        got = decode(reused.render(prefix, diagnosis, "second", epochs=10).png)
+        assert np.array_equal(got, expected), f"epoch {epoch}: a kept legend is stale"
+    assert len(reused._labelled) == layers  # the second run drew no legend anew

@@ -220,6 +220,7 @@ class _Strip(_Panel):
     def __init__(self, ax) -> None:
         super().__init__(ax, suffix="%")
         self.name.set_fontsize(9)
+        self.name.set_animated(True)  # named once the run has a best, over the frame
         self._best_seen: int | None = None
 
     def update_from(self, history: History, diagnosis: Diagnosis, last_epoch: int) -> None:
@@ -263,12 +264,13 @@ class ComparisonPlotter:
     """Draws the comparison figure again and again, reusing one matplotlib figure.
 
     The layout (one panel per metric) is built on the first call and rebuilt
-    only when the set of metrics changes. Axes, ticks, titles and the legend
-    are drawn once and kept as a background; they are drawn again only when
-    a range or the legend must change (ranges snap to round numbers and grow
-    with room to spare, see :mod:`tbviz.figures.scales`). Other epochs copy
-    the background and draw the curves, marks and title on top: several times
-    cheaper than a full draw. Not thread-safe: give each thread its own plotter.
+    only when the set of metrics changes. The frame (axes, epoch axis, panel
+    names) is drawn once; the legend over it once per set of marks it names
+    (and kept, for the next run in the process); the y axes over that when a
+    range changes (ranges snap to round numbers and grow with room to spare,
+    see :mod:`tbviz.figures.scales`). Each epoch copies those layers back and
+    draws the curves, marks and title on top: several times cheaper than a
+    full draw. Not thread-safe: give each thread its own plotter.
     """
 
     def __init__(self, dpi: int = 80, palette: int | None = PALETTE_COLORS) -> None:
@@ -287,9 +289,13 @@ class ComparisonPlotter:
         self._title = None
         self._legend = None
         self._legend_marks: tuple | None = None
-        self._background = None
-        self._frame = None
+        # Three layers, each drawn over the one before and kept: the frame (a
+        # full draw), the legend (one layer per legend shown), the y axes; the
+        # curves go on top of the last.
+        self._frame = self._background = None
+        self._labelled: dict[tuple, object] = {}
         self._frame_key: tuple | None = None
+        self._legend_key: tuple | None = None
         self._y_key: tuple | None = None
         #: Full draws so far (the rest were incremental); for benchmarks and tests.
         self.full_draws = 0
@@ -376,19 +382,34 @@ class ComparisonPlotter:
             self._strip.update_from(history, diagnosis, last)
         every = [*self._panels.values(), *([self._strip] if self._strip else [])]
         marks = tuple(map(any, zip(*(p.marks() for p in every), strict=True)))
-        strip_name = self._strip.name.get_text() if self._strip else None
-        key = (names, marks, strip_name, tuple(p.set_extent(extent) for p in every))
+        key = (names, tuple(p.set_extent(extent) for p in every))
         if key != self._frame_key:
-            if marks != self._legend_marks:
-                self._set_legend(*marks)
             self._canvas.draw()  # animated artists are left out of it
             self._frame = self._canvas.copy_from_bbox(self._figure.bbox)
             self._frame_key = key
-            self._y_key = None
+            self._legend_key = None
+            self._labelled = {}
             self.full_draws += 1
+        # The legend and the strip's name change a few times a run (a best
+        # epoch, then an overfitting band, appear): drawn over the frame as a
+        # layer of their own, kept for each legend the frame has had (the next
+        # run in this process shows the same ones), they cost a third of
+        # laying the frame out again, and nothing the second time.
+        legend_key = (marks, self._strip.name.get_text() if self._strip else None)
+        if legend_key != self._legend_key:
+            if legend_key not in self._labelled:
+                if marks != self._legend_marks:
+                    self._set_legend(*marks)
+                self._canvas.restore_region(self._frame)
+                self._figure.draw_artist(self._legend)
+                if self._strip is not None:
+                    self._strip.ax.draw_artist(self._strip.name)
+                self._labelled[legend_key] = self._canvas.copy_from_bbox(self._figure.bbox)
+            self._legend_key = legend_key
+            self._y_key = None
         y_key = tuple(p.set_y_range() for p in every)
         if y_key != self._y_key:
-            self._canvas.restore_region(self._frame)
+            self._canvas.restore_region(self._labelled[self._legend_key])
             for panel in every:
                 panel.draw_y_axis()
             self._background = self._canvas.copy_from_bbox(self._figure.bbox)
@@ -486,6 +507,7 @@ class ComparisonPlotter:
             frameon=False,
             bbox_to_anchor=(0.5, 1 - (0.3 if self._title_shown else 0.02) / height_in),
         )
+        self._legend.set_animated(True)  # a layer over the frame: see render()
 
     def _encode(self) -> RenderedFigure:
         return encode_png(self._canvas, self.palette)
