@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 
 from tbviz.core import directions as dirs
 from tbviz.core.detector import DetectorSettings, stored_settings
@@ -141,11 +141,9 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with its ``version`` (non-finite floats become None)."""
-        data = asdict(self)
-        data["metrics"] = [asdict(m) for m in self.metrics]
-        data["available"] = list(self.available)
+        data = json_safe(self)
         data["version"] = DIAGNOSIS_VERSION
-        return json_safe(data)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Diagnosis:
@@ -373,11 +371,17 @@ def headline(d: Diagnosis, markdown: bool = True) -> str:
 
 
 def json_safe(value):
-    """``value`` with every non-finite float replaced by None (JSON has no NaN)."""
+    """``value`` as JSON can hold it: dataclasses as dicts of their fields,
+    tuples as lists, every non-finite float as None (JSON has no NaN).
+
+    One walk, written out rather than ``dataclasses.asdict`` (which deep-copies
+    every value): it runs on every epoch a run logs."""
     if isinstance(value, float):
         return finite_or_none(value)
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_safe(getattr(value, f.name)) for f in fields(value)}
     return value
