@@ -26,8 +26,13 @@ training curves (the fixtures in tests/fixtures/histories), three ways:
 ``fresh`` builds a new figure every epoch (the tutorial's way), ``full``
 reuses one figure but lays it all out again every epoch (tbviz until issue
 15), ``tbviz`` is the plotter as it is (background kept, axes laid out only
-when a range changes). Per panel layout (1x2, 2x2) it prints the median and
-mean milliseconds per figure and the ratio to ``full``.
+when a range changes), ``reused`` is that plotter handed from run to run
+as the renderer does in one process (a notebook's fits, a sweep's trials),
+and ``sparse`` draws with it only the figures a fit that keeps every core
+busy gets within the budget: the first epoch, each epoch whose status
+changed, and the last (each of them changes a range or the legend, so they
+cost the most). Per panel layout (1x2, 2x2) it prints the median and mean
+milliseconds per figure and the ratio to ``full``.
 
     python scripts/bench_overhead.py [--repeats 5] [--epochs 10] [--long] [--soak 500]
     python scripts/bench_overhead.py --figures
@@ -281,15 +286,23 @@ def run_figures() -> None:
     for panels, layout in ((2, "1x2"), (4, "2x2")):
         curves = _curves(panels)[::3]  # a third of the fixtures is plenty
         results = {}
-        for way in ("fresh", "full", "tbviz"):
+        reused = ComparisonPlotter()
+        for way in ("fresh", "full", "tbviz", "reused", "sparse"):
             took: list[float] = []
-            full_draws = 0
+            full_draws, reused_before = 0, reused.full_draws
             for history in curves:
                 epochs = len(history["loss"])
                 plotter = ComparisonPlotter()
+                if way in ("reused", "sparse"):
+                    plotter = reused
+                    plotter.start_run()
+                status = None
                 for epoch in range(1, epochs + 1):
                     partial = History.from_keras({k: v[:epoch] for k, v in history.items()})
                     diagnosis = diagnose(partial)
+                    changed, status = diagnosis.status != status, diagnosis.status
+                    if way == "sparse" and not changed and epoch < epochs:
+                        continue
                     title = figure_title("bench", epoch - 1, diagnosis.status)
                     if way == "fresh":
                         plotter = ComparisonPlotter()
@@ -299,7 +312,9 @@ def run_figures() -> None:
                     plotter.render(partial, diagnosis, title, epochs=epochs)
                     took.append(time.perf_counter() - start)
                 full_draws += plotter.full_draws if way == "tbviz" else 0
-            results[way] = (took, full_draws if way == "tbviz" else len(took))
+            if way in ("reused", "sparse"):
+                full_draws = reused.full_draws - reused_before
+            results[way] = (took, len(took) if way in ("fresh", "full") else full_draws)
         full_mean = statistics.mean(results["full"][0])
         for way, (took, full_draws) in results.items():
             mean = statistics.mean(took)
