@@ -285,9 +285,7 @@ class _MultiplePanel:
     """The artists of one run's small-multiple panel, drawn page after page."""
 
     def __init__(self, ax) -> None:
-        self.ax = ax
-        ax.tick_params(labelsize=8)
-        ax.grid(True, alpha=0.3)
+        self.ax = ax  # its grid and tick labels are drawn by hand (draw_small_multiples)
         # A text, not set_title: matplotlib re-measures every axis to place a title.
         self.title = ax.text(
             0.5, 1.03, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=8.5,
