@@ -30,6 +30,7 @@ from tbviz.core.history import History, Series, base_name
 from tbviz.core.rendered import RenderedFigure
 from tbviz.core.text import epoch_label
 from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
+from tbviz.figures.stamps import LabelStamps
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -188,11 +189,11 @@ class _Panel:
             self._y_shown = self.range
         return self._y_shown
 
-    def draw_y_axis(self) -> None:
+    def draw_y_axis(self, stamps: LabelStamps) -> None:
         self.ax.draw_artist(self.grid)
+        renderer = self.ax.figure.canvas.get_renderer()
         for text in self.labels:
-            if text.get_visible():
-                self.ax.draw_artist(text)
+            stamps.draw(text, renderer)
 
     def draw_marks(self) -> None:
         for artist in (
@@ -294,6 +295,7 @@ class ComparisonPlotter:
         # curves go on top of the last.
         self._frame = self._background = None
         self._labelled: dict[tuple, object] = {}
+        self._stamps = LabelStamps()  # the y axes' labels, rendered once each
         self._frame_key: tuple | None = None
         self._legend_key: tuple | None = None
         self._y_key: tuple | None = None
@@ -411,7 +413,7 @@ class ComparisonPlotter:
         if y_key != self._y_key:
             self._canvas.restore_region(self._labelled[self._legend_key])
             for panel in every:
-                panel.draw_y_axis()
+                panel.draw_y_axis(self._stamps)
             self._background = self._canvas.copy_from_bbox(self._figure.bbox)
             self._y_key = y_key
         else:
