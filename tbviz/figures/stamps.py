@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.text import Text
 
 #: Space around a label in its image, in pixels (antialiasing spills over).
@@ -34,11 +33,12 @@ class LabelStamps:
     def __init__(self, limit: int = 512) -> None:
         self.limit = limit
         self._images: dict[tuple, tuple[np.ndarray, float, float]] = {}
+        self._scratch: RendererAgg | None = None  # where a new label is rendered
 
     def __len__(self) -> int:
         return len(self._images)
 
-    def draw(self, text: Text, renderer) -> None:
+    def draw(self, text: Text, renderer: RendererAgg) -> None:
         """Draw ``text`` (unrotated, as tick labels are) with ``renderer`` as
         ``text.draw`` would, from its image."""
         if not text.get_visible() or not text.get_text():
@@ -55,37 +55,36 @@ class LabelStamps:
         if stamp is None:
             if len(self._images) >= self.limit:
                 self._images.clear()
-            stamp = self._images[key] = _render(text, renderer)
+            stamp = self._images[key] = self._render(text, renderer)
         image, dx, dy = stamp
         x, y = text.get_transform().transform(text.get_unitless_position())
         gc = renderer.new_gc()
         try:
-            renderer.draw_image(gc, round(x - dx), round(y - dy), image)
+            renderer.draw_image(gc, round(x) - dx, round(y) - dy, image)
         finally:
             gc.restore()
 
-
-def _render(text: Text, renderer) -> tuple[np.ndarray, float, float]:
-    """``text`` alone on a transparent canvas just big enough: the image (rows
-    bottom up, as ``draw_image`` takes them) and where the text's anchor is in it."""
-    x, y = text.get_transform().transform(text.get_unitless_position())
-    box = text.get_window_extent(renderer)
-    width = math.ceil(box.width) + 2 * _MARGIN
-    height = math.ceil(box.height) + 2 * _MARGIN
-    figure = Figure(figsize=(width / renderer.dpi, height / renderer.dpi), dpi=renderer.dpi)
-    figure.patch.set_alpha(0)
-    canvas = FigureCanvasAgg(figure)
-    # The anchor where the text's box starts _MARGIN pixels in from the corner.
-    ax_, ay_ = _MARGIN + (x - box.x0), _MARGIN + (y - box.y0)
-    figure.text(
-        ax_ / width,
-        ay_ / height,
-        text.get_text(),
-        fontproperties=text.get_fontproperties(),
-        color=text.get_color(),
-        ha=text.get_horizontalalignment(),
-        va=text.get_verticalalignment(),
-    )
-    canvas.draw()
-    image = np.asarray(canvas.buffer_rgba())[::-1].copy()
-    return image, ax_, ay_
+    def _render(self, text: Text, renderer: RendererAgg) -> tuple[np.ndarray, float, float]:
+        """``text`` drawn by matplotlib where it goes, on a transparent canvas the
+        size of ``renderer``'s, and cut out: the image (rows bottom up, as
+        ``draw_image`` takes them) and where the text's anchor is in it."""
+        size = (int(renderer.width), int(renderer.height), renderer.dpi)
+        scratch = self._scratch
+        if scratch is None or (int(scratch.width), int(scratch.height), scratch.dpi) != size:
+            scratch = self._scratch = RendererAgg(*size)
+        scratch.clear()
+        # Drawn with its anchor on a whole pixel, as every copy is placed: the
+        # image is the same wherever the label is first drawn.
+        transform, position = text.get_transform(), text.get_position()
+        x, y = (round(v) for v in transform.transform(text.get_unitless_position()))
+        text.set_position(transform.inverted().transform((x, y)))
+        try:
+            text.draw(scratch)
+            box = text.get_window_extent(renderer)
+        finally:
+            text.set_position(position)
+        height = size[1]
+        x0, x1 = max(math.floor(box.x0) - _MARGIN, 0), min(math.ceil(box.x1) + _MARGIN, size[0])
+        y0, y1 = max(math.floor(box.y0) - _MARGIN, 0), min(math.ceil(box.y1) + _MARGIN, height)
+        pixels = np.asarray(scratch.buffer_rgba())  # rows top down
+        return pixels[height - y1 : height - y0, x0:x1][::-1].copy(), x - x0, y - y0
