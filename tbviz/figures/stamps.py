@@ -5,9 +5,11 @@ about 0.6 ms each time it is drawn. The comparison figure draws its y axes
 again whenever a range grows, with the same few labels (``0.2``, ``0.4``,
 ``1%``), and a fit that keeps every core busy gets few figures, each of which
 changes a range: their labels were a third of such a figure's cost. A
-:class:`LabelStamps` renders each label once into a small transparent image
-and later copies it where the label goes (about 0.08 ms), at the nearest
-whole pixel, which is within half a pixel of where matplotlib puts it.
+:class:`LabelStamps` has matplotlib draw each label once, on a transparent
+canvas, cuts it out, and later copies that image where the label goes
+(about 0.08 ms). Its anchor is put on the nearest whole pixel, the first
+time and every time: within half a pixel of where matplotlib would draw it,
+and the same image wherever the label is first drawn.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class LabelStamps:
 
     def __init__(self, limit: int = 512) -> None:
         self.limit = limit
-        self._images: dict[tuple, tuple[np.ndarray, float, float]] = {}
+        self._images: dict[tuple, tuple[np.ndarray, int, int]] = {}
         self._scratch: RendererAgg | None = None  # where a new label is rendered
 
     def __len__(self) -> int:
@@ -64,10 +66,11 @@ class LabelStamps:
         finally:
             gc.restore()
 
-    def _render(self, text: Text, renderer: RendererAgg) -> tuple[np.ndarray, float, float]:
-        """``text`` drawn by matplotlib where it goes, on a transparent canvas the
-        size of ``renderer``'s, and cut out: the image (rows bottom up, as
-        ``draw_image`` takes them) and where the text's anchor is in it."""
+    def _render(self, text: Text, renderer: RendererAgg) -> tuple[np.ndarray, int, int]:
+        """``text`` drawn by matplotlib near where it goes (its anchor on a whole
+        pixel), on a transparent canvas the size of ``renderer``'s, and cut
+        out: the image (rows bottom up, as ``draw_image`` takes them) and where
+        the text's anchor is in it."""
         size = (int(renderer.width), int(renderer.height), renderer.dpi)
         scratch = self._scratch
         if scratch is None or (int(scratch.width), int(scratch.height), scratch.dpi) != size:
