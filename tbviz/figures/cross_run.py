@@ -44,6 +44,7 @@ from tbviz.figures.run_figure import (
     grid_shape,
     line_data,
     set_margins,
+    set_span,
 )
 from tbviz.figures.scales import fenced, snap_range
 
@@ -313,9 +314,7 @@ class _MultiplePanel:
         onset = d.onset_epoch
         self.band.set_visible(onset is not None)
         if onset is not None:
-            last = (result.history.last_epoch or onset) + 1
-            self.band.set_x(onset + 1)
-            self.band.set_width(last - onset - 1)
+            set_span(self.band, onset + 1, (result.history.last_epoch or onset) + 1)
         for artist in (self.band, self.train, self.validation, self.best, self.title):
             if artist.get_visible():
                 self.ax.draw_artist(artist)

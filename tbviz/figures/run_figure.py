@@ -139,7 +139,7 @@ class _Panel:
         onset = diagnosis.onset_epoch if diagnosis and shade else None
         self.band.set_visible(onset is not None)
         if onset is not None:
-            _set_span(self.band, onset + 1, last_epoch + 1)
+            set_span(self.band, onset + 1, last_epoch + 1)
         diverged = diagnosis.diverged_at if diagnosis else None
         self.diverged_line.set_visible(diverged is not None)
         if diverged is not None:
@@ -638,7 +638,7 @@ def _set_series(line: Line2D, series: Series | None) -> None:
 
 
 def epoch_band(ax, **style) -> Rectangle:
-    """A band over the axes' full height, placed later with ``set_x``/``set_width``
+    """A band over the axes' full height, placed later with :func:`set_span`
     (in epochs). What ``axvspan`` draws, without its data-limit update, which
     walks the patch's Bézier segments: 0.5-2 ms a band, a panel built."""
     band = Rectangle((0, 0), 1, 1, transform=ax.get_xaxis_transform(), linewidth=0, **style)
@@ -646,6 +646,7 @@ def epoch_band(ax, **style) -> Rectangle:
     return band
 
 
-def _set_span(patch: Rectangle, x0: float, x1: float) -> None:
-    patch.set_x(x0)
-    patch.set_width(x1 - x0)
+def set_span(band: Rectangle, x0: float, x1: float) -> None:
+    """Place an :func:`epoch_band` from ``x0`` to ``x1``."""
+    band.set_x(x0)
+    band.set_width(x1 - x0)
