@@ -370,6 +370,29 @@ def test_a_run_stopped_early_ends_on_an_axis_that_fits_it(tmp_path):
     assert steps[-1] == 9 and steps.count(9) == 1
 
 
+def test_a_stopped_run_whose_last_epoch_was_drawn_still_ends_on_a_fitted_axis(tmp_path):
+    """Figures cheap enough to be drawn as epochs end (no budget here): the run
+    planned for 40 epochs draws epoch 10 on the planned axis, stops there, and
+    its final figure, written after it at the same step (the one TensorBoard
+    shows last, and tbviz reads), spans 1..10."""
+    run = RunLogger(tmp_path, "r", figure_budget=None, epochs=40)
+    for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+        run.log_epoch(epoch, logs)
+        assert run.renderer.wait_idle(timeout=30)  # an epoch outlasts a figure
+    assert run.renderer.drawn[-1] == 9
+    assert run.renderer._plotter._panels["loss"].x_ticks[-1] == 40
+    run.close()
+    assert run.renderer._plotter._panels["loss"].x_ticks == [2, 4, 6, 8, 10]
+    figures = read_run(str(tmp_path / "r")).images()
+    assert [step for step, *_ in figures] == list(range(10))  # step 9's last figure kept
+    image = imread(io.BytesIO(figures[-1][3]), format="png")
+    orange = np.array([0xFF, 0x7F, 0x0E]) / 255  # the validation curves
+    upper = image[: image.shape[0] * 3 // 5, :, :3]  # the two panels, not the strip
+    columns = np.nonzero((np.abs(upper - orange).max(axis=-1) < 0.1).any(axis=0))[0]
+    # On the planned axis the curves would end a quarter of the way across.
+    assert columns.max() > 0.85 * image.shape[1]
+
+
 def test_a_run_evaluated_every_n_steps_is_named_by_step_and_epoch(tmp_path):
     """log_eval: the detector counts evaluations, TensorBoard's axis is the global
     step, and words say "step 400 (epoch 2)"; the command reads the run back alike."""

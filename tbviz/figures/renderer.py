@@ -177,29 +177,29 @@ class FigureRenderer:
         title: str,
         epochs: int | None = None,
         *,
-        unless_drawn: bool = False,
+        replace: bool = False,
         keep: bool = False,
         unit: str = "epoch",
     ) -> bool:
         """Ask for the figure of ``epoch``; returns at once (history is copied).
 
         ``epochs`` is the number of epochs the run plans, if known. With
-        ``unless_drawn``, a figure of ``epoch`` already drawn (or being drawn)
-        is kept and this request dropped, and one still waiting is replaced:
-        one step never gets two figures. ``keep`` marks an epoch the slider
-        must show (the status changed there): it is drawn whatever the
-        budget and never replaced by a newer epoch; a run has few of them.
+        ``replace``, a request for ``epoch`` still waiting is replaced by this
+        one; if that epoch's figure is already drawn (or being drawn), this
+        one is drawn after it, at the same step, and is the one TensorBoard
+        shows last (a run that stopped early ends on a figure whose axis fits
+        it, even if its last epoch was drawn for the planned ones). ``keep``
+        marks an epoch the slider must show (the status changed there): it
+        is drawn whatever the budget and never replaced by a newer epoch; a
+        run has few of them.
         Returns whether the request was taken.
         """
         job = _Job(epoch, snapshot(history), diagnosis, title, epochs, keep, unit)
         with self._lock:
             if self._closing:
                 return False
-            if unless_drawn:
-                if epoch in self.drawn or self._current == epoch:
-                    return False
-                if self._pending and self._pending[-1].epoch == epoch:
-                    self._pending.pop()
+            if replace and self._pending and self._pending[-1].epoch == epoch:
+                self._pending.pop()
             self._pending.append(job)
             if self._budget is not None and len(self._pending) > BACKLOG:
                 self._thin(BACKLOG)

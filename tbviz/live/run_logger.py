@@ -132,8 +132,10 @@ class RunLogger:
             ``fit(epochs=...)``), if known: the figure's epoch axis is then
             laid out once, which makes each figure cheaper and the step
             slider show the curves growing across a fixed axis. A run that
-            stops early gets a final figure whose axis fits the epochs it
-            trained, unless that epoch's figure was already drawn.
+            stops early ends on a figure whose axis fits the epochs it
+            trained (if its last epoch's figure was already drawn on the
+            planned axis, a second one at the same step, which TensorBoard
+            shows last).
         detector_scalars: also chart the detector's working numbers
             (``tbviz/epochs_since_best``, ``tbviz/gap/<metric>``, every
             training metric's ``tbviz/best/<metric>``). By default the
@@ -383,8 +385,7 @@ class RunLogger:
         try:
             if self.renderer is not None:
                 if last is not None and self.epochs is not None and last + 1 < self.epochs:
-                    # Stopped early: the final figure's axis fits the epochs
-                    # trained, unless that epoch's figure is already drawn.
+                    # Stopped early: the final figure's axis fits the epochs trained.
                     self._request_figure(last, fitted=True)
                 elif last is not None and self._last_figure_epoch != last:
                     self._request_figure(last)
@@ -411,7 +412,7 @@ class RunLogger:
         unit = "evaluation" if self._evaluations else "epoch"
         if fitted:
             self.renderer.submit(
-                epoch, self.history, self.diagnosis, title, unless_drawn=True, unit=unit
+                epoch, self.history, self.diagnosis, title, replace=True, unit=unit
             )
         else:
             self.renderer.submit(
