@@ -143,9 +143,10 @@ class TBVizCallback(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self.logger is None or trainer.sanity_checking:
             return
-        logs = keras_names(trainer.callback_metrics)
-        if logs:
-            self.logger.log_epoch(int(trainer.current_epoch), logs)
+        with self.logger.charged():  # the conversion is tbviz's time too
+            logs = keras_names(trainer.callback_metrics)
+            if logs:
+                self.logger.log_epoch(int(trainer.current_epoch), logs)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.logger is not None:

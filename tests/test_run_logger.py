@@ -1,3 +1,4 @@
+import contextlib
 import io
 import itertools
 import json
@@ -111,6 +112,32 @@ def test_over_budget_figures_wait_and_the_last_and_changed_epochs_are_always_dra
     steps = [step for step, *_ in data.images()]
     assert steps == sorted({0, 9} | noted)
     assert run.renderer.coalesced == 10 - len(steps)
+
+
+def _spin(seconds: float) -> None:
+    """Keep this thread's CPU busy for ``seconds``."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_time_charged_by_the_training_thread_comes_out_of_the_figure_budget(tmp_path):
+    # Half the fit's time for tbviz, and tbviz's own logging takes a tenth of a
+    # second an epoch: charged, it spends the budget and only the figures that
+    # must be drawn are; the same work outside tbviz leaves figures free.
+    drawn = {}
+    for charged in (True, False):
+        run = RunLogger(tmp_path, f"charged-{charged}", figure_budget=0.5)
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            with run.charged() if charged else contextlib.nullcontext():
+                _spin(0.1)
+                run.log_epoch(epoch, logs)
+        run.close()
+        drawn[charged] = run.renderer.drawn
+        assert (run.renderer.seconds_logging >= 0.9) is charged
+    noted = {step for step, _ in read_run(str(tmp_path / "charged-True")).texts(md.TAG_NOTES)}
+    assert drawn[True] == sorted({0, 9} | noted)
+    assert len(drawn[False]) > len(drawn[True])
 
 
 def test_figures_over_budget_are_thinned_evenly_and_written_in_order():

@@ -14,20 +14,23 @@ drawing is still paid in wall time. So the renderer does four things:
   Keras fit of the tutorial's CNN uses about 1.1 of 2 cores, so drawing on
   the idle one costs it almost nothing and every epoch gets its figure; a
   PyTorch fit that keeps both cores busy pays each figure in full, so it
-  gets fewer. A figure is drawn only when the cost so far, plus this figure
-  and the final one (which close() draws after training, paid in full), fit
-  in the budget. Over budget, requests wait in order (TensorBoard drops a
-  figure written after a later step of its tag, so figures are never
-  written out of order); past ``BACKLOG`` waiting, the one whose neighbours
-  are closest is dropped, so they stay spread over the run. While the
-  budget cannot pay for all that wait, the next one drawn is halfway from
-  the last drawn to the newest (see :func:`halfway`), so drawing keeps up
-  with training and the figures cover the whole run, not its start. ``close``
-  draws the waiting figures, spread over the run, as far as the whole run's
-  cost stays within ``CLOSING_SHARE`` times the budget, and always the last
-  epoch submitted, so the final figure is never missing; nor are the
-  figures of epochs where the run's status changed (``keep``), the few a
-  reader of the slider must find;
+  gets fewer. What tbviz spends on the training thread itself (scalars,
+  notes, the diagnosis; see :meth:`FigureRenderer.charge`) is paid from the
+  same budget, so the budget is tbviz's whole share of the fit. A figure is
+  drawn only when the cost so far, plus this figure and the final one (which
+  close() draws after training, paid in full), fit in the budget. Over
+  budget, requests wait in order (TensorBoard drops a figure written after a
+  later step of its tag, so figures are never written out of order); past
+  ``BACKLOG`` waiting, the one whose neighbours are closest is dropped, so
+  they stay spread over the run. While the budget cannot pay for all that
+  wait, the next one drawn is halfway from the last drawn to the newest (see
+  :func:`halfway`), so drawing keeps up with training and the figures cover
+  the whole run, not its start. ``close`` draws the waiting figures, spread
+  over the run, as far as the whole run's cost stays within
+  ``CLOSING_SHARE`` times the budget, and always the last epoch submitted,
+  so the final figure is never missing; nor are the figures of epochs where
+  the run's status changed (``keep``), the few a reader of the slider must
+  find;
 * the first epoch's figure is drawn at once, outside the budget's check (it
   still counts against it), so a run killed early has a figure to show.
   matplotlib's one-time start-up (fonts, glyph caches) is paid when the
@@ -126,9 +129,9 @@ class FigureRenderer:
 
     Args:
         write: called on the worker thread with each figure and its epoch.
-        budget: the share of elapsed time drawing may take from training (0.02
-            = 2%, counted as above); None
-            draws every submitted epoch, in order, however long it takes.
+        budget: the share of elapsed time tbviz may take from training (0.02
+            = 2%, counted as above: drawing, and what :meth:`charge` adds);
+            None draws every submitted epoch, in order, however long it takes.
         name: used in warnings.
     """
 
@@ -152,6 +155,7 @@ class FigureRenderer:
         self._current: int | None = None  # the epoch being drawn
         self._started = time.monotonic()
         self.seconds_drawing = 0.0
+        self.seconds_logging = 0.0  # tbviz's own time on the training thread
         # Seconds a figure takes: the median of the figures after the first
         # (which lays out the whole figure), a guess until there is one. Most
         # figures only move curves; the few that must lay out the axes again
@@ -247,10 +251,19 @@ class FigureRenderer:
         self._thread.join(timeout)
         _OPEN.discard(self)
 
+    def charge(self, seconds: float) -> None:
+        """Count ``seconds`` of tbviz's work on the training thread (writing
+        scalars and notes, diagnosing) against the budget: they are paid in
+        wall time as surely as a figure is, and on a fit with short epochs
+        they are a share of their own (0.5-1% of a small Lightning fit).
+        Called by the training thread only."""
+        self.seconds_logging += seconds
+
     def _room(self, share: float = 1.0) -> float:
         """What is left now of ``share`` times the budget: that share of the time
-        since the renderer started, less what drawing has cost so far."""
-        return share * self._budget * (time.monotonic() - self._started) - self.seconds_drawing
+        since the renderer started, less what drawing and logging cost so far."""
+        spent = self.seconds_drawing + self.seconds_logging
+        return share * self._budget * (time.monotonic() - self._started) - spent
 
     def _one_more(self) -> float:
         """What one more figure asks of the budget: its own cost, and room for the

@@ -14,13 +14,12 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.directions import check_directions
 from tbviz.logdir.summaries import HParamValue
 
-#: The share of training's wall time figure drawing may take: 2%, counted as
-#: the drawing thread's CPU time weighed by how busy the cores are
-#: (:mod:`tbviz.figures.renderer`). With the 1% or so that scalars, notes and
-#: the diagnosis take on the training thread, tbviz stays near 3% of a bare
-#: fit that keeps every core busy (``scripts/bench_lightning.py``). The
-#: tutorial's Keras fit leaves a core idle, so every epoch gets a figure at no
-#: measurable cost.
+#: The share of training's wall time tbviz may take: 2%. Figures are drawn
+#: from what is left of it once tbviz's own work on the training thread
+#: (scalars, notes, the diagnosis; about 1% of a small Lightning fit) is paid;
+#: a figure costs its drawing thread's CPU time weighed by how busy the cores
+#: are (:mod:`tbviz.figures.renderer`). The tutorial's Keras fit leaves a core
+#: idle, so every epoch gets a figure at no measurable cost.
 FIGURE_BUDGET = 0.02
 
 

@@ -19,7 +19,7 @@ import re
 import time
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis
@@ -215,6 +215,7 @@ class RunLogger:
         self._last_figure_epoch: int | None = None
         self._evaluations: Evaluations | None = None  # set by log_eval
         self._closed = False
+        self._charging = False
         _OPEN_LOGGERS.add(self)
 
     @property
@@ -274,7 +275,29 @@ class RunLogger:
                 "this run is logged by evaluation (log_eval); one run cannot mix log_epoch "
                 "and log_eval"
             )
-        return self._log_point(epoch, epoch, logs)
+        with self.charged():
+            return self._log_point(epoch, epoch, logs)
+
+    @contextlib.contextmanager
+    def charged(self) -> Iterator[None]:
+        """Count the CPU time spent inside against the figure budget.
+
+        The budget is tbviz's whole share of training's time, so the work it
+        does on the training thread (converting a framework's metrics,
+        writing scalars and notes, diagnosing) leaves that much less for
+        figures. The logging methods charge themselves; a callback wraps its
+        whole hook. Nested uses count once.
+        """
+        if self._charging or self.renderer is None:
+            yield
+            return
+        self._charging = True
+        start = time.thread_time()
+        try:
+            yield
+        finally:
+            self._charging = False
+            self.renderer.charge(time.thread_time() - start)
 
     def log_eval(
         self, step: int, logs: Mapping[str, object], *, epoch: float | None = None
@@ -310,7 +333,8 @@ class RunLogger:
         steps[point] = step
         if epoch is not None:
             self._evaluations.epochs[point] = float(epoch)
-        return self._log_point(point, step, logs)
+        with self.charged():
+            return self._log_point(point, step, logs)
 
     def _log_point(self, point: int, step: int, logs: Mapping[str, object]) -> Diagnosis:
         """Point ``point`` of the diagnosis, written at TensorBoard step ``step``."""
@@ -367,9 +391,10 @@ class RunLogger:
         """
         if self._closed:
             raise RuntimeError("this RunLogger is closed; create a new one to log more")
-        values = {k: v for k, v in numeric_logs(logs).items() if not is_validation(k)}
-        if values:
-            self._writer.write_batch_scalars(int(step), values)
+        with self.charged():
+            values = {k: v for k, v in numeric_logs(logs).items() if not is_validation(k)}
+            if values:
+                self._writer.write_batch_scalars(int(step), values)
 
     def close(self, interrupted: bool = False) -> None:
         """Draw the last epoch's figure, write the final summary, close the files.
