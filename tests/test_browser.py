@@ -27,6 +27,7 @@ from tests.conftest import ROOT, log_history, write_keras_layout_run
 pytestmark = pytest.mark.slow
 
 HOSTILE = "<img src=x onerror=alert(1)>|`x`"
+SPIKE = "mlp-lr-0.5"
 SWEEP = "sweep-20261129-101500"
 FIXTURES = ROOT / "tests" / "fixtures" / "histories"
 #: Flags for chromium in a container: no sandbox (root), no GPU, /tmp not /dev/shm.
@@ -60,10 +61,10 @@ def showcase(tmp_path_factory) -> Path:
             epochs=20,
             hparams={"lr": lr, "filters": 16, "train_size": 1000},
         )
-    # A hostile name, and a first epoch far above every other value in the tab.
+    # A first epoch far above every other value in the tab (a high learning rate).
     log_history(
         root,
-        HOSTILE,
+        SPIKE,
         {"loss": [9.0, 0.4, 0.3], "val_loss": [30.0, 0.5, 0.45]},
         figure_every=0,
     )
@@ -124,7 +125,7 @@ def test_the_tab_opens_on_the_worst_run_and_overlays_it_with_the_best(browser, s
     try:
         assert sorted(rows(page)) == sorted(
             ["cnn-300-digits", f"{SWEEP}/lr=0.001,filters=16", f"{SWEEP}/lr=0.003,filters=16",
-             HOSTILE, "plain-keras"]
+             SPIKE, "plain-keras"]
         )  # fmt: skip
         header = page.inner_text(".header p")
         assert re.match(r"5 runs: \d+ overfitting", header), header
@@ -160,15 +161,36 @@ def test_the_tab_opens_on_the_worst_run_and_overlays_it_with_the_best(browser, s
         # The sweep's runs show the hparams that differ (train_size and lr), not filters.
         sweep_row = page.locator(f'tr.run[data-run="{SWEEP}/lr=0.003,filters=16"] td.hparams')
         assert sweep_row.inner_text() == "lr=0.003, train_size=1000"
-        # The hostile run name is text in a cell, never an element.
-        assert page.locator("img[src=x]").count() == 0
-        assert HOSTILE in page.inner_text("#runs")
         # The open run's notes are built as elements, not shown as markdown source.
         page.wait_for_function("document.querySelectorAll('#detail .markdown').length >= 2")
         assert page.locator("#detail .markdown strong").count() >= 1
         assert "**" not in page.inner_text("#detail")
     finally:
         page.close()
+
+
+def test_a_hostile_run_name_is_text_in_the_table_the_detail_pane_and_the_overlay(browser, tmp_path):
+    """Run names come from folder names: a name that is HTML (or markdown) is
+    shown as the characters it holds, never built into an element. Kept out
+    of the showcase, whose pictures are the README's."""
+    from tests.conftest import TensorBoardProcess
+
+    root = tmp_path / "runs"
+    log_history(root, HOSTILE, {"loss": [0.9, 0.5, 0.3], "val_loss": [0.8, 0.6, 0.7]})
+    process = TensorBoardProcess(root, "--load_fast=true")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        process.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
+        page.goto(process.base + "/data/plugin_entry.html?name=tbviz")
+        page.wait_for_function("document.querySelectorAll('#overlay-chart path[data-run]').length")
+        assert page.locator("img[src=x]").count() == 0
+        assert HOSTILE in page.inner_text("#runs")
+        assert page.inner_text("#detail h3") == HOSTILE
+        assert HOSTILE in page.inner_text("#overlay .legend")
+        assert page.locator("#detail img").count() == 1  # its figure, and no other
+    finally:
+        page.close()
+        process.stop()
 
 
 def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, tmp_path):
@@ -274,7 +296,7 @@ STATUS_AND_DISTANCE = """rows => rows.map(r => [
 def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server, shots):
     page = open_tab(browser, server)
     try:
-        ticked = page.locator(f'tr.run[data-run="{HOSTILE}"] input')
+        ticked = page.locator(f'tr.run[data-run="{SPIKE}"] input')
         if not ticked.is_checked():
             ticked.click()
         page.wait_for_function("document.querySelectorAll('#overlay-chart path.off-axis').length")
@@ -288,7 +310,7 @@ def test_one_runs_large_first_epoch_does_not_squash_the_overlay(browser, server,
         off = page.eval_on_selector_all(
             "#overlay-chart path.off-axis", "paths => paths.map(p => p.dataset.run)"
         )
-        assert off.count(HOSTILE) == 1  # its first epoch, marked on the edge
+        assert off.count(SPIKE) == 1  # its first epoch, marked on the edge
         assert "▲ value off the axis" in page.inner_text("#overlay .legend")
         page.locator("#overlay > div").screenshot(path=str(shots / "tab-overlay.png"))
         assert Image.open(shots / "tab-overlay.png").width > 400
