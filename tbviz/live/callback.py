@@ -39,8 +39,9 @@ class TBVizCallback(keras.callbacks.Callback):
             time-stamped name that is not taken yet.
         figure_every: draw the comparison figure every N epochs (the final
             epoch is always drawn); 0 turns figures off.
-        figure_budget: the share of training time figure drawing may take
-            (0.02 = 2%, on a background thread); over it, figures wait in
+        figure_budget: the share of training time tbviz may take (0.02 =
+            2%): its logging on the training thread is paid first, figures
+            (drawn on a background thread) from the rest; over it, figures wait in
             order and catch up when training ends. None draws every
             requested epoch.
         monitor: the validation metric the overfitting diagnosis follows.

@@ -107,9 +107,10 @@ class RunLogger:
             time-stamped name that is not taken.
         figure_every: draw the figure every N epochs (the last epoch is always
             drawn); 0 turns figures off.
-        figure_budget: the share of training's wall time figure drawing may
-            take (0.02 = 2%: the drawing thread's CPU time, weighed by how busy
-            the cores are); over it, figures wait in
+        figure_budget: the share of training's wall time tbviz may take
+            (0.02 = 2%): the logging methods' own time is paid first (see
+            :meth:`charged`), figures from the rest (the drawing thread's CPU
+            time, weighed by how busy the cores are); over it, figures wait in
             order (thinned past 16) and catch up when training ends. None
             draws every requested epoch.
         monitor: the validation metric the diagnosis judges by.

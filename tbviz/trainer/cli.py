@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--figure-budget",
         type=_budget,
         default=FIGURE_BUDGET,
-        help="share of training time figure drawing may take; over it, figures wait and "
+        help="share of training time tbviz may take (logging first, figures from the rest); "
+        "over it, figures wait and "
         "catch up when training ends; 'none' draws every requested epoch "
         "(default: %(default)s)",
     )
