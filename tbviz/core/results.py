@@ -18,7 +18,10 @@ from tbviz.core.text import finite_or_none, fmt
 #: Hparams that name a run rather than configure it (the trainer logs them for
 #: TensorBoard's HParams dashboard): never a group's knob or part of its key, in
 #: ``--group-over`` and in the tab alike (the plugin serves this list).
-NAMING_HPARAMS = ("run", "sweep")
+#: The trainer's hparam holding the run's own name: a row names its run already,
+#: so it is never a leaderboard column ("sweep" is, when runs differ in it).
+RUN_HPARAM = "run"
+NAMING_HPARAMS = (RUN_HPARAM, "sweep")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def varying_hparams(hparams: Sequence[Mapping[str, object]]) -> list[str]:
     hparams shows them all: there is nothing for them to vary against.
     """
     logged = [h for h in hparams if h]
-    names = sorted({name for h in logged for name in h} - {NAMING_HPARAMS[0]})
+    names = sorted({name for h in logged for name in h} - {RUN_HPARAM})
     if len(logged) < 2:
         return names
     return [name for name in names if len({repr(h.get(name)) for h in logged}) > 1]
