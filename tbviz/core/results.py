@@ -15,12 +15,12 @@ from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import History
 from tbviz.core.text import finite_or_none, fmt
 
-#: Hparams that name a run rather than configure it (the trainer logs them for
-#: TensorBoard's HParams dashboard): never a group's knob or part of its key, in
-#: ``--group-over`` and in the tab alike (the plugin serves this list).
 #: The trainer's hparam holding the run's own name: a row names its run already,
 #: so it is never a leaderboard column ("sweep" is, when runs differ in it).
 RUN_HPARAM = "run"
+#: Hparams that name a run rather than configure it (the trainer logs them for
+#: TensorBoard's HParams dashboard): never a group's knob or part of its key, in
+#: ``--group-over`` and in the tab alike (the plugin serves this list).
 NAMING_HPARAMS = (RUN_HPARAM, "sweep")
 
 
