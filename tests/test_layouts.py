@@ -13,6 +13,7 @@ from tbviz.commands.cli import main
 from tbviz.logdir.layouts import (
     ROOT,
     Curve,
+    Part,
     TagMapping,
     match_flat_tag,
     run_history,
@@ -208,6 +209,40 @@ def test_global_steps_become_epoch_indices():
         "logged at global steps (99, ...): the k-th evaluation is read as epoch k; "
         "loss averaged over the steps before each"
     ]
+
+
+def keras_folders(marks, extra_train=None, extra_validation=None):
+    """A Keras-layout run whose epoch_loss is at ``marks`` in both folders."""
+    train = {"epoch_loss": Curve(marks, [1.0 / (i + 1) for i in range(len(marks))])}
+    validation = {"epoch_loss": Curve(marks, [0.9, 0.8, 0.85, 0.95][: len(marks)])}
+    train.update(extra_train or {})
+    validation.update(extra_validation or {})
+    return {
+        "train": (Part("split", "train"), train),
+        "validation": (Part("split", "val"), validation),
+    }
+
+
+def test_epochs_keras_skipped_are_missing_epochs_not_evaluations():
+    """keras.callbacks.TensorBoard(update_freq=3) with 4 steps an epoch records the
+    epochs whose step count is a multiple of 3 (tensorflow/tensorflow#49109):
+    epochs 2 and 5, beside batch_* scalars at global steps up to 24."""
+    batches = {"batch_loss": Curve([3, 6, 9, 12, 15, 18, 21, 24], [1.0] * 8)}
+    for extra in (
+        {"train": batches},
+        {"validation": {"evaluation_loss_vs_iterations": Curve([12, 24], [0.9, 0.8])}},
+    ):
+        folders = keras_folders([2, 5], extra.get("train"), extra.get("validation"))
+        result = run_history(folders)
+        assert result.history["val_loss"].epochs == [2, 5]
+        assert result.history["loss"].epochs == [2, 5]
+        assert "epochs 3, 6 only (2 in all)" in result.remarks[0]
+    # Evaluations every 100 steps (tbviz's log_eval, its Hugging Face callback),
+    # training logged per batch up to a little past the last: the k-th is point k.
+    batches = {"batch_loss": Curve(list(range(10, 360, 10)), [1.0] * 35)}
+    result = run_history(keras_folders([100, 200, 300], batches))
+    assert result.history["val_loss"].epochs == [0, 1, 2]
+    assert "k-th evaluation" in result.remarks[0]
 
 
 def test_validation_within_epochs_reads_the_last_of_each_epoch_and_says_so():

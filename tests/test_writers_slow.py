@@ -1,4 +1,5 @@
-"""One reading model, the writers that train: Keras (``update_freq="batch"``),
+"""One reading model, the writers that train: Keras (``update_freq="batch"``, and
+``update_freq=3``, which skips epochs),
 TensorFlow's custom-loop tutorial, keras-tuner, Lightning (two validation loaders,
 ``on_step`` + ``on_epoch``) and the Hugging Face Trainer (evaluating per epoch and
 every N steps). Each log is written by the library itself; the ``tbviz`` command
@@ -31,6 +32,24 @@ def keras_batch_run(root) -> None:
         batch_size=32,
         verbose=0,
         callbacks=[keras.callbacks.TensorBoard(log_dir=str(root / "keras-batch"), update_freq=1)],
+    )
+
+
+def keras_every_3_run(root) -> None:
+    """``update_freq=3`` with 4 steps an epoch: Keras records an epoch's summaries
+    only at a step count divisible by 3, so of 6 epochs only the 3rd and 6th
+    are in the log (tensorflow/tensorflow#49109)."""
+    import keras
+
+    x, y, xv, yv = tiny_mnist(128, 64)
+    tiny_cnn().fit(
+        x,
+        y,
+        validation_data=(xv, yv),
+        epochs=6,
+        batch_size=32,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=str(root / "keras-every-3"), update_freq=3)],
     )
 
 
@@ -215,6 +234,7 @@ def ray_tune_runs(root) -> None:
 def matrix(tmp_path_factory):
     root = tmp_path_factory.mktemp("slow-writers") / "runs"
     keras_batch_run(root)
+    keras_every_3_run(root)
     tf_custom_loop_run(root)
     keras_tuner_runs(root)
     lightning_runs(root)
@@ -238,6 +258,7 @@ def test_the_command_and_the_tab_read_every_training_library_alike(matrix, capsy
     layouts = {run: row["layout"] for run, row in cli.items()}
     assert layouts == {
         "keras-batch": "keras",
+        "keras-every-3": "keras",
         "gradient_tape/20261129-101010": "split folders",
         "tuner/0/execution0": "keras",
         "tuner/1/execution0": "keras",
@@ -250,6 +271,10 @@ def test_the_command_and_the_tab_read_every_training_library_alike(matrix, capsy
         assert row["paired"] and row["paired"][0] == "loss", run
         assert row["best_value"] is not None, run
     assert cli["keras-batch"]["epochs"] == EPOCHS
+    # The epochs Keras skipped are missing, not the k-th evaluation read as epoch k.
+    every_3 = cli["keras-every-3"]
+    assert every_3["epochs"] == 2 and every_3["best_epoch"] in (2, 5), every_3
+    assert "epochs 3, 6 only" in " ".join(every_3["remarks"]), every_3["remarks"]
     assert cli["lightning/noise/version_0"]["epochs"] == EPOCHS + 1
     assert cli["gradient_tape/20261129-101010"]["best_epoch"] == writers.BEST_EPOCH
     assert cli["hf-epoch"]["epochs"] == EPOCHS

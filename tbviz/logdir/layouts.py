@@ -558,7 +558,11 @@ def run_history(
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: Series(list(c.steps), list(c.values)) for k, (_, c) in chosen.items()}
         marks = sorted({s for _, c in chosen.values() for s in c.steps})
-        if marks and marks[-1] - marks[0] != len(marks) - 1:  # gaps: not epochs
+        if not marks or marks[-1] - marks[0] == len(marks) - 1:
+            pass  # epochs, one after another
+        elif _epochs_with_gaps(folders, marks):
+            remarks.append(_KERAS_GAPS % (_listed(marks), len(marks)))
+        else:
             # epoch_* tags at global steps (tbviz's RunLogger.log_eval, the
             # Hugging Face callback): the k-th evaluation is point k.
             placed = _by_evaluation({k: c for k, (_, c) in chosen.items()}, marks)
@@ -574,6 +578,50 @@ def run_history(
         if len(placed[key]):
             history.record_series(key, placed[key])
     return LayoutResult(history, layout, unmatched, remarks)
+
+
+#: Said of a Keras log whose epoch summaries skip epochs (:func:`_epochs_with_gaps`).
+_KERAS_GAPS = (
+    "epoch summaries logged at epochs %s only (%d in all): keras.callbacks.TensorBoard"
+    "(update_freq=N) writes an epoch's summaries only when the step count is a "
+    "multiple of N (a Keras bug, tensorflow/tensorflow#49109), so the epochs between "
+    'are not in the log; update_freq="epoch" (or tbviz\'s TBVizCallback, which '
+    "takes the same update_freq) logs every epoch"
+)
+
+
+def _epochs_with_gaps(
+    folders: Mapping[str, tuple[Part, Mapping[str, Curve]]], marks: Sequence[int]
+) -> bool:
+    """Whether epoch_* scalars at steps with gaps (``marks``) are epochs that
+    Keras' own callback skipped, rather than evaluations at global steps.
+
+    Keras always writes them at step = epoch; with ``update_freq=N`` it also
+    writes ``batch_*`` scalars at global steps and records any summary only
+    at a step count divisible by N, so whole epochs go missing. Its marks:
+    the ``evaluation_<metric>_vs_iterations`` scalars it writes beside the
+    validation epochs, or ``batch_*`` steps that run on past twice the last
+    mark (evaluations every N steps end within one interval of the last
+    step, short of twice the last mark).
+    """
+    last_batch = 0
+    for part, tags in folders.values():
+        if part.kind != "split":
+            continue
+        for tag, curve in tags.items():
+            if tag.startswith("evaluation_") and tag.endswith("_vs_iterations"):
+                return True
+            if tag.startswith("batch_") and len(curve.steps):
+                last_batch = max(last_batch, curve.steps[-1])
+    return last_batch >= 2 * marks[-1]
+
+
+def _listed(marks: Sequence[int], most: int = 6) -> str:
+    """``marks`` (0-based epochs) as people count them: "3, 6, 9, ..., 30"."""
+    shown = [str(m + 1) for m in marks]
+    if len(shown) > most:
+        shown = [*shown[: most - 1], "...", shown[-1]]
+    return ", ".join(shown)
 
 
 def _by_epoch_scalar(curve: Curve, epochs: Curve) -> Series:
