@@ -236,7 +236,15 @@ def test_epochs_keras_skipped_are_missing_epochs_not_evaluations():
         result = run_history(folders)
         assert result.history["val_loss"].epochs == [2, 5]
         assert result.history["loss"].epochs == [2, 5]
-        assert "epochs 3, 6 only (2 in all)" in result.remarks[0]
+        assert result.remarks[0].startswith("epochs 3, 6 logged (2 in all)")
+        assert ("tensorflow/tensorflow#49109" in result.remarks[0]) is ("train" in extra)
+    # A fit resumed at epoch 10 (initial_epoch): the gap is said, and no bug blamed.
+    evaluated = {"evaluation_loss_vs_iterations": Curve([4, 8, 12, 16], [0.9, 0.8, 0.85, 0.95])}
+    result = run_history(keras_folders([0, 1, 10, 11], extra_validation=evaluated))
+    assert result.history["val_loss"].epochs == [0, 1, 10, 11]
+    assert result.remarks == [
+        "epochs 1, 2, 11, 12 logged (4 in all), the ones between are not in the log"
+    ]
     # Evaluations every 100 steps (tbviz's log_eval, its Hugging Face callback),
     # training logged per batch up to a little past the last: the k-th is point k.
     batches = {"batch_loss": Curve(list(range(10, 360, 10)), [1.0] * 35)}

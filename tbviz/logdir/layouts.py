@@ -560,8 +560,8 @@ def run_history(
         marks = sorted({s for _, c in chosen.values() for s in c.steps})
         if not marks or marks[-1] - marks[0] == len(marks) - 1:
             pass  # epochs, one after another
-        elif _epochs_with_gaps(folders, marks):
-            remarks.append(_KERAS_GAPS % (_listed(marks), len(marks)))
+        elif said := _epochs_with_gaps(folders, marks):
+            remarks.append(said)
         else:
             # epoch_* tags at global steps (tbviz's RunLogger.log_eval, the
             # Hugging Face callback): the k-th evaluation is point k.
@@ -580,48 +580,56 @@ def run_history(
     return LayoutResult(history, layout, unmatched, remarks)
 
 
-#: Said of a Keras log whose epoch summaries skip epochs (:func:`_epochs_with_gaps`).
-_KERAS_GAPS = (
-    "epoch summaries logged at epochs %s only (%d in all): keras.callbacks.TensorBoard"
-    "(update_freq=N) writes an epoch's summaries only when the step count is a "
-    "multiple of N (a Keras bug, tensorflow/tensorflow#49109), so the epochs between "
-    'are not in the log; update_freq="epoch" (or tbviz\'s TBVizCallback, which '
-    "takes the same update_freq) logs every epoch"
-)
-
-
 def _epochs_with_gaps(
     folders: Mapping[str, tuple[Part, Mapping[str, Curve]]], marks: Sequence[int]
-) -> bool:
-    """Whether epoch_* scalars at steps with gaps (``marks``) are epochs that
-    Keras' own callback skipped, rather than evaluations at global steps.
+) -> str | None:
+    """What to say of epoch_* scalars at steps with gaps (``marks``) when they
+    are epochs missing from a Keras log, rather than evaluations at global
+    steps; None when they are evaluations.
 
-    Keras always writes them at step = epoch; with ``update_freq=N`` it also
-    writes ``batch_*`` scalars at global steps and records any summary only
-    at a step count divisible by N, so whole epochs go missing. Its marks:
-    the ``evaluation_<metric>_vs_iterations`` scalars it writes beside the
-    validation epochs, or ``batch_*`` steps that run on past twice the last
-    mark (evaluations every N steps end within one interval of the last
-    step, short of twice the last mark).
+    Keras' own callback always writes them at step = epoch, and beside them
+    ``evaluation_<metric>_vs_iterations`` at global steps. Epochs go missing
+    from its log when a fit resumes (``initial_epoch``) or, with
+    ``update_freq=N``, because it records any summary only at a step count
+    divisible by N (it then writes ``batch_*`` scalars at global steps too,
+    running on past twice the last mark, where evaluations every N steps
+    end within one interval of it).
     """
-    last_batch = 0
+    last_batch, evaluations = 0, False
     for part, tags in folders.values():
         if part.kind != "split":
             continue
         for tag, curve in tags.items():
             if tag.startswith("evaluation_") and tag.endswith("_vs_iterations"):
-                return True
-            if tag.startswith("batch_") and len(curve.steps):
+                evaluations = True
+            elif tag.startswith("batch_") and len(curve.steps):
                 last_batch = max(last_batch, curve.steps[-1])
-    return last_batch >= 2 * marks[-1]
+    by_batch = last_batch >= 2 * marks[-1]
+    if not (evaluations or by_batch):
+        return None
+    said = (
+        f"epochs {_listed(marks)} logged ({len(marks)} in all), the ones between are not in the log"
+    )
+    if last_batch:
+        said += (
+            ": keras.callbacks.TensorBoard(update_freq=N) writes an epoch's summaries only "
+            "when the step count is a multiple of N (a Keras bug, "
+            'tensorflow/tensorflow#49109); update_freq="epoch" (or tbviz\'s TBVizCallback, '
+            "which takes the same update_freq) logs every epoch"
+        )
+    return said
 
 
 def _listed(marks: Sequence[int], most: int = 6) -> str:
-    """``marks`` (0-based epochs) as people count them: "3, 6, 9, ..., 30"."""
-    shown = [str(m + 1) for m in marks]
-    if len(shown) > most:
-        shown = [*shown[: most - 1], "...", shown[-1]]
-    return ", ".join(shown)
+    """``marks`` (0-based epochs) as people count them, runs as ranges:
+    "1-5, 11-15", or "3, 6, 9, ..., 30" past ``most`` items."""
+    items: list[str] = []
+    for _, run in itertools.groupby(enumerate(marks), key=lambda pair: pair[1] - pair[0]):
+        run = [m + 1 for _, m in run]
+        items += [f"{run[0]}-{run[-1]}"] if len(run) > 2 else [str(m) for m in run]
+    if len(items) > most:
+        items = [*items[: most - 1], "...", items[-1]]
+    return ", ".join(items)
 
 
 def _by_epoch_scalar(curve: Curve, epochs: Curve) -> Series:
