@@ -16,12 +16,12 @@ import pytest
 from PIL import Image
 
 from tbviz import History, diagnose
+from tbviz.core.text import figure_title
 from tbviz.figures.run_figure import (
     ALARM_COLOR,
     BEST_COLOR,
     VALIDATION_COLOR,
     ComparisonPlotter,
-    figure_title,
 )
 from tests.conftest import ROOT
 

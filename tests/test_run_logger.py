@@ -195,6 +195,55 @@ def test_a_figure_that_cannot_be_drawn_warns_once_and_logging_goes_on(tmp_path, 
     assert data.texts(md.TAG_SUMMARY)
 
 
+def test_a_plotter_that_cannot_be_built_warns_once_and_logging_goes_on(tmp_path, monkeypatch):
+    """matplotlib fails on the drawing thread (a broken install, no fonts): one
+    warning, no figure, every epoch and the summary still logged."""
+    from tbviz.figures.run_figure import ComparisonPlotter
+
+    def broken(self, *args, **kwargs):
+        raise ImportError("no matplotlib here")
+
+    monkeypatch.setattr("tbviz.figures.renderer._IDLE", [])
+    monkeypatch.setattr(ComparisonPlotter, "__init__", broken)
+    with (
+        pytest.warns(RuntimeWarning, match="no matplotlib here") as caught,
+        RunLogger(tmp_path, "r", figure_budget=None) as run,
+    ):
+        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
+            run.log_epoch(epoch, logs)
+    assert len([w for w in caught if "no matplotlib" in str(w.message)]) == 1
+    data = read_run(str(tmp_path / "r"))
+    assert data.images() == []
+    assert data.history["val_loss"].epochs == list(range(10))
+    assert data.texts(md.TAG_SUMMARY)
+
+
+def test_importing_and_logging_without_figures_leaves_matplotlib_unimported(tmp_path):
+    """matplotlib (half a second) is imported by the drawing thread when a run
+    first draws, not by ``import tbviz``: a script that logs without figures
+    never pays it, one that draws pays it beside its first epoch."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tbviz import RunLogger\n"
+        "assert 'matplotlib' not in sys.modules, 'imported by import tbviz'\n"
+        "with RunLogger(sys.argv[1], 'plain', figure_every=0) as run:\n"
+        "    for epoch in range(3):\n"
+        "        run.log_epoch(epoch, {'loss': 1.0 / (epoch + 1), 'val_loss': 1.1 - epoch / 10})\n"
+        "assert 'matplotlib' not in sys.modules, 'imported by logging without figures'\n"
+        "with RunLogger(sys.argv[1], 'drawn') as run:\n"
+        "    run.log_epoch(0, {'loss': 1.0, 'val_loss': 1.1})\n"
+        "assert 'matplotlib' in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert [step for step, *_ in read_run(str(tmp_path / "drawn")).images()] == [0]
+
+
 def test_figures_do_not_leak(tmp_path):
     import gc
 
@@ -472,9 +521,13 @@ def test_a_run_hands_its_built_figure_to_the_next_run_in_the_process(tmp_path):
     first.close()
     plotter = first.renderer._plotter
     second, third = RunLogger(tmp_path, "second"), RunLogger(tmp_path, "third")
-    assert second.renderer._plotter is plotter
-    assert third.renderer._plotter is not plotter
     for run in (second, third):
         run.log_epoch(0, epochs_of(TUTORIAL)[0])
         run.close()
+    # Each drawing thread takes a plotter as it starts: one of the two runs
+    # open at once gets the finished run's, the other a new one.
+    assert sorted([second.renderer._plotter is plotter, third.renderer._plotter is plotter]) == [
+        False,
+        True,
+    ]
     assert [step for step, *_ in read_run(str(tmp_path / "second")).images()] == [0]

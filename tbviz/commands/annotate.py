@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from tbviz.commands.discovery import check_metric_in, select_runs, unpaired_message
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.history import History
-from tbviz.figures.run_figure import ComparisonPlotter, figure_title
+from tbviz.core.text import figure_title
+from tbviz.figures.run_figure import ComparisonPlotter
 from tbviz.logdir import metadata, summaries
 from tbviz.logdir.layouts import TagMapping
 from tbviz.logdir.reader import CorruptEventFile, RunData, join_path, read_run

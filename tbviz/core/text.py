@@ -89,6 +89,14 @@ def epoch_label(epoch: int) -> str:
     return evaluations.label(epoch) if evaluations else f"epoch {epoch + 1}"
 
 
+def figure_title(run: str, epoch: int, status: str) -> str:
+    """The comparison figure's title: ``"cnn — epoch 4: overfitting"`` (``epoch`` 0-based;
+    a run evaluated every N steps names the point by step, see :func:`naming`). Here,
+    not beside the figure, so the training thread names a figure without
+    importing matplotlib."""
+    return f"{run} — {epoch_label(epoch)}: {status}"
+
+
 def slider_label(epoch: int) -> str:
     """``slider_label(3) == "epoch 4 (step 3 on TensorBoard's slider)"``."""
     evaluations = _NAMING.get()

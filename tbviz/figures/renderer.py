@@ -33,9 +33,11 @@ drawing is still paid in wall time. So the renderer does four things:
   find;
 * the first epoch's figure is drawn at once, outside the budget's check (it
   still counts against it), so a run killed early has a figure to show.
-  matplotlib's one-time start-up (fonts, glyph caches) is paid when the
-  renderer starts, while the first epoch trains, and is not counted: it is
-  not a figure, and ``scripts/bench_overhead.py`` measures the whole cost;
+  matplotlib's import (half a second, the first time in a process) and
+  one-time start-up (fonts, glyph caches) are paid by the drawing thread as
+  it starts, while the first epoch trains, and are not counted: they are
+  not a figure, and ``scripts/bench_overhead.py`` measures the whole cost.
+  ``import tbviz`` and a run without figures never import matplotlib;
 * a finished run hands its plotter (a built figure) to the next run in the
   process, so a notebook that fits again or a sweep's trials do not build
   and lay out the same figure anew each time (40-70 ms a run).
@@ -57,11 +59,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import History, Series
 from tbviz.core.rendered import RenderedFigure
-from tbviz.figures.run_figure import ComparisonPlotter
+
+if TYPE_CHECKING:  # matplotlib is imported by the drawing thread, not by importing this
+    from tbviz.figures.run_figure import ComparisonPlotter
 
 _OPEN: weakref.WeakSet[FigureRenderer] = weakref.WeakSet()
 
@@ -85,7 +90,15 @@ _IDLE_LOCK = threading.Lock()
 
 
 def _take_plotter() -> ComparisonPlotter:
-    """The plotter a finished run left (its figure built), or a new one."""
+    """The plotter a finished run left (its figure built), or a new one.
+
+    Called on the drawing thread: the first call in a process imports
+    matplotlib (about half a second), which so happens beside the first
+    epoch's training rather than before it, and never in a program that
+    logs without figures.
+    """
+    from tbviz.figures.run_figure import ComparisonPlotter
+
     with _IDLE_LOCK:
         plotter = _IDLE.pop() if _IDLE else ComparisonPlotter()
     plotter.start_run()
@@ -147,7 +160,7 @@ class FigureRenderer:
         self._write = write
         self._budget = budget
         self._name = name
-        self._plotter = _take_plotter()
+        self._plotter: ComparisonPlotter | None = None  # taken by the drawing thread
         self._lock = threading.Condition()
         self._pending: deque[_Job] = deque()
         self._closing = False
@@ -310,6 +323,15 @@ class FigureRenderer:
         return max(0.01, (self._one_more() - self._room()) / self._budget)
 
     def _run(self) -> None:
+        try:
+            self._plotter = _take_plotter()
+        except Exception as err:  # matplotlib missing or broken: no figures, training goes on
+            self._report(err)
+            with self._lock:  # later requests are refused, none waits for a drawing
+                self._closing = True
+                self._pending.clear()
+                self._lock.notify_all()
+            return
         self._work()
         if not self._failed:  # a plotter that failed may be half changed
             _give_back(self._plotter)
@@ -373,14 +395,7 @@ class FigureRenderer:
             self._write(figure, job.epoch)
             self.drawn.append(job.epoch)
         except Exception as err:  # never let a figure stop training
-            if not self._failed:
-                self._failed = True
-                warnings.warn(
-                    f"tbviz could not draw the comparison figure for {self._name!r}: "
-                    f"{err!r}; scalars and notes are still written",
-                    RuntimeWarning,
-                    stacklevel=1,
-                )
+            self._report(err)
         finally:
             took = time.thread_time() - start
             stolen = took * stolen_share
@@ -393,6 +408,17 @@ class FigureRenderer:
                 self._cpu_estimate = statistics.median(c for _, c in recent)
             self._first_drawn = True
             self._mark = (time.monotonic(), time.process_time())
+
+    def _report(self, err: Exception) -> None:
+        """Warn once that figures could not be drawn; training goes on."""
+        if not self._failed:
+            self._failed = True
+            warnings.warn(
+                f"tbviz could not draw the comparison figure for {self._name!r}: "
+                f"{err!r}; scalars and notes are still written",
+                RuntimeWarning,
+                stacklevel=1,
+            )
 
 
 def halfway(last: int, epochs: list[int], keeps: list[bool]) -> int:

@@ -28,7 +28,6 @@ from matplotlib.transforms import ScaledTranslation
 from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
 from tbviz.core.history import History, Series, base_name
 from tbviz.core.rendered import RenderedFigure
-from tbviz.core.text import epoch_label
 from tbviz.figures.scales import Range, epoch_extent, epoch_ticks, grow_range
 from tbviz.figures.stamps import LabelStamps
 
@@ -47,12 +46,6 @@ PALETTE_COLORS = 64
 
 #: Whether this process has drawn a figure yet (matplotlib's caches are warm).
 _WARM = False
-
-
-def figure_title(run: str, epoch: int, status: str) -> str:
-    """The comparison figure's title: ``"cnn — epoch 4: overfitting"`` (``epoch`` 0-based;
-    a run evaluated every N steps names the point by step, see :func:`tbviz.core.text.naming`)."""
-    return f"{run} — {epoch_label(epoch)}: {status}"
 
 
 def grid_shape(panels: int) -> tuple[int, int]:

@@ -25,9 +25,8 @@ from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.directions import unknown_direction_hint
 from tbviz.core.history import History, base_name, is_validation, numeric_logs
-from tbviz.core.text import Evaluations, naming
+from tbviz.core.text import Evaluations, figure_title, naming
 from tbviz.figures.renderer import FigureRenderer
-from tbviz.figures.run_figure import figure_title
 from tbviz.live.options import FIGURE_BUDGET, RunOptions
 from tbviz.logdir import metadata, storage
 from tbviz.logdir.reader import join_path
