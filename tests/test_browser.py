@@ -10,6 +10,7 @@ same)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -107,6 +108,22 @@ def open_tab(browser, server):
     return page
 
 
+@contextlib.contextmanager
+def tab_of(browser, root: Path):
+    """The tbviz tab of a TensorBoard of its own on ``root``, opened in a page."""
+    from tests.conftest import TensorBoardProcess
+
+    process = TensorBoardProcess(root, "--load_fast=true")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        process.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
+        page.goto(process.base + "/data/plugin_entry.html?name=tbviz")
+        yield page
+    finally:
+        page.close()
+        process.stop()
+
+
 def rows(page) -> list[str]:
     return page.eval_on_selector_all("tr.run", "rows => rows.map(r => r.dataset.run)")
 
@@ -173,24 +190,15 @@ def test_a_hostile_run_name_is_text_in_the_table_the_detail_pane_and_the_overlay
     """Run names come from folder names: a name that is HTML (or markdown) is
     shown as the characters it holds, never built into an element. Kept out
     of the showcase, whose pictures are the README's."""
-    from tests.conftest import TensorBoardProcess
-
     root = tmp_path / "runs"
     log_history(root, HOSTILE, {"loss": [0.9, 0.5, 0.3], "val_loss": [0.8, 0.6, 0.7]})
-    process = TensorBoardProcess(root, "--load_fast=true")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        process.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
-        page.goto(process.base + "/data/plugin_entry.html?name=tbviz")
+    with tab_of(browser, root) as page:
         page.wait_for_function("document.querySelectorAll('#overlay-chart path[data-run]').length")
         assert page.locator("img[src=x]").count() == 0
         assert HOSTILE in page.inner_text("#runs")
         assert page.inner_text("#detail h3") == HOSTILE
         assert HOSTILE in page.inner_text("#overlay .legend")
         assert page.locator("#detail img").count() == 1  # its figure, and no other
-    finally:
-        page.close()
-        process.stop()
 
 
 def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, tmp_path):
@@ -199,17 +207,12 @@ def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, 
     and judges them by the one chosen, as `tbviz leaderboard --metric` does, while a
     run tbviz logged keeps the verdict it was logged with."""
     from tests import writers
-    from tests.conftest import TensorBoardProcess
 
     root = tmp_path / "runs"
     writers.write_torch_flat(root / "detect", "train/box_loss", "val/box_loss", first=0)
     writers.write_torch_flat(root / "plain", first=0)
     log_history(root, "logged", {"loss": writers.TRAIN, "val_loss": writers.VAL}, figure_every=0)
-    process = TensorBoardProcess(root, "--load_fast=true")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        process.wait_for("/data/plugins_listing", lambda b: b"tbviz" in b)
-        page.goto(process.base + "/data/plugin_entry.html?name=tbviz")
+    with tab_of(browser, root) as page:
         page.wait_for_function("document.querySelectorAll('tr.run').length === 3")
         options = page.eval_on_selector_all("#judge-by option", "o => o.map(e => e.value)")
         assert options == ["val_loss", "val_box_loss"]
@@ -223,9 +226,6 @@ def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, 
         assert "no-monitor" in page.inner_text('tr.run[data-run="plain"]')
         assert page.inner_text('tr.run[data-run="logged"]') == logged
         assert page.eval_on_selector("#judge-by", "s => s.value") == "val_box_loss"
-    finally:
-        page.close()
-        process.stop()
 
 
 def test_filter_sort_select_and_untick_as_a_person_would(browser, server):

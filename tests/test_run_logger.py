@@ -2,6 +2,8 @@ import contextlib
 import io
 import itertools
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -175,56 +177,48 @@ def test_the_first_epoch_is_drawn_at_once_whatever_the_budget(tmp_path):
     run.close()
 
 
-def test_a_figure_that_cannot_be_drawn_warns_once_and_logging_goes_on(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [("render", "matplotlib had a bad day"), ("__init__", "no matplotlib here")],
+    ids=["a figure fails", "no plotter can be built"],
+)
+def test_figures_that_cannot_be_drawn_warn_once_and_logging_goes_on(
+    tmp_path, monkeypatch, broken, message
+):
+    """A figure fails, or matplotlib fails on the drawing thread as it starts (a
+    broken install, no fonts): one warning, no figure, every epoch and the
+    summary still logged."""
     from tbviz.figures.run_figure import ComparisonPlotter
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("matplotlib had a bad day")
+    def fails(*args, **kwargs):
+        raise RuntimeError(message)
 
-    monkeypatch.setattr(ComparisonPlotter, "render", broken)
+    monkeypatch.setattr("tbviz.figures.renderer._IDLE", [])  # no plotter left built
+    monkeypatch.setattr(ComparisonPlotter, broken, fails)
     with (
-        pytest.warns(RuntimeWarning, match="bad day") as caught,
+        pytest.warns(RuntimeWarning, match=message) as caught,
         RunLogger(tmp_path, "r", figure_budget=None) as run,
     ):
         for epoch, logs in enumerate(epochs_of(TUTORIAL)):
             run.log_epoch(epoch, logs)
-    assert len([w for w in caught if "bad day" in str(w.message)]) == 1
+    assert len([w for w in caught if message in str(w.message)]) == 1
     data = read_run(str(tmp_path / "r"))
     assert data.images() == []
     assert data.history["val_loss"].epochs == list(range(10))
     assert data.texts(md.TAG_SUMMARY)
 
 
-def test_a_plotter_that_cannot_be_built_warns_once_and_logging_goes_on(tmp_path, monkeypatch):
-    """matplotlib fails on the drawing thread (a broken install, no fonts): one
-    warning, no figure, every epoch and the summary still logged."""
-    from tbviz.figures.run_figure import ComparisonPlotter
-
-    def broken(self, *args, **kwargs):
-        raise ImportError("no matplotlib here")
-
-    monkeypatch.setattr("tbviz.figures.renderer._IDLE", [])
-    monkeypatch.setattr(ComparisonPlotter, "__init__", broken)
-    with (
-        pytest.warns(RuntimeWarning, match="no matplotlib here") as caught,
-        RunLogger(tmp_path, "r", figure_budget=None) as run,
-    ):
-        for epoch, logs in enumerate(epochs_of(TUTORIAL)):
-            run.log_epoch(epoch, logs)
-    assert len([w for w in caught if "no matplotlib" in str(w.message)]) == 1
-    data = read_run(str(tmp_path / "r"))
-    assert data.images() == []
-    assert data.history["val_loss"].epochs == list(range(10))
-    assert data.texts(md.TAG_SUMMARY)
+def run_python(script: str, *args) -> subprocess.CompletedProcess:
+    """``script`` run by a fresh interpreter (``sys.argv[1:]`` = ``args``)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_importing_and_logging_without_figures_leaves_matplotlib_unimported(tmp_path):
     """matplotlib (half a second) is imported by the drawing thread when a run
     first draws, not by ``import tbviz``: a script that logs without figures
     never pays it, one that draws pays it beside its first epoch."""
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from tbviz import RunLogger\n"
@@ -237,9 +231,7 @@ def test_importing_and_logging_without_figures_leaves_matplotlib_unimported(tmp_
         "    run.log_epoch(0, {'loss': 1.0, 'val_loss': 1.1})\n"
         "assert 'matplotlib' in sys.modules\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
+    result = run_python(script, tmp_path)
     assert result.returncode == 0, result.stderr
     assert [step for step, *_ in read_run(str(tmp_path / "drawn")).images()] == [0]
 
@@ -365,9 +357,6 @@ def test_detector_state_is_charted_as_scalars_when_asked(tmp_path):
 
 
 def test_a_run_left_open_by_an_exception_is_closed_at_exit(tmp_path):
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from tbviz import RunLogger\n"
@@ -376,9 +365,7 @@ def test_a_run_left_open_by_an_exception_is_closed_at_exit(tmp_path):
         "    run.log_epoch(epoch, {'loss': 1.0 / (epoch + 1), 'val_loss': 1.2 / (epoch + 1)})\n"
         "raise RuntimeError('training blew up')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
+    result = run_python(script, tmp_path)
     assert result.returncode == 1 and "training blew up" in result.stderr
     data = read_run(str(tmp_path / "crashed"))
     assert data.history["val_loss"].epochs == [0, 1, 2]
