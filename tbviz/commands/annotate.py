@@ -1,7 +1,8 @@
 """``tbviz annotate``: give runs logged without tbviz the tbviz view, after the fact.
 
-An old ``keras.callbacks.TensorBoard`` log directory has scalars but no
-figures, notes or diagnosis. ``annotate`` replays each such run's history
+A log directory written by another library (Keras' own callback, a
+PyTorch loop, Lightning, ...) has scalars but no figures, notes or
+diagnosis. ``annotate`` replays each such run's history
 epoch by epoch through the same detector a live run uses and writes what
 :class:`tbviz.live.run_logger.RunLogger` would have written into the run folder:
 per-epoch diagnosis, detector state and best-epoch scalars, a note at each

@@ -24,8 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``tbviz`` command line."""
     parser = argparse.ArgumentParser(
         prog="tbviz",
-        description="Diagnose and compare training runs in a TensorBoard log directory "
-        "(written by tbviz or by keras.callbacks.TensorBoard).",
+        description="Diagnose and compare training runs in a TensorBoard log directory, "
+        "written by tbviz or by the library that trained them (Keras, torch.utils.tensorboard, "
+        "tensorboardX, Lightning, the Hugging Face Trainer, Ray Tune; see the README's "
+        "layout table).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     board = _add_command(
@@ -56,10 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "annotate",
         help="write tbviz figures, notes and diagnosis into runs logged without tbviz",
-        description="For every run under LOGDIR that has epoch_* scalars but no tbviz "
-        "output (an old keras.callbacks.TensorBoard log), write the comparison figure, "
-        "overfitting notes and diagnosis tbviz would have written. Runs that already have "
-        "them are left alone, so running it twice changes nothing.",
+        description="For every run under LOGDIR logged without tbviz (by Keras' own "
+        "callback, a PyTorch loop, Lightning, ...), write into its folder the comparison "
+        "figure, overfitting notes and diagnosis tbviz would have written. Runs whose tbviz "
+        "output covers their last epoch are left alone and runs that went on are brought up "
+        "to date, so running it twice changes nothing.",
     )
     return parser
 
