@@ -245,6 +245,11 @@ def test_epochs_keras_skipped_are_missing_epochs_not_evaluations():
     assert result.remarks == [
         "epochs 1, 2, 11, 12 logged (4 in all), the ones between are not in the log"
     ]
+    # The same with update_freq="batch" (every step): no bug to blame either.
+    every_step = {"batch_loss": Curve(list(range(1, 17)), [1.0] * 16)}
+    result = run_history(keras_folders([0, 1, 10, 11], every_step, evaluated))
+    assert result.history["val_loss"].epochs == [0, 1, 10, 11]
+    assert "#49109" not in result.remarks[0]
     # Evaluations every 100 steps (tbviz's log_eval, its Hugging Face callback),
     # training logged per batch up to a little past the last: the k-th is point k.
     batches = {"batch_loss": Curve(list(range(10, 360, 10)), [1.0] * 35)}

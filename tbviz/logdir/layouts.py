@@ -595,22 +595,22 @@ def _epochs_with_gaps(
     running on past twice the last mark, where evaluations every N steps
     end within one interval of it).
     """
-    last_batch, evaluations = 0, False
+    last_batch, batch_every, evaluations = 0, 0, False
     for part, tags in folders.values():
         if part.kind != "split":
             continue
         for tag, curve in tags.items():
             if tag.startswith("evaluation_") and tag.endswith("_vs_iterations"):
                 evaluations = True
-            elif tag.startswith("batch_") and len(curve.steps):
+            elif tag.startswith("batch_") and len(curve.steps) > 1:
                 last_batch = max(last_batch, curve.steps[-1])
-    by_batch = last_batch >= 2 * marks[-1]
-    if not (evaluations or by_batch):
+                batch_every = max(batch_every, curve.steps[1] - curve.steps[0])
+    if not (evaluations or last_batch >= 2 * marks[-1]):
         return None
     said = (
         f"epochs {_listed(marks)} logged ({len(marks)} in all), the ones between are not in the log"
     )
-    if last_batch:
+    if batch_every > 1:  # update_freq=N, N > 1: the bug's condition
         said += (
             ": keras.callbacks.TensorBoard(update_freq=N) writes an epoch's summaries only "
             "when the step count is a multiple of N (a Keras bug, "
@@ -624,8 +624,8 @@ def _listed(marks: Sequence[int], most: int = 6) -> str:
     """``marks`` (0-based epochs) as people count them, runs as ranges:
     "1-5, 11-15", or "3, 6, 9, ..., 30" past ``most`` items."""
     items: list[str] = []
-    for _, run in itertools.groupby(enumerate(marks), key=lambda pair: pair[1] - pair[0]):
-        run = [m + 1 for _, m in run]
+    for _, group in itertools.groupby(enumerate(marks), key=lambda pair: pair[1] - pair[0]):
+        run = [m + 1 for _, m in group]
         items += [f"{run[0]}-{run[-1]}"] if len(run) > 2 else [str(m) for m in run]
     if len(items) > most:
         items = [*items[: most - 1], "...", items[-1]]
