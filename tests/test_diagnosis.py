@@ -241,6 +241,30 @@ def test_not_learning_when_stuck_at_chance():
     assert diagnose(learning).status != "not-learning"
 
 
+def test_a_loss_that_fell_in_its_first_epoch_and_stays_has_learned():
+    """A linear regression fitted within its first epoch (a held-out run called
+    not-learning): its loss halves, then stays. Measured from the second epoch
+    it 'never fell'; the second epoch is the yardstick only after a blown-up
+    first step (``blown_up_first`` times the second), and a regression has no
+    accuracy to tell the two apart."""
+    fitted = {
+        "loss": [1.0, 0.5, 0.49, 0.5, 0.49, 0.5, 0.49, 0.5],
+        "val_loss": [0.6, 0.58, 0.57, 0.58, 0.57, 0.57, 0.58, 0.57],
+    }
+    assert diagnose(fitted).status == "plateau"
+    blown_up = {**fitted, "loss": [40.0, *fitted["loss"][1:]]}
+    d = diagnose(blown_up)
+    assert d.status == "not-learning"
+    assert "not 10% below its second epoch's 0.5" in d.reason
+    # The threshold is a setting: past 2x, this run's first epoch counts as blown up.
+    d = diagnose(fitted, settings=DetectorSettings(blown_up_first=1.5))
+    assert d.status == "not-learning" and "its second epoch's" in d.reason
+    # A loss that never fell 30% from its first value is named by its first.
+    flat = {**fitted, "loss": [1.0, 0.9, 0.85, 0.8, 0.8, 0.8, 0.8, 0.8]}
+    d = diagnose(flat)
+    assert d.status == "not-learning" and "not 30% below its first epoch's 1" in d.reason
+
+
 def test_accuracy_monitor_uses_max_direction():
     h = {
         "accuracy": [0.5, 0.7, 0.8, 0.9, 0.95, 0.97],

@@ -108,6 +108,11 @@ class DetectorSettings:
     #: be beaten by this many times that phase's noise (0: off); see ``noisy-best``.
     noisy_best_multiplier: float = 1.0
     min_learning: float = 10.0
+    #: ...measured from the second value only when the first is this many times
+    #: it (a first step blown up by a bad learning rate); otherwise the loss that
+    #: fell from its first value and stays there (a model fitted within its first
+    #: epoch, as a linear model is) has learned, and ``stuck_loss_share`` judges it.
+    blown_up_first: float = 3.0
     #: Not learning, too: the loss still above this share of its first value...
     stuck_loss_share: float = 0.7
     #: ...or a training accuracy below this, risen less than ``stuck_accuracy_rise``.
@@ -144,6 +149,7 @@ class DetectorSettings:
             "train_floor",
             "max_train_rise",
             "min_learning",
+            "blown_up_first",
             "lr_drop",
             "lr_rise",
             "stuck_loss_share",
@@ -679,7 +685,13 @@ RULES: tuple[Rule, ...] = (
         "no-new-best",
         "plateau",
         lambda m, s: not m.learning,
-        ("min_learning", "stuck_loss_share", "stuck_accuracy", "stuck_accuracy_rise"),
+        (
+            "min_learning",
+            "blown_up_first",
+            "stuck_loss_share",
+            "stuck_accuracy",
+            "stuck_accuracy_rise",
+        ),
     ),
     Rule("overfitting", "overfitting", lambda m, s: m.beyond_noise),
     Rule("sustained", "overfitting", lambda m, s: True),

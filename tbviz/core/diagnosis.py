@@ -392,9 +392,10 @@ class _LearningTracker:
 
     Judged after the warm-up, on two signs, either of which is enough:
 
-    * the training loss is not ``min_learning`` percent below its second
-      value, or not 30% below its first (the first epoch can be huge when a
-      bad learning rate blows the weights up, so it alone proves nothing);
+    * the training loss is not 30% below its first value (``stuck_loss_share``)
+      or, when the first is a blown-up step (``blown_up_first`` times the
+      second: a bad learning rate, which the first value alone would pass
+      as a fall), not ``min_learning`` percent below its second;
     * a training accuracy stayed below 0.5 and rose less than 5 points above
       the better of its first two values (accuracy near chance, whatever the
       loss does; a dip at the second epoch, as a blown-up first step gives,
@@ -432,13 +433,23 @@ class _LearningTracker:
         if self.loss_count < 2 or self.loss_count - 1 < settings.warmup_epochs:
             return False
         first, second, now = self.loss[0], self.loss[1], self.loss[-1]
-        positive = first > 0 and second > 0 and now >= 0
-        if positive and (
-            now > second * (1 - settings.min_learning / 100)
-            or now > first * settings.stuck_loss_share
-        ):
-            self._detail = ("loss", now, second, self.loss_count, settings.min_learning)
-            return True
+        if first > 0 and second > 0 and now >= 0:
+            if now > first * settings.stuck_loss_share:
+                share = 100 * (1 - settings.stuck_loss_share)
+                self._detail = ("loss", now, first, self.loss_count, share, "first")
+                return True
+            if first > settings.blown_up_first * second and now > second * (
+                1 - settings.min_learning / 100
+            ):
+                self._detail = (
+                    "loss",
+                    now,
+                    second,
+                    self.loss_count,
+                    settings.min_learning,
+                    "second",
+                )
+                return True
         for key, (start, last, best, count) in self.accuracy.items():
             if (
                 count >= 2

@@ -256,10 +256,12 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
                 "risen above its first two epochs': the model is not learning. Try a smaller "
                 "learning rate, and check the labels and the loss."
             )
-        now, second, count, needed = (detail or (None, None, None, 0, d.settings.min_learning))[1:]
+        now, since, count, needed, which = (
+            detail or (None, None, None, 0, d.settings.min_learning, "second")
+        )[1:]
         return (
             f"the training loss is {fmt(now)} after {points(count or 0)}, not "
-            f"{needed:g}% below its second epoch's {fmt(second)}: the model is not learning. "
+            f"{needed:g}% below its {which} epoch's {fmt(since)}: the model is not learning. "
             "Try a smaller learning rate, and check the labels and the loss."
         )
     noise = f"its noise is about {fmt(d.noise, 2)}" if d.noise else "it is smooth"
