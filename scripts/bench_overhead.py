@@ -278,7 +278,8 @@ def run_figures() -> None:
     """Milliseconds per comparison figure, redrawn epoch after epoch."""
     from tbviz.core.diagnosis import diagnose
     from tbviz.core.history import History
-    from tbviz.figures.run_figure import ComparisonPlotter, figure_title
+    from tbviz.core.text import figure_title
+    from tbviz.figures.run_figure import ComparisonPlotter
 
     ComparisonPlotter().warm_up()
     print("| layout | way | figures | median ms | mean ms | mean vs full | full draws |")

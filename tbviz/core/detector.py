@@ -107,9 +107,11 @@ class DetectorSettings:
     #: A best set before a learning-rate drop, in the noisier phase before it, must
     #: be beaten by this many times that phase's noise (0: off); see ``noisy-best``.
     noisy_best_multiplier: float = 1.0
+    #: Not learning: after the warm-up, the training loss not this many percent
+    #: below its second value...
     min_learning: float = 10.0
-    #: ...measured from the second value only when the first is this many times
-    #: it (a first step blown up by a bad learning rate); otherwise the loss that
+    #: ...which is the yardstick only when the first value is this many times the
+    #: second (a first step blown up by a bad learning rate); otherwise a loss that
     #: fell from its first value and stays there (a model fitted within its first
     #: epoch, as a linear model is) has learned, and ``stuck_loss_share`` judges it.
     blown_up_first: float = 3.0

@@ -165,7 +165,6 @@ class FigureRenderer:
         self._pending: deque[_Job] = deque()
         self._closing = False
         self._busy = False
-        self._current: int | None = None  # the epoch being drawn
         self._started = time.monotonic()
         self.seconds_drawing = 0.0
         self.seconds_logging = 0.0  # tbviz's own time on the training thread
@@ -354,7 +353,6 @@ class FigureRenderer:
                     ):
                         job = self._next_job()
                         self._busy = True
-                        self._current = job.epoch
                         break
                     if self._closing:
                         return
@@ -363,7 +361,6 @@ class FigureRenderer:
             self._draw(job)
             with self._lock:
                 self._busy = False
-                self._current = None
                 self._lock.notify_all()
 
     def _training_cores(self) -> float:
