@@ -130,7 +130,10 @@ def test_annotate_names_the_runs_that_lack_the_metric(tmp_path, capsys):
     writers.write_torch_flat(tmp_path / "loss-only")
     writers.write_hand_keras_names(tmp_path / "with-accuracy")
     assert main(["annotate", str(tmp_path), "--metric", "val_accuracy", "--no-progress"]) == 0
-    assert "1 of 2 runs have no 'val_accuracy': 'loss-only'" in capsys.readouterr().err
+    assert (
+        "1 of 2 runs have no 'val_accuracy': 'loss-only' (they log val_loss; rank them by "
+        "one with --metric)" in capsys.readouterr().err
+    )
 
 
 def test_a_metric_some_runs_lack_names_those_runs(mixed_logdir, capsys):

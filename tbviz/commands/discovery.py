@@ -231,28 +231,42 @@ def check_metric(results: list[RunResult], metric: str) -> str:
     naming the runs that lack it when only some do (else "")."""
     lacking = [r.run for r in results if r.diagnosis.status == "no-monitor"]
     found = {k for r in results for k in r.diagnosis.available}
-    return _metric_check(metric, len(results), lacking, found)
+    theirs = {
+        k for r in results if r.diagnosis.status == "no-monitor" for k in r.diagnosis.available
+    }
+    return _metric_check(metric, len(results), lacking, found, theirs)
 
 
 def check_metric_in(histories: Mapping[str, History], metric: str) -> str:
     """:func:`check_metric` over read histories (run -> History), before any diagnosis:
     ``annotate`` checks this before it writes anything."""
-    lacking, found = [], set()
+    lacking, found, theirs = [], set(), set()
     for run, history in histories.items():
         validation = {k for k in history if is_validation(k)}
         found |= validation
         if validation and metric not in history:
             lacking.append(run)
-    return _metric_check(metric, len(histories), lacking, found)
+            theirs |= validation
+    return _metric_check(metric, len(histories), lacking, found, theirs)
 
 
-def _metric_check(metric: str, runs: int, lacking: list[str], found: set[str]) -> str:
+def _metric_check(
+    metric: str, runs: int, lacking: list[str], found: set[str], theirs: set[str]
+) -> str:
+    """The words for runs that lack ``metric`` ("" for none): a warning naming them
+    and what they log instead (``theirs``) when some have it; an error naming
+    every validation metric (``found``) and the closest when none has."""
     if not runs or not lacking:
         return ""
     if len(lacking) < runs:
         shown = ", ".join(repr(r) for r in lacking[:5])
         more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
-        return f"{len(lacking)} of {runs} runs have no {metric!r}: {shown}{more}"
+        names = sorted(theirs)
+        logged = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        return (
+            f"{len(lacking)} of {runs} runs have no {metric!r}: {shown}{more} "
+            f"(they log {logged}; rank them by one with --metric)"
+        )
     names = sorted(found)
     close = difflib.get_close_matches(metric, names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
