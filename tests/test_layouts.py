@@ -211,6 +211,26 @@ def test_global_steps_become_epoch_indices():
     ]
 
 
+def test_a_bare_metric_is_validation_only_where_it_keeps_the_validation_loss_steps():
+    batches, epochs = list(range(1, 61)), [20, 40, 60]
+    per_batch = Curve(batches, [1.0 - i / 100 for i in batches])
+    per_epoch = Curve(epochs, [0.9, 0.8, 0.85])
+    fastai = {
+        "train_loss": per_batch,
+        "mom_0": Curve(batches, [0.9] * 60),
+        "valid_loss": per_epoch,
+        "accuracy": Curve(epochs, [0.7, 0.8, 0.75]),
+    }
+    result = run_history({".": (ROOT, fastai)})
+    assert result.history["val_accuracy"].values == [0.7, 0.8, 0.75]
+    assert result.unmatched == ["mom_0"]
+    assert "read as validation (val_accuracy)" in result.remarks[0]
+    # Training logged once an epoch too: a bare accuracy beside both could be either.
+    loop = {"loss": per_epoch, "val_loss": per_epoch, "accuracy": Curve(epochs, [0.7] * 3)}
+    result = run_history({".": (ROOT, loop)})
+    assert "val_accuracy" not in result.history and result.unmatched == ["accuracy"]
+
+
 def keras_folders(marks, extra_train=None, extra_validation=None):
     """A Keras-layout run whose epoch_loss is at ``marks`` in both folders."""
     train = {"epoch_loss": Curve(marks, [1.0 / (i + 1) for i in range(len(marks))])}

@@ -55,6 +55,21 @@ def test_training_logged_every_iteration_is_averaged_per_epoch(matrix, capsys):
     assert "averaged per epoch by wall time" in capsys.readouterr().out
 
 
+def test_fastai_metrics_logged_beside_the_validation_loss_are_validation(matrix, capsys):
+    root, _ = matrix
+    data = read_run(str(root / "fastai-pattern"))
+    assert data.history["val_accuracy"].values == pytest.approx([1 - v / 2 for v in VAL])
+    assert data.history["val_error_rate"].epochs == list(range(len(VAL)))
+    assert "accuracy" not in data.history  # not a training accuracy
+    assert sorted(data.unmatched) == ["mom_0", "wd_0"]  # optimiser settings, every batch
+    cli = writers.cli_rows(root, capsys, "--runs", "fastai", "--metric", "val_accuracy")
+    tab = writers.tab_rows(root, metric="val_accuracy")
+    assert cli["fastai-pattern"]["best_value"] == pytest.approx(1 - BEST_VALUE / 2)
+    assert writers.same_reading(cli["fastai-pattern"], tab["fastai-pattern"]) == []
+    main(["leaderboard", str(root), "--runs", "fastai"])
+    assert "read as validation (val_accuracy, val_error_rate)" in capsys.readouterr().out
+
+
 def test_add_hparams_belong_to_their_run(matrix, capsys):
     root, _ = matrix
     cli = writers.cli_rows(root, capsys, "--runs", "torch-hparams")

@@ -108,6 +108,28 @@ def write_split_folders_bare_tags(folder: Path, validation: str = "test") -> Non
                 writer.add(epoch, summaries.scalar_values({"loss": value, "accuracy": 1 - value}))
 
 
+def write_fastai_pattern(folder: Path) -> None:
+    """What fastai's ``TensorBoardCallback`` writes (fastai/callback/tensorboard.py),
+    with torch's writer: ``train_loss`` and each optimiser hyperparameter of each
+    parameter group (``lr_0``, ``mom_0``, ...) every batch at the iteration count,
+    then at each epoch's end ``valid_loss`` and the metrics by their bare names
+    (fastai computes them on the validation set) at that same count. fastai
+    itself is not installed here (it pulls spaCy and torchvision)."""
+    writer = torch_writer(folder)
+    iteration = 0
+    for train, val in zip(TRAIN, VAL, strict=True):
+        for i in range(ITERATIONS):
+            iteration += 1
+            writer.add_scalar("train_loss", train + 0.02 * ((i % 5) - 2), iteration)
+            for name, value in (("lr_0", 1e-3), ("mom_0", 0.9), ("wd_0", 0.01)):
+                writer.add_scalar(name, value, iteration)
+            time.sleep(0.0005)
+        writer.add_scalar("valid_loss", val, iteration)
+        writer.add_scalar("accuracy", 1 - val / 2, iteration)
+        writer.add_scalar("error_rate", val / 2, iteration)
+    writer.close()
+
+
 def write_quick_matrix(root: Path) -> dict[str, str]:
     """Every TensorFlow-free writer; run name -> what it stands for."""
     write_torch_flat(root / "torch-flat")
@@ -118,6 +140,7 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
     write_mixed_steps(root / "tbx-mixed-steps")
     write_mixed_steps(root / "torch-mixed-steps", library="torch")
     write_hand_keras_names(root / "flat-keras-names")
+    write_fastai_pattern(root / "fastai-pattern")
     write_split_folders_bare_tags(root / "custom-loop" / "20261129-120000")
     write_torch_flat(root / "finetune_test", "train/loss", "eval/loss", first=0)
     write_torch_flat(root / "bert_eval", "train_loss", "eval_loss", first=0)
@@ -136,6 +159,7 @@ def write_quick_matrix(root: Path) -> dict[str, str]:
         "tbx-mixed-steps": "flat",
         "torch-mixed-steps": "flat",
         "flat-keras-names": "flat",
+        "fastai-pattern": "flat",
         "custom-loop/20261129-120000": "split folders",
         "finetune_test": "flat",
         "bert_eval": "flat",
@@ -166,9 +190,10 @@ def tab_client(logdir: Path):
     return werkzeug_test.Client(application.TensorBoardWSGI([plugin]), wrappers.Response)
 
 
-def tab_rows(logdir: Path) -> dict[str, dict]:
-    """The tab's ``/runs`` over ``logdir``, by run."""
-    response = tab_client(logdir).get("/data/plugin/tbviz/runs")
+def tab_rows(logdir: Path, metric: str | None = None) -> dict[str, dict]:
+    """The tab's ``/runs`` over ``logdir`` (judged by ``metric``, if given), by run."""
+    query = f"?metric={metric}" if metric else ""
+    response = tab_client(logdir).get("/data/plugin/tbviz/runs" + query)
     assert response.status_code == 200, response.get_data(as_text=True)
     return {row["run"]: row for row in json.loads(response.get_data())["runs"]}
 

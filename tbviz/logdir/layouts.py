@@ -19,7 +19,9 @@ here, three things:
      + ``val/loss``, ``Loss/train`` + ``Loss/val``, ``train_loss`` + ``val_loss``,
      ``loss`` + ``val_loss`` (Keras' names written by hand), Lightning's
      ``train_loss_epoch`` and ``val_loss/dataloader_idx_N``, Hugging Face's
-     ``train/loss`` + ``eval/loss``.
+     ``train/loss`` + ``eval/loss``; fastai's ``train_loss`` every batch, then
+     ``valid_loss`` and bare metrics at each epoch's end (validation: a bare
+     metric logged at exactly the validation loss's steps).
 
    A folder whose name merely ends in a split word (``bert_eval``,
    ``finetune_test``) is a run of its own unless it holds exactly the one tag
@@ -521,9 +523,12 @@ def run_history(
             if mapping is None and "epoch" in tags and len(tags["epoch"].steps):
                 epochs = tags["epoch"]
             found = flat_keys(tags, mapping)
-            unmatched += found.unmatched
+            beside = _beside_validation(tags, found) if mapping is None else {}
+            unmatched += [t for t in found.unmatched if t not in beside]
             remarks += found.remarks
-            for tag, (key, grain) in found.keys.items():
+            if beside:
+                remarks.append(_beside_remark(beside))
+            for tag, (key, grain) in {**found.keys, **beside}.items():
                 offer(key, grain, tags[tag])
         elif part.kind == "split":
             for tag, curve in tags.items():
@@ -578,6 +583,48 @@ def run_history(
         if len(placed[key]):
             history.record_series(key, placed[key])
     return LayoutResult(history, layout, unmatched, remarks)
+
+
+def _beside_validation(tags: Mapping[str, Curve], found: FlatKeys) -> dict[str, tuple[str, str]]:
+    """Bare metric tags (no split word) logged at exactly the validation loss's steps,
+    while the training loss is logged at other, more, steps: validation metrics.
+
+    fastai's ``TensorBoardCallback`` logs so: ``train_loss`` every batch, then at
+    each epoch's end ``valid_loss`` and every metric by its bare name
+    (``accuracy``, ``error_rate``), all of which fastai computes on the
+    validation set. A bare name logged once an epoch beside the validation
+    loss, where the training loss is logged per batch, is read the same way
+    (and a remark says so); logged with the training loss, it stays unread.
+    """
+    keys = {key: tag for tag, (key, _) in found.keys.items()}
+    val, train = keys.get(VALIDATION_PREFIX + "loss"), keys.get("loss")
+    if val is None or train is None:
+        return {}
+    marks = list(tags[val].steps)
+    if len(tags[train].steps) <= len(marks) or list(tags[train].steps) == marks:
+        return {}
+    beside = {}
+    for tag in found.unmatched:
+        metric = metric_name(_NAMESPACE.sub("", tag))
+        key = VALIDATION_PREFIX + metric
+        if (
+            tag in tags
+            and _kind(metric) == "metric"
+            and key not in keys
+            and list(tags[tag].steps) == marks
+            and not _parse_flat(metric)
+        ):
+            beside[tag] = (key, "")
+    return beside
+
+
+def _beside_remark(beside: Mapping[str, tuple[str, str]]) -> str:
+    tags = ", ".join(sorted(beside))
+    keys = ", ".join(sorted(key for key, _ in beside.values()))
+    return (
+        f"{tags} logged at the validation loss's steps, the training loss at others: "
+        f"read as validation ({keys}), as fastai logs its metrics"
+    )
 
 
 def _epochs_with_gaps(
