@@ -265,6 +265,22 @@ def test_a_loss_that_fell_in_its_first_epoch_and_stays_has_learned():
     assert d.status == "not-learning" and "not 30% below its first epoch's 1" in d.reason
 
 
+def test_a_loss_still_falling_slowly_is_learning():
+    # A small model on 60 examples (Keras, validation_freq=2): the loss falls about 2%
+    # an epoch, 20% in 12 epochs, while validation sets a new best at every evaluation.
+    loss = [0.714, 0.696, 0.682, 0.667, 0.653, 0.638, 0.626, 0.614, 0.602, 0.59, 0.579, 0.568]
+    history = {"loss": loss, "val_loss": [0.7 - 0.01 * i for i in range(12)]}
+    assert diagnose(history).status == "improving"
+    # Stalled at the same height, it is not learning, and the words say it stopped falling.
+    stalled = {"loss": loss[:6] + [loss[5]] * 6, "val_loss": [0.7] * 12}
+    stuck = diagnose(stalled)
+    assert stuck.status == "not-learning"
+    assert "its lowest fell less than 5% in the last 3 epochs" in stuck.reason
+    # The threshold is a setting: asked to fall 10% in 3 epochs, the slow learner is stuck.
+    strict = diagnose(history, settings=DetectorSettings(stuck_progress=10.0))
+    assert strict.status == "not-learning" and "less than 10%" in strict.reason
+
+
 def test_accuracy_monitor_uses_max_direction():
     h = {
         "accuracy": [0.5, 0.7, 0.8, 0.9, 0.95, 0.97],

@@ -117,6 +117,9 @@ class DetectorSettings:
     blown_up_first: float = 3.0
     #: Not learning, too: the loss still above this share of its first value...
     stuck_loss_share: float = 0.7
+    #: ...either loss rule only while the loss has stopped falling: its lowest
+    #: value fell less than this many percent over the last ``warmup_epochs``.
+    stuck_progress: float = 5.0
     #: ...or a training accuracy below this, risen less than ``stuck_accuracy_rise``.
     stuck_accuracy: float = 0.5
     stuck_accuracy_rise: float = 0.05
@@ -155,6 +158,7 @@ class DetectorSettings:
             "lr_drop",
             "lr_rise",
             "stuck_loss_share",
+            "stuck_progress",
             "stuck_accuracy",
             "stuck_accuracy_rise",
         ):
@@ -691,6 +695,7 @@ RULES: tuple[Rule, ...] = (
             "min_learning",
             "blown_up_first",
             "stuck_loss_share",
+            "stuck_progress",
             "stuck_accuracy",
             "stuck_accuracy_rise",
         ),

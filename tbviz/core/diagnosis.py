@@ -20,6 +20,7 @@ Pure Python: importing this module imports neither TensorFlow nor numpy.
 
 from __future__ import annotations
 
+import collections
 import math
 import operator
 from collections.abc import Mapping, Sequence
@@ -143,7 +144,7 @@ class RunDiagnoser:
         self._last: dict[str, float] = {}
         self._order: list[str] = []
         self._stopping = _EarlyStoppingReplay(self.direction, self.settings.patience)
-        self._learning = _LearningTracker()
+        self._learning = _LearningTracker(self.settings.warmup_epochs)
         self._stuck = False  # the not-learning verdict at the last epoch fed
         self._epochs = 0
         self._last_epoch: int | None = None
@@ -395,16 +396,22 @@ class _LearningTracker:
     * the training loss is not 30% below its first value (``stuck_loss_share``)
       or, when the first is a blown-up step (``blown_up_first`` times the
       second: a bad learning rate, which the first value alone would pass
-      as a fall), not ``min_learning`` percent below its second;
+      as a fall), not ``min_learning`` percent below its second; and it has
+      stopped falling: its lowest value fell less than ``stuck_progress``
+      percent over the last ``warmup_epochs`` epochs (a small model on little
+      data whose loss falls 2% an epoch is learning, slowly; a stuck loss
+      sits at its floor or jumps around it);
     * a training accuracy stayed below 0.5 and rose less than 5 points above
       the better of its first two values (accuracy near chance, whatever the
       loss does; a dip at the second epoch, as a blown-up first step gives,
       is not a start to rise from).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, window: int = 3) -> None:
         self.loss: list[float] = []  # first, second, last training loss
         self.loss_count = 0
+        # The loss's lowest value so far, as it was at each of the last epochs.
+        self.lowest: collections.deque[float] = collections.deque(maxlen=window + 1)
         self.accuracy: dict[str, list] = {}  # key -> [better of first two, last, max, count]
         self._detail: tuple | None = None
 
@@ -417,6 +424,7 @@ class _LearningTracker:
                 self.loss.append(loss)
             else:
                 self.loss[2] = loss
+            self.lowest.append(min(loss, self.lowest[-1]) if self.lowest else loss)
         for key in accuracies:
             value = values[key]
             if not math.isfinite(value):
@@ -433,7 +441,9 @@ class _LearningTracker:
         if self.loss_count < 2 or self.loss_count - 1 < settings.warmup_epochs:
             return False
         first, second, now = self.loss[0], self.loss[1], self.loss[-1]
-        if first > 0 and second > 0 and now >= 0:
+        before, lowest = self.lowest[0], self.lowest[-1]
+        falling = lowest < before * (1 - settings.stuck_progress / 100)
+        if first > 0 and second > 0 and now >= 0 and not falling:
             if now > first * settings.stuck_loss_share:
                 share = 100 * (1 - settings.stuck_loss_share)
                 self._detail = ("loss", now, first, self.loss_count, share, "first")

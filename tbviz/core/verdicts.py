@@ -259,10 +259,12 @@ def reason_text(d: Diagnosis, detail: tuple | None = None) -> str:
         now, since, count, needed, which = (
             detail or (None, None, None, 0, d.settings.min_learning, "second")
         )[1:]
+        s = d.settings
         return (
             f"the training loss is {fmt(now)} after {points(count or 0)}, not "
-            f"{needed:g}% below its {which} epoch's {fmt(since)}: the model is not learning. "
-            "Try a smaller learning rate, and check the labels and the loss."
+            f"{needed:g}% below its {which} epoch's {fmt(since)}, and its lowest fell less "
+            f"than {s.stuck_progress:g}% in the last {points(s.warmup_epochs)}: the model is "
+            "not learning. Try a smaller learning rate, and check the labels and the loss."
         )
     noise = f"its noise is about {fmt(d.noise, 2)}" if d.noise else "it is smooth"
     if code == "overfitting":
