@@ -98,18 +98,19 @@ def render_overlay(
     for ax, name in zip(axes, names, strict=False):
         _style_axes(ax, VALIDATION_PREFIX + name)
         key = VALIDATION_PREFIX + name
-        curves = {r.run: _xy(r.history[key]) for r in results if r.history and key in r.history}
         # The grey context: at most OVERLAY_OTHERS lines, evenly over the ranking
-        # (a thousand lines draw as the same grey band at ten times the cost).
-        rest = [curves[r.run] for r in others if r.run in curves]
-        segments = rest[::every]
+        # (a thousand lines draw as the same grey band at ten times the cost);
+        # only the lines drawn are made, and fit the axis.
+        rest = [r for r in others if r.history and key in r.history]
+        segments = [_xy(r.history[key]) for r in rest[::every]]
+        curves = segments + [_xy(r.history[key]) for r in leaders if r.history and key in r.history]
         if segments:
             ax.add_collection(
                 LineCollection(segments, colors=_OTHER_COLOR, linewidths=0.7, zorder=1)
             )
         for rank, result in enumerate(leaders):
             _draw_leader(ax, result, name, _RUN_COLORS[rank])
-        off_axis |= _set_limits(ax, list(curves.values()))
+        off_axis |= _set_limits(ax, curves)
     labels = display_names([r.run for r in results])
     handles = [
         Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {labels[r.run]}")
