@@ -229,6 +229,9 @@ def test_a_bare_metric_is_validation_only_where_it_keeps_the_validation_loss_ste
     loop = {"loss": per_epoch, "val_loss": per_epoch, "accuracy": Curve(epochs, [0.7] * 3)}
     result = run_history({".": (ROOT, loop)})
     assert "val_accuracy" not in result.history and result.unmatched == ["accuracy"]
+    # Nor in a Lightning log: a training metric logged on_epoch shares validation's steps.
+    lightning = {**fastai, "epoch": Curve(epochs, [0.0, 1.0, 2.0])}
+    assert "val_accuracy" not in run_history({".": (ROOT, lightning)}).history
 
 
 def keras_folders(marks, extra_train=None, extra_validation=None):

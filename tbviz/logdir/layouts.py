@@ -523,7 +523,9 @@ def run_history(
             if mapping is None and "epoch" in tags and len(tags["epoch"].steps):
                 epochs = tags["epoch"]
             found = flat_keys(tags, mapping)
-            beside = _beside_validation(tags, found) if mapping is None else {}
+            # Not in a Lightning log (its ``epoch`` scalar): there a training metric
+            # logged once an epoch shares the validation's steps.
+            beside = _beside_validation(tags, found) if mapping is None and epochs is None else {}
             unmatched += [t for t in found.unmatched if t not in beside]
             remarks += found.remarks
             if beside:
@@ -607,13 +609,8 @@ def _beside_validation(tags: Mapping[str, Curve], found: FlatKeys) -> dict[str, 
     for tag in found.unmatched:
         metric = metric_name(_NAMESPACE.sub("", tag))
         key = VALIDATION_PREFIX + metric
-        if (
-            tag in tags
-            and _kind(metric) == "metric"
-            and key not in keys
-            and list(tags[tag].steps) == marks
-            and not _parse_flat(metric)
-        ):
+        # Unmatched, with no mapping: a bare name (no split word), not bookkeeping.
+        if key not in keys and list(tags[tag].steps) == marks:
             beside[tag] = (key, "")
     return beside
 
