@@ -136,6 +136,19 @@ def test_compare_again_adds_a_step_and_runs_filter(work, capsys):
     assert "_compare" not in capsys.readouterr().out
 
 
+def test_a_compare_run_written_into_a_sub_folder_is_no_run_of_the_folder_above(work, capsys):
+    assert main(["compare", str(work / "sweep"), "--no-progress"]) == 0
+    assert (work / "sweep" / "_compare").is_dir()
+    capsys.readouterr()
+    assert main(["leaderboard", str(work), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert not [r["run"] for r in json.loads(out) if "_compare" in r["run"]]
+    assert "sweep/_compare" not in err  # not even warned about as a folder without scalars
+    from tests.writers import tab_rows
+
+    assert not [run for run in tab_rows(work) if "_compare" in run]
+
+
 def test_compare_out_files(work, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()

@@ -394,7 +394,7 @@ def _group_runs(every, scalars, stored, sessions) -> dict[str, dict[str, object]
         tb
         for listing in (every, scalars, stored, sessions)
         for tb in listing
-        if tb.split("/")[0] != metadata.COMPARE_RUN
+        if not metadata.is_compare_run(tb)
     }
 
     def tags_of(tb: str) -> set[str]:

@@ -58,6 +58,15 @@ HPARAMS_SESSION_TAG = "_hparams_/session_start_info"
 
 #: The run folder ``tbviz compare`` writes into; ``_`` keeps it out of the run list.
 COMPARE_RUN = "_compare"
+
+
+def is_compare_run(run: str) -> bool:
+    """True for a ``_compare`` folder (``/``-separated, relative to the log directory)
+    or one inside it: what ``tbviz compare`` wrote, at the top or in a sub-folder it
+    compared (``sweep/_compare`` seen from the folder above), never a run."""
+    return COMPARE_RUN in run.split("/")
+
+
 TAG_OVERLAY = "tbviz/compare/overlay"
 TAG_SMALL_MULTIPLES = "tbviz/compare/runs"
 TAG_GROUP_OVERLAY = "tbviz/compare/groups"

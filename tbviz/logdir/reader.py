@@ -494,7 +494,8 @@ def scalar_curves(found: dict[str, TagData]) -> dict[str, layouts.Curve]:
 def event_folders(logdir: str, problems: list[str] | None = None) -> list[str]:
     """Every folder under ``logdir`` holding event files, ``/``-separated and relative
     to it (``.`` for ``logdir`` itself), as TensorBoard lists its runs: hidden
-    (``.``) folders and symbolic links included, tbviz's own ``_compare`` left out.
+    (``.``) folders and symbolic links included, tbviz's own ``_compare`` folders
+    left out (also one ``tbviz compare`` wrote into a sub-folder).
     Folders that cannot be listed are named in ``problems``."""
     found = []
     if not storage.is_url(logdir):
@@ -512,7 +513,7 @@ def event_folders(logdir: str, problems: list[str] | None = None) -> list[str]:
                 continue
             seen.add(real)
             rel = os.path.relpath(folder, logdir).replace(os.sep, "/")
-            if rel.split("/")[0] == metadata.COMPARE_RUN:
+            if metadata.is_compare_run(rel):
                 subfolders[:] = []
                 continue
             subfolders.sort()
@@ -522,7 +523,7 @@ def event_folders(logdir: str, problems: list[str] | None = None) -> list[str]:
     base = logdir.rstrip("/")
     for folder in storage.walk_dirs(base):
         rel = folder.rstrip("/")[len(base) :].strip("/") or "."
-        if rel.split("/")[0] != metadata.COMPARE_RUN and event_files(folder.rstrip("/")):
+        if not metadata.is_compare_run(rel) and event_files(folder.rstrip("/")):
             found.append(rel)
     return sorted(found)
 
