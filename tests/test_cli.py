@@ -142,6 +142,13 @@ def test_a_metric_some_runs_lack_names_those_runs(mixed_logdir, capsys):
     assert "runs have no 'val_accuracy': 'sweep/better'" in err
 
 
+def test_tbviz_alone_shows_what_it_can_do(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "leaderboard" in err and "compare" in err and "annotate" in err
+    assert "required" not in err
+
+
 def test_a_file_or_an_empty_folder_gets_an_answer_that_fits(tmp_path, capsys):
     (tmp_path / "README.md").write_text("# not a log directory")
     assert main(["leaderboard", str(tmp_path / "README.md")]) == 2

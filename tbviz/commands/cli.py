@@ -127,6 +127,9 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tbviz`` command; return the exit code."""
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a first try: what can it do?
+        parser.print_help(sys.stderr)
+        return 2
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # answered by the subcommand, whose usage lists the flags it takes
         args.parser.error(_unknown_message(args.command, unknown))
