@@ -492,8 +492,6 @@ def test_scalars_read_from_their_bytes_are_what_protobuf_reads(events):
     its later records only where they are the same."""
     import tempfile
 
-    import pytest
-
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as monkeypatch:
         path = os.path.join(folder, "events.out.tfevents.1.x")
         with open(path, "wb") as out:
@@ -525,21 +523,13 @@ def test_a_torch_log_reads_the_same_from_its_bytes_as_through_protobuf(tmp_path,
 
 def test_an_empty_record_reads_as_an_empty_event(tmp_path):
     """A record of no bytes is a valid (empty) Event: the folder still reads."""
-    import struct
-
     from tensorboard.compat.proto import event_pb2, summary_pb2
 
-    from tbviz.logdir.crc import masked_crc32c
     from tbviz.logdir.reader import read_folder
-
-    def record(payload: bytes) -> bytes:
-        length = struct.pack("<Q", len(payload))
-        checksum = struct.pack("<I", masked_crc32c(length))
-        return length + checksum + payload + struct.pack("<I", masked_crc32c(payload))
 
     value = summary_pb2.Summary.Value(tag="loss", simple_value=0.5)
     summary = summary_pb2.Summary(value=[value])
     scalar = event_pb2.Event(wall_time=1.0, step=3, summary=summary).SerializeToString()
-    (tmp_path / "events.out.tfevents.1.x").write_bytes(record(b"") + record(scalar))
+    (tmp_path / "events.out.tfevents.1.x").write_bytes(_record(b"") + _record(scalar))
     found = read_folder(str(tmp_path))
     assert found["loss"].steps == [3] and found["loss"].values == [0.5]
