@@ -15,7 +15,10 @@ fit these ways, interleaved so machine noise hits each alike:
                 fit early: this row shows what stopping saves, not a cost
 
 and prints the median fit time of ``--repeats`` rounds, the ratio of medians
-to ``bare``, the median of per-round ratios and the figures tbviz wrote. The
+to ``bare``, the median of per-round ratios with a 90% bootstrap interval
+(resampling the rounds: how far the median could move on this machine's
+noise; an interval wholly under 1.03 reads as "within 3% of bare") and the
+figures tbviz wrote. The
 wall-time ratios swing by a few percent between runs of this bench on a
 shared machine, as much as the cost they measure; so it also prints the CPU
 time tbviz itself spent (its callback's hooks on the training thread, plus
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -155,6 +159,17 @@ def fit(way: str, epochs: int, workdir: str) -> tuple[float, int, float]:
     return seconds, figures, cpu
 
 
+def median_interval(ratios: list[float], level: float = 0.9) -> tuple[float, float]:
+    """A bootstrap interval of the median of ``ratios`` (rounds resampled with
+    replacement, fixed seed so reruns of one result print alike)."""
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000)
+    )
+    tail = (1 - level) / 2
+    return medians[int(tail * len(medians))], medians[int((1 - tail) * len(medians)) - 1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -190,12 +205,14 @@ def main() -> int:
             )
     bare = statistics.median(times["bare"])
     print(
-        "\n| way | median fit | ratio of medians | median of paired ratios | figures "
+        "\n| way | median fit | ratio of medians | median of paired ratios (90%) | figures "
         "| tbviz CPU | CPU / bare fit |"
     )
     print("|---|---|---|---|---|---|---|")
     for way in ways:
-        paired = statistics.median(t / b for t, b in zip(times[way], times["bare"], strict=True))
+        ratios = [t / b for t, b in zip(times[way], times["bare"], strict=True)]
+        paired = statistics.median(ratios)
+        low, high = median_interval(ratios)
         median = statistics.median(times[way])
         drawn, cpu, share = "-", "-", "-"
         if way.startswith("tbviz"):
@@ -203,7 +220,8 @@ def main() -> int:
             cpu_median = statistics.median(cpus[way])
             cpu, share = f"{cpu_median * 1000:.0f} ms", f"{cpu_median / bare:.1%}"
         print(
-            f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} | {drawn} "
+            f"| {way} | {median:.2f} s | {median / bare:.3f} "
+            f"| {paired:.3f} ({low:.3f}-{high:.3f}) | {drawn} "
             f"| {cpu} | {share} |"
         )
     return 0

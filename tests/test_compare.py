@@ -343,3 +343,63 @@ def test_a_rise_after_the_best_fills_the_small_multiples_panel_as_drawn(tmp_path
     assert rise >= 0.15 * image.shape[0], f"the rise spans {rise} of {image.shape[0]} px"
     edges = np.concatenate([image[:, :3], image[:, -3:]], axis=1)
     assert not (edges.max(axis=-1) < 120).any(), "text runs off the page's edge"
+
+
+def test_forked_drawing_gives_the_figures_drawn_in_process(tmp_path):
+    """With workers, compare draws in a process forked before the reading (it
+    imports matplotlib meanwhile) and a second forked from it: the event file
+    holds the same overlay, group figure and pages, byte for byte, as when
+    everything is drawn in this process; and no drawing process outlives it."""
+    from tbviz.commands.compare import compare
+    from tests.conftest import log_history
+
+    for lr in (0.1, 0.01, 0.001):
+        for seed in (1, 2):
+            rise = 0.3 * lr * 10
+            history = {
+                "loss": [1.0, 0.6, 0.4, 0.3, 0.2],
+                "val_loss": [1.1, 0.8, 0.7 + seed / 100, 0.75 + rise, 0.8 + rise],
+            }
+            log_history(tmp_path / "here", f"lr={lr},seed={seed}", history, figure_every=0)
+    shutil.copytree(tmp_path / "here", tmp_path / "forked")
+    compare(str(tmp_path / "here"), group_over=["lr"])  # workers=1: all in this process
+    # Forking beside this test process's threads (TensorFlow's) is not safe: the
+    # command runs in a fresh process, as users run it.
+    script = (
+        "import multiprocessing, sys\n"
+        "from tbviz.commands.compare import compare\n"
+        "compare(sys.argv[1], group_over=['lr'], workers=2)\n"
+        "assert not multiprocessing.active_children(), multiprocessing.active_children()\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "forked")], check=True)
+    here = read_run(str(tmp_path / "here" / metadata.COMPARE_RUN))
+    forked = read_run(str(tmp_path / "forked" / metadata.COMPARE_RUN))
+    tags = (metadata.TAG_OVERLAY, metadata.TAG_GROUP_OVERLAY, metadata.TAG_SMALL_MULTIPLES)
+    for tag in tags:
+        assert here.images(tag), tag
+        assert forked.images(tag) == here.images(tag), tag
+
+
+def test_a_drawing_process_that_died_loses_no_figure():
+    """If the drawing process is killed (out of memory, say), the figures are drawn
+    in the calling process instead, and the error of a figure that cannot be
+    drawn comes back as it was raised."""
+    script = (
+        "import multiprocessing\n"
+        "from tbviz.commands.drawer import Drawer\n"
+        "from tbviz.figures.plans import OverlayPlan\n"
+        "empty = OverlayPlan('val_loss', [], [], [], {}, 0, 1)\n"
+        "with Drawer(fork=True) as drawer:\n"
+        "    drawer._process.kill()\n"
+        "    drawer._process.join()\n"
+        "    (pages,), ((value, err),) = drawer.draw([[('draw_small_multiples', (None,))],\n"
+        "                                           [('draw_overlay', (empty,))]])\n"
+        "assert pages == ([], None), pages\n"
+        "assert value is None and isinstance(err, ValueError), err\n"
+        "assert 'at least one panel' in str(err), err\n"
+        "assert not multiprocessing.active_children()\n"
+        "print('drawn here')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "drawn here\n"

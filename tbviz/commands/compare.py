@@ -11,27 +11,25 @@ to a ``.png``. No TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import importlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tbviz.commands.discovery import check_metric, diagnose_runs, fork_pool
+from tbviz.commands.discovery import check_metric, diagnose_runs
+from tbviz.commands.drawer import Drawer, Job
 from tbviz.commands.leaderboard import leaderboard_markdown
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.results import RunResult
 from tbviz.core.text import md_code
 from tbviz.errors import OutputError
+from tbviz.figures.plans import RUN_COLORS, plan_overlay, plan_small_multiples
 from tbviz.logdir import metadata, storage, summaries
 from tbviz.logdir.layouts import TagMapping
 from tbviz.logdir.reader import CorruptEventFile, tag_steps
 from tbviz.logdir.writer import EventFileWriter
 
 OUTPUT_SUFFIXES = (".json", ".md", ".png")
-_FIGURES = "tbviz.figures.cross_run"
 
 OVERLAY_DESCRIPTION = (
     "Validation curves of every run per metric; the best runs in colour with their "
@@ -45,6 +43,17 @@ GROUP_OVERLAY_DESCRIPTION = (
     "One curve per group of runs (compare --group-over): the mean of its members, a band "
     "from their minimum to their maximum, dashed where some had stopped."
 )
+_DESCRIPTIONS = {
+    metadata.TAG_OVERLAY: OVERLAY_DESCRIPTION,
+    metadata.TAG_GROUP_OVERLAY: GROUP_OVERLAY_DESCRIPTION,
+    metadata.TAG_SMALL_MULTIPLES: SMALL_MULTIPLES_DESCRIPTION,
+}
+#: The tag each drawing function's figure goes under.
+_FIGURE_TAGS = {
+    "draw_overlay": metadata.TAG_OVERLAY,
+    "render_group_overlay": metadata.TAG_GROUP_OVERLAY,
+    "draw_small_multiples": metadata.TAG_SMALL_MULTIPLES,
+}
 
 
 @dataclass
@@ -99,79 +108,55 @@ def compare(
     """
     check_outputs(outputs)
     problems: list[str] = []
-    results = diagnose_runs(
-        logdir,
-        runs,
-        metric,
-        mode=mode,
-        settings=settings,
-        mapping=mapping,
-        keep_history=True,
-        progress=progress,
-        workers=workers,
-        problems=problems,
-        # matplotlib takes 0.4 s to import: on a core the readers leave free, if any.
-        meanwhile=functools.partial(importlib.import_module, _FIGURES),
-    )
-    said = check_metric(results, metric)  # no run has it: raises, nothing written
-    if said:
-        problems.append(said)
-    compare_dir = storage.join(logdir, metadata.COMPARE_RUN)
-    step = _next_step(compare_dir, problems)
-    comparison = Comparison(results, step, problems=problems)
-    if not results:
-        return comparison
-    from tbviz.figures.cross_run import draw_small_multiples, plan_small_multiples, render_overlay
-
-    note = f"Runs matching {md_code(runs)}." if runs else ""
-    markdown = leaderboard_markdown(results, metric, note)
-    payload = {"metric": metric, "runs_filter": runs, "runs": [r.to_dict() for r in results]}
-    if group_over:
-        from tbviz.commands.groups import group_runs, groups_text
-
-        comparison.groups = group_runs(results, group_over)
-        payload["group_over"] = list(group_over)
-        payload["groups"] = [g.to_dict() for g in comparison.groups]
-        markdown += (
-            f"\n\n**Groups** over {', '.join(md_code(k) for k in group_over)}:\n\n```\n"
-            + groups_text(comparison.groups, metric)
-            + "\n```"
+    # Forked before the readers, so that it imports matplotlib beside them.
+    with Drawer(fork=workers > 1) as drawer:
+        results = diagnose_runs(
+            logdir,
+            runs,
+            metric,
+            mode=mode,
+            settings=settings,
+            mapping=mapping,
+            keep_history=True,
+            progress=progress,
+            workers=workers,
+            problems=problems,
         )
+        said = check_metric(results, metric)  # no run has it: raises, nothing written
+        if said:
+            problems.append(said)
+        compare_dir = storage.join(logdir, metadata.COMPARE_RUN)
+        step = _next_step(compare_dir, problems)
+        comparison = Comparison(results, step, problems=problems)
+        if not results:
+            return comparison
+        note = f"Runs matching {md_code(runs)}." if runs else ""
+        markdown = leaderboard_markdown(results, metric, note)
+        payload = {"metric": metric, "runs_filter": runs, "runs": [r.to_dict() for r in results]}
+        if group_over:
+            from tbviz.commands.groups import group_runs, groups_text
+
+            comparison.groups = group_runs(results, group_over)
+            payload["group_over"] = list(group_over)
+            payload["groups"] = [g.to_dict() for g in comparison.groups]
+            markdown += (
+                f"\n\n**Groups** over {', '.join(md_code(k) for k in group_over)}:\n\n```\n"
+                + groups_text(comparison.groups, metric)
+                + "\n```"
+            )
+        figures = _draw_figures(drawer, results, metric, comparison.groups, problems)
     values = [
         summaries.text_value(metadata.TAG_LEADERBOARD, markdown, LEADERBOARD_DESCRIPTION),
         summaries.json_value(
             metadata.TAG_LEADERBOARD_JSON, payload, "leaderboard", LEADERBOARD_DESCRIPTION
         ),
     ]
-    overlay = None
-    pool = fork_pool(workers, len(results))
-    # Only the runs the pages show travel to the process that draws them.
-    plan = plan_small_multiples(results, metric)
-    with _beside(pool, draw_small_multiples, plan) as pages_done:
-        try:
-            overlay = render_overlay(results, metric)
-            values.append(
-                summaries.image_value(metadata.TAG_OVERLAY, [overlay], OVERLAY_DESCRIPTION)
-            )
-        except ValueError as err:  # no validation data anywhere: the table still stands
-            problems.append(f"no overlay figure: {err}")
-        pages = pages_done()
-    if comparison.groups:
-        from tbviz.figures.cross_run import render_group_overlay
-
-        try:
-            grouped = render_group_overlay(comparison.groups, metric)
-            values.append(
-                summaries.image_value(
-                    metadata.TAG_GROUP_OVERLAY, [grouped], GROUP_OVERLAY_DESCRIPTION
-                )
-            )
-        except ValueError as err:
-            problems.append(f"no group figure: {err}")
-    if pages:
-        values.append(
-            summaries.image_value(metadata.TAG_SMALL_MULTIPLES, pages, SMALL_MULTIPLES_DESCRIPTION)
-        )
+    overlay = figures.get(metadata.TAG_OVERLAY, [None])[0]
+    values += [
+        summaries.image_value(tag, images, _DESCRIPTIONS[tag])
+        for tag, images in figures.items()
+        if images
+    ]
     with EventFileWriter(compare_dir) as writer:
         writer.add(step, values)
     comparison.event_file = writer.path
@@ -184,17 +169,38 @@ def compare(
     return comparison
 
 
-@contextlib.contextmanager
-def _beside(pool, function: Callable, *args) -> Iterator[Callable[[], object]]:
-    """Run ``function(*args)`` in ``pool`` while the block runs; yields a getter
-    for its result. Without a pool it runs in the getter, here. Drawing is
-    CPU-bound, so on two cores the two figures take the time of the longer one.
-    """
-    if pool is None:
-        yield lambda: function(*args)
-        return
-    with pool:
-        yield pool.submit(function, *args).result
+def _draw_figures(
+    drawer: Drawer,
+    results: list[RunResult],
+    metric: str,
+    groups: list,
+    problems: list[str],
+) -> dict[str, list]:
+    """The comparison's figures by tag: the overlay (and the groups' figure) in
+    one lane, the small-multiple pages in the other. A figure that cannot be
+    drawn (no validation values anywhere) is a problem, not an error: the
+    table still stands."""
+    overlay: list[Job] = []
+    try:
+        overlay.append(("draw_overlay", (plan_overlay(results, metric),)))
+    except ValueError as err:
+        problems.append(f"no overlay figure: {err}")
+    if groups:
+        overlay.append(("render_group_overlay", (groups[: len(RUN_COLORS)], metric)))
+    pages: list[Job] = [("draw_small_multiples", (plan_small_multiples(results, metric),))]
+    drawn = drawer.draw([overlay, pages])
+    figures: dict[str, list] = {}
+    for (name, _), (value, err) in zip(overlay + pages, drawn[0] + drawn[1], strict=True):
+        tag = _FIGURE_TAGS[name]
+        if isinstance(err, ValueError):
+            problems.append(
+                f"no {'group' if name == 'render_group_overlay' else 'overlay'} figure: {err}"
+            )
+        elif err is not None:
+            raise err
+        else:
+            figures[tag] = value if isinstance(value, list) else [value]
+    return figures
 
 
 def _next_step(compare_dir: str, problems: list[str]) -> int:

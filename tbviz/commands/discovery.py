@@ -10,7 +10,6 @@ import contextlib
 import difflib
 import functools
 import re
-import threading
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -102,7 +101,6 @@ def diagnose_runs(
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     problems: list[str] | None = None,
-    meanwhile: Callable[[], object] | None = None,
 ) -> list[RunResult]:
     """Read and diagnose every run (matching the ``runs`` regex), best first.
 
@@ -120,10 +118,7 @@ def diagnose_runs(
     ``workers > 1`` reads big log directories (``PARALLEL_MIN_RUNS`` runs or
     more) in that many forked processes, each holding one run at a time.
     Only for single-threaded programs such as the ``tbviz`` command: forking
-    a process that runs TensorFlow's threads is not safe. ``meanwhile`` runs
-    on a thread of this process while the runs are read, started once the
-    workers exist and finished before this returns (a thread that imports
-    while a process forks can leave the child a module imported in half).
+    a process that runs TensorFlow's threads is not safe.
     """
     listing: list[str] = []
     found = select_runs(logdir, runs, listing)
@@ -150,10 +145,6 @@ def diagnose_runs(
             outcomes = pool.map(read, names, chunksize=max(1, len(names) // (workers * 16)))
         else:
             outcomes = map(read, names)
-        if meanwhile is not None:  # the workers are forked by now: pool.map submitted
-            thread = threading.Thread(target=meanwhile, daemon=True)
-            thread.start()
-            stack.callback(thread.join)
         for done, (result, problem) in enumerate(outcomes, 1):
             if problem and problems is not None:
                 problems.append(problem)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,9 +28,19 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import IdentityTransform, ScaledTranslation
 
-from tbviz.core.history import VALIDATION_PREFIX, History, Series, base_name, is_validation
+from tbviz.core.history import VALIDATION_PREFIX, Series
 from tbviz.core.results import RunResult
-from tbviz.core.text import display_names
+from tbviz.figures.plans import (
+    MAX_PAGES,
+    OVERLAY_TOP,
+    PER_PAGE,
+    RUN_COLORS,
+    OverlayPlan,
+    PagesPlan,
+    pair_series,
+    plan_overlay,
+    plan_small_multiples,
+)
 from tbviz.figures.run_figure import (
     ALARM_COLOR,
     BEST_COLOR,
@@ -48,23 +57,9 @@ from tbviz.figures.run_figure import (
 )
 from tbviz.figures.scales import fenced, snap_range
 
-#: Runs drawn in colour, with a legend entry, in the overlay.
-OVERLAY_TOP = 10
-#: At most this many metric panels in the overlay (the monitored one first).
-OVERLAY_PANELS = 4
-#: Small-multiple panels per page, and pages at most.
-PER_PAGE = 16
-MAX_PAGES = 4
 #: Width of a small-multiple panel: 256 px at the default 80 dpi.
 PANEL_INCHES = 3.2
-
-_RUN_COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-]  # fmt: skip
 _OTHER_COLOR = "#c8c8c8"
-#: The most grey lines the overlay draws for the runs below the top ones.
-OVERLAY_OTHERS = 300
 #: Triangles on an axis' edge where values lie beyond it.
 OFF_AXIS_COLOR = "#555555"
 
@@ -80,10 +75,12 @@ def render_overlay(
     Raises:
         ValueError: no result has a validation series to draw.
     """
-    names = _overlay_metrics(results, metric)
-    if not names:
-        raise ValueError("no run has validation values to draw")
-    top = max(1, min(top, len(_RUN_COLORS)))
+    return draw_overlay(plan_overlay(results, metric, top=top), dpi=dpi)
+
+
+def draw_overlay(plan: OverlayPlan, *, dpi: int = 80) -> RenderedFigure:
+    """The overlay of :func:`render_overlay`, for a plan made beforehand."""
+    names, leaders, metric = plan.names, plan.leaders, plan.metric
     rows, cols = grid_shape(len(names))
     width_in, height_in = 4.6 * cols + 3.2, 3.4 * rows + 0.7
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
@@ -91,33 +88,27 @@ def render_overlay(
     axes = figure.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[len(names) :]:
         ax.set_visible(False)
-    leaders = list(results[:top])
-    others = results[top:]
-    every = max(1, -(-len(others) // OVERLAY_OTHERS))  # ceil: draw every n-th of the rest
     off_axis = False
     for ax, name in zip(axes, names, strict=False):
-        _style_axes(ax, VALIDATION_PREFIX + name)
         key = VALIDATION_PREFIX + name
-        # The grey context: at most OVERLAY_OTHERS lines, evenly over the ranking
-        # (a thousand lines draw as the same grey band at ten times the cost);
-        # only the lines drawn are made, and fit the axis.
-        rest = [r for r in others if r.history and key in r.history]
-        segments = [_xy(r.history[key]) for r in rest[::every]]
+        _style_axes(ax, key)
+        # Only the lines drawn are made, and fit the axis.
+        segments = [_xy(series) for series in plan.grey[key]]
         curves = segments + [_xy(r.history[key]) for r in leaders if r.history and key in r.history]
         if segments:
             ax.add_collection(
                 LineCollection(segments, colors=_OTHER_COLOR, linewidths=0.7, zorder=1)
             )
         for rank, result in enumerate(leaders):
-            _draw_leader(ax, result, name, _RUN_COLORS[rank])
+            _draw_leader(ax, result, name, RUN_COLORS[rank])
         off_axis |= _set_limits(ax, curves)
-    labels = display_names([r.run for r in results])
     handles = [
-        Line2D([], [], color=_RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {labels[r.run]}")
-        for i, r in enumerate(leaders)
+        Line2D([], [], color=RUN_COLORS[i], linewidth=1.8, label=f"{i + 1}. {label}")
+        for i, label in enumerate(plan.labels)
     ]
-    if others:
-        said = f"{len(others)} more runs" + (f" (every {every}th drawn)" if every > 1 else "")
+    if plan.others:
+        every = plan.every
+        said = f"{plan.others} more runs" + (f" (every {every}th drawn)" if every > 1 else "")
         handles.append(Line2D([], [], color=_OTHER_COLOR, linewidth=1.5, label=said))
     handles += [
         Line2D([], [], color="#555555", linestyle="--", alpha=0.6, label="training"),
@@ -136,10 +127,10 @@ def render_overlay(
         fontsize=8,
         frameon=False,
     )
-    shown = f"the best {len(leaders)} in colour" if others else "best first"
+    shown = f"the best {len(leaders)} in colour" if plan.others else "best first"
+    runs = len(leaders) + plan.others
     figure.suptitle(
-        f"Validation curves of {len(results)} run{'s' if len(results) != 1 else ''}, "
-        f"ranked by {metric} ({shown})",
+        f"Validation curves of {runs} run{'s' if runs != 1 else ''}, ranked by {metric} ({shown})",
         fontsize=12,
     )
     set_margins(figure, left=0.6, right=3.3, bottom=0.5, top=0.65, wspace=0.25, hspace=0.45)
@@ -168,38 +159,6 @@ def render_small_multiples(
     return draw_small_multiples(plan, dpi=dpi)
 
 
-@dataclass(frozen=True)
-class PagesPlan:
-    """Which runs the small multiples show, and as what: chosen where every run's
-    result is (cheaply), so that only the shown runs travel to the process
-    that draws them."""
-
-    metric: str
-    name: str  # the metric's name without ``val_``: the panels' training/validation pair
-    shown: list[RunResult]
-    labels: dict[str, str]  # run -> its panel title, less what every run's name shares
-    total: int  # runs that have the metric's curves, shown or not
-    per_page: int
-
-
-def plan_small_multiples(
-    results: Sequence[RunResult],
-    metric: str,
-    *,
-    per_page: int = PER_PAGE,
-    max_pages: int = MAX_PAGES,
-) -> PagesPlan | None:
-    """The runs :func:`render_small_multiples` would draw; None if none has ``metric``."""
-    name = base_name(metric) if is_validation(metric) else metric
-    drawable = [r for r in results if r.history and _pair_series(r.history, name)]
-    if not drawable:
-        return None
-    shown = drawable[: per_page * max_pages]
-    labels = display_names([r.run for r in drawable])
-    titles = {r.run: labels[r.run] for r in shown}
-    return PagesPlan(metric, name, shown, titles, len(drawable), per_page)
-
-
 def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[RenderedFigure]:
     """The pages of :func:`render_small_multiples`, for a plan made beforehand
     (none for no plan)."""
@@ -222,7 +181,7 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
     curves, late = [], []
     for r in shown:
         start = max(0, (r.diagnosis.best_epoch or 0) - 2) + 1  # _xy counts epochs from 1
-        for series in _pair_series(r.history, name):
+        for series in pair_series(r.history, name):
             xy = _xy(series)
             curves.append(xy)
             late.append(xy[xy[:, 0] >= start])
@@ -336,20 +295,6 @@ def _below(ax):
     return ax.transData + ScaledTranslation(0, -3 / 72, ax.figure.dpi_scale_trans)
 
 
-def _overlay_metrics(results: Sequence[RunResult], metric: str) -> list[str]:
-    """Base names with validation values in some run, the monitored one first."""
-    monitored = base_name(metric) if is_validation(metric) else metric
-    names: list[str] = []
-    for result in results:
-        for key in result.history.keys() if result.history else []:
-            if is_validation(key) and base_name(key) not in names:
-                names.append(base_name(key))
-    if monitored in names:
-        names.remove(monitored)
-        names.insert(0, monitored)
-    return names[:OVERLAY_PANELS]
-
-
 def _draw_leader(ax, result: RunResult, name: str, color: str) -> None:
     history, d = result.history, result.diagnosis
     validation = history.get(VALIDATION_PREFIX + name)
@@ -416,10 +361,6 @@ def _set_limits(
     return bool(len(above) or len(below))
 
 
-def _pair_series(history: History, name: str) -> list[Series]:
-    return [s for s in (history.get(name), history.get(VALIDATION_PREFIX + name)) if s]
-
-
 def _xy(series: Series) -> np.ndarray:
     """(epoch + 1, value) rows, non-finite values as NaN (a gap in the line)."""
     return np.column_stack(line_data(series))
@@ -439,8 +380,8 @@ def render_group_overlay(groups, metric: str, *, dpi: int = 80) -> RenderedFigur
     ax = figure.add_subplot()
     _style_axes(ax, metric)
     curves, drawn, stopped = [], 0, False
-    for rank, group in enumerate(groups[: len(_RUN_COLORS)]):
-        color = _RUN_COLORS[rank]
+    for rank, group in enumerate(groups[: len(RUN_COLORS)]):
+        color = RUN_COLORS[rank]
         by_epoch: dict[int, list[float]] = {}
         for member in group.members:
             series = member.history.get(metric) if member.history else None
