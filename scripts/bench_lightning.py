@@ -163,9 +163,7 @@ def median_interval(ratios: list[float], level: float = 0.9) -> tuple[float, flo
     """A bootstrap interval of the median of ``ratios`` (rounds resampled with
     replacement, fixed seed so reruns of one result print alike)."""
     rng = random.Random(0)
-    medians = sorted(
-        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000)
-    )
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
     tail = (1 - level) / 2
     return medians[int(tail * len(medians))], medians[int((1 - tail) * len(medians)) - 1]
 
