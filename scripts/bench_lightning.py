@@ -28,6 +28,8 @@ core busy. No timing is asserted anywhere: these machines are shared and
 noisy.
 
     python scripts/bench_lightning.py [--repeats 5] [--epochs 20] [--budgets 0.03,0.01]
+        [--ways bare,tbviz]   (only those ways: more rounds in the same time, a
+                               narrower interval)
 """
 
 from __future__ import annotations
@@ -177,6 +179,9 @@ def main() -> int:
         default="",
         help="other figure budgets to fit with too, e.g. 0.03,0.01 (ways tbviz@0.03, ...)",
     )
+    parser.add_argument(
+        "--ways", default="", help="fit only these ways (bare is always fit), e.g. tbviz"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import logging
@@ -185,6 +190,12 @@ def main() -> int:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     ways = ["bare", "tb-logger", "tbviz-nofig", "tbviz", "tbviz+stop"]
     ways[4:4] = [f"tbviz@{float(b):g}" for b in args.budgets.split(",") if b.strip()]
+    if args.ways:
+        wanted = ["bare", *(w.strip() for w in args.ways.split(",") if w.strip() != "bare")]
+        unknown = [w for w in wanted if w not in ways]
+        if unknown:
+            parser.error(f"--ways: unknown {', '.join(unknown)}; the ways are {', '.join(ways)}")
+        ways = wanted
     times: dict[str, list[float]] = {w: [] for w in ways}
     figures: dict[str, list[int]] = {w: [] for w in ways}
     cpus: dict[str, list[float]] = {w: [] for w in ways}

@@ -109,7 +109,7 @@ def compare(
     check_outputs(outputs)
     problems: list[str] = []
     # Forked before the readers, so that it imports matplotlib beside them.
-    with Drawer(fork=workers > 1) as drawer:
+    with Drawer(fork=workers > 1, ahead=[("prepare_small_multiples", ())]) as drawer:
         results = diagnose_runs(
             logdir,
             runs,
@@ -188,9 +188,8 @@ def _draw_figures(
     if groups:
         overlay.append(("render_group_overlay", (groups[: len(RUN_COLORS)], metric)))
     pages: list[Job] = [("draw_small_multiples", (plan_small_multiples(results, metric),))]
-    drawn = drawer.draw([overlay, pages])
     figures: dict[str, list] = {}
-    for (name, _), (value, err) in zip(overlay + pages, drawn[0] + drawn[1], strict=True):
+    for (name, _), (value, err) in zip(overlay + pages, drawer.draw(overlay, pages), strict=True):
         tag = _FIGURE_TAGS[name]
         if isinstance(err, ValueError):
             problems.append(

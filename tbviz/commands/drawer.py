@@ -6,9 +6,10 @@ that reads the runs, the import competes with the readers for that process'
 interpreter lock as well as for the cores: on 1,000 runs it slowed the
 reading by about as long as the import takes. In a process of its own, forked
 before the reading starts, it costs the reading only its share of the cores.
-That process then draws, and forks a second one (matplotlib already
-imported) for a second lane of figures: on two cores the overlay and the
-small-multiple pages take the time of the longer one.
+That process forks a second one (matplotlib already imported), which builds
+the small-multiple pages' frame while the reading goes on; then each draws
+its lane of figures: on two cores the overlay and the pages take the time of
+the longer one.
 
 The process that reads never imports matplotlib: it sends plans
 (:mod:`tbviz.figures.plans`) and gets PNGs back.
@@ -16,7 +17,6 @@ The process that reads never imports matplotlib: it sends plans
 
 from __future__ import annotations
 
-import concurrent.futures
 import importlib
 import multiprocessing
 from collections.abc import Callable, Sequence
@@ -31,22 +31,21 @@ Outcome = tuple[object, BaseException | None]
 
 
 class Drawer:
-    """Draws lanes of jobs, the lanes side by side.
+    """Draws two lanes of jobs side by side.
 
     With ``fork`` false (or no ``fork`` start method here), the jobs run in
-    this process when :meth:`draw` is called. Use it as a context manager:
-    leaving it ends the drawing process, drawn or not.
+    this process when :meth:`draw` is called. Else a process forked now
+    imports :data:`FIGURES` and forks the second lane's process, which runs
+    the ``ahead`` jobs (a frame built before its data comes) while both wait.
+    Use it as a context manager: leaving it ends the drawing processes, drawn
+    or not.
     """
 
-    def __init__(self, fork: bool) -> None:
+    def __init__(self, fork: bool, ahead: Sequence[Job] = ()) -> None:
         self._connection = None
         self._process = None
         if fork and "fork" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("fork")
-            self._connection, theirs = context.Pipe()
-            self._process = context.Process(target=_serve, args=(theirs,), name="tbviz-drawer")
-            self._process.start()
-            theirs.close()
+            self._connection, self._process = _start(_serve, ahead)
 
     def __enter__(self) -> Drawer:
         return self
@@ -54,58 +53,87 @@ class Drawer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def draw(self, lanes: Sequence[Sequence[Job]]) -> list[list[Outcome]]:
-        """Each lane's outcomes, in order. The jobs of a lane run one after the
-        other, the lanes side by side when forked. A drawing process that
-        died (killed, out of memory) is not the user's loss: its jobs are
-        drawn here instead."""
+    def draw(self, here: Sequence[Job], beside: Sequence[Job]) -> list[Outcome]:
+        """The outcomes of ``here``'s jobs then ``beside``'s. The jobs of a lane
+        run one after the other, the two lanes side by side when forked. A
+        drawing process that died (killed, out of memory) is not the user's
+        loss: its jobs are drawn here instead."""
         if self._connection is not None:
             try:
-                self._connection.send(lanes)
+                self._connection.send((here, beside))
                 return self._connection.recv()
             except (EOFError, OSError):
                 self.close()
-        return [[_call(job) for job in lane] for lane in lanes]
+        return _run([*here, *beside])
 
     def close(self) -> None:
-        """End the drawing process (it exits when its end of the pipe closes)."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        if self._process is not None:
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-            self._process = None
+        """End the drawing processes (each exits when its end of its pipe closes)."""
+        _stop(self._connection, self._process)
+        self._connection = self._process = None
 
 
-def _serve(connection) -> None:
-    """The drawing process: import matplotlib, wait for lanes, draw them."""
+def _start(target: Callable, *args: object):
+    """A forked process running ``target(its end of a pipe, *args)``; our end and it."""
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=target, args=(theirs, *args), name="tbviz-drawer")
+    process.start()
+    theirs.close()
+    return ours, process
+
+
+def _stop(connection, process) -> None:
+    if connection is not None:
+        connection.close()
+    if process is not None:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _serve(connection, ahead: Sequence[Job]) -> None:
+    """The first lane's process: import matplotlib, fork the second lane's,
+    wait for both lanes, draw the first, hand over the second."""
+    beside = process = None
     try:
         importlib.import_module(FIGURES)
+        beside, process = _start(_serve_beside, ahead)
         try:
-            lanes = connection.recv()
+            here, theirs = connection.recv()
         except EOFError:  # nothing to draw: the comparison ended early
             return
-        connection.send(_draw_lanes(lanes))
+        try:
+            beside.send(theirs)
+        except OSError:
+            beside = None
+        outcomes = _run(here)
+        try:
+            outcomes += beside.recv() if beside is not None else _run(theirs)
+        except (EOFError, OSError):  # the second lane's process died: drawn here
+            outcomes += _run(theirs)
+        connection.send(outcomes)
     except KeyboardInterrupt:  # the user's Ctrl-C reached the whole group: the parent says it
+        pass
+    finally:
+        _stop(beside, process)
+
+
+def _serve_beside(connection, ahead: Sequence[Job]) -> None:
+    """The second lane's process: run the jobs ahead, then its lane when it comes."""
+    try:
+        _run(ahead)
+        try:
+            lane = connection.recv()
+        except EOFError:
+            return
+        connection.send(_run(lane))
+    except KeyboardInterrupt:
         pass
 
 
-def _draw_lanes(lanes: Sequence[Sequence[Job]]) -> list[list[Outcome]]:
-    """The first lane here, the others each in a process forked from this one."""
-    if len(lanes) < 2:
-        return [[_call(job) for job in lane] for lane in lanes]
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(len(lanes) - 1, mp_context=context) as pool:
-        beside = [pool.submit(_call_all, lane) for lane in lanes[1:]]
-        here = [_call(job) for job in lanes[0]]
-        return [here, *(future.result() for future in beside)]
-
-
-def _call_all(lane: Sequence[Job]) -> list[Outcome]:
-    return [_call(job) for job in lane]
+def _run(jobs: Sequence[Job]) -> list[Outcome]:
+    return [_call(job) for job in jobs]
 
 
 def _call(job: Job) -> Outcome:
@@ -113,5 +141,5 @@ def _call(job: Job) -> Outcome:
     function: Callable = getattr(importlib.import_module(FIGURES), name)
     try:
         return function(*args), None
-    except Exception as err:
+    except Exception as err:  # carried back to the caller, who decides
         return None, err

@@ -167,13 +167,8 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
     metric, name, shown, labels = plan.metric, plan.name, plan.shown, plan.labels
     per_page = plan.per_page
     rows, cols = grid_shape(min(per_page, len(shown)))
-    # At least 5.6 inches: the legend's one row and the page title fit on a
-    # page of one panel too (a comparison of a single run).
-    width_in = max(PANEL_INCHES * cols + 0.7, 5.6)
-    height_in = PANEL_INCHES * 0.85 * rows + 1.0
-    figure = Figure(figsize=(width_in, height_in), dpi=dpi)
-    canvas = FigureCanvasAgg(figure)
-    axes = figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
+    page = _AHEAD.pop((rows, cols, dpi), None) or _PagesFrame(rows, cols, dpi)
+    axes, width_in = page.axes, page.width_in
     # Shared limits, set on the first panel; a curve past them leaves its panel.
     # The y axis fits each run from just before its best epoch on, where a rise
     # shows; the first epochs' steep fall leaves the panels at the top (on an
@@ -196,8 +191,6 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
     for i, ax in enumerate(axes):
         # Grid lines and outer tick labels drawn by hand: matplotlib's tick
         # objects for 16 axes cost more than the rest of the page.
-        ax.set_xticks([])
-        ax.set_yticks([])
         grid = [[(t, y_lo), (t, y_hi)] for t in x_ticks] + [[(x_lo, t), (x_hi, t)] for t in y_ticks]
         ax.add_collection(LineCollection(grid, colors="#b0b0b0", alpha=0.3, linewidths=0.8))
         if i % cols == 0:
@@ -206,29 +199,14 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
         if i >= (rows - 1) * cols:
             for t in x_ticks:
                 ax.text(t, y_lo, f"{t:g}", transform=_below(ax), ha="center", va="top", fontsize=8)
-    panels = [_MultiplePanel(ax) for ax in axes]
-    figure.legend(
-        handles=[
-            Line2D([], [], color=TRAIN_COLOR, label="training"),
-            Line2D([], [], color=VALIDATION_COLOR, label="validation"),
-            Line2D([], [], color=BEST_COLOR, marker="*", linestyle="none", label="best epoch"),
-            Patch(color=ALARM_COLOR, alpha=0.2, label="overfitting"),
-        ],
-        loc="upper center",
-        ncol=4,
-        fontsize=9,
-        frameon=False,
-        bbox_to_anchor=(0.5, 1 - 0.4 / height_in),
-    )
-    title = figure.suptitle("", fontsize=12, y=1 - 0.08 / height_in, va="top", animated=True)
-    set_margins(figure, left=0.55, right=0.15, bottom=0.4, top=1.25, wspace=0.06, hspace=0.32)
+    canvas = page.canvas
     canvas.draw()  # frames, ticks and legend; every page draws on a copy of them
-    background = canvas.copy_from_bbox(figure.bbox)
+    background = canvas.copy_from_bbox(page.figure.bbox)
     pages = []
     for start in range(0, len(shown), per_page):
         chunk = shown[start : start + per_page]
         canvas.restore_region(background)
-        for i, panel in enumerate(panels):
+        for i, panel in enumerate(page.panels):
             if i < len(chunk):
                 panel.draw(chunk[i], labels[chunk[i].run], name, start + i + 1)
             else:
@@ -236,10 +214,62 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
         left_out = plan.total - len(shown)
         more = f"; {left_out} more not shown" if left_out and start + per_page >= len(shown) else ""
         shown_runs = f"runs {start + 1}-{start + len(chunk)} of {plan.total}"
-        title.set_text(fit_text(f"{metric}, {shown_runs}, best first{more}", width_in, 12))
-        figure.draw_artist(title)
+        page.title.set_text(fit_text(f"{metric}, {shown_runs}, best first{more}", width_in, 12))
+        page.figure.draw_artist(page.title)
         pages.append(encode_png(canvas))
     return pages
+
+
+def prepare_small_multiples(per_page: int = PER_PAGE, *, dpi: int = 80) -> None:
+    """Build a full page's frame ahead, for this process' next
+    :func:`draw_small_multiples` of that size: a drawing process does it
+    while the runs are read (:mod:`tbviz.commands.drawer`), so that its
+    hundred milliseconds are not spent after the reading."""
+    rows, cols = grid_shape(per_page)
+    _AHEAD[(rows, cols, dpi)] = _PagesFrame(rows, cols, dpi)
+
+
+class _PagesFrame:
+    """What the pages of small multiples are drawn on and that does not depend
+    on the runs: the figure, its panels (their artists empty), the legend and
+    the page title. Its axes' limits, grid and tick labels come with a plan."""
+
+    def __init__(self, rows: int, cols: int, dpi: int) -> None:
+        # At least 5.6 inches: the legend's one row and the page title fit on a
+        # page of one panel too (a comparison of a single run).
+        self.width_in = max(PANEL_INCHES * cols + 0.7, 5.6)
+        height_in = PANEL_INCHES * 0.85 * rows + 1.0
+        self.figure = Figure(figsize=(self.width_in, height_in), dpi=dpi)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.axes = self.figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+        self.axes = self.axes.ravel()
+        for ax in self.axes:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        self.panels = [_MultiplePanel(ax) for ax in self.axes]
+        self.figure.legend(
+            handles=[
+                Line2D([], [], color=TRAIN_COLOR, label="training"),
+                Line2D([], [], color=VALIDATION_COLOR, label="validation"),
+                Line2D([], [], color=BEST_COLOR, marker="*", linestyle="none", label="best epoch"),
+                Patch(color=ALARM_COLOR, alpha=0.2, label="overfitting"),
+            ],
+            loc="upper center",
+            ncol=4,
+            fontsize=9,
+            frameon=False,
+            bbox_to_anchor=(0.5, 1 - 0.4 / height_in),
+        )
+        self.title = self.figure.suptitle(
+            "", fontsize=12, y=1 - 0.08 / height_in, va="top", animated=True
+        )
+        set_margins(
+            self.figure, left=0.55, right=0.15, bottom=0.4, top=1.25, wspace=0.06, hspace=0.32
+        )
+
+
+#: Frames built ahead by :func:`prepare_small_multiples`, by (rows, cols, dpi).
+_AHEAD: dict[tuple[int, int, int], _PagesFrame] = {}
 
 
 class _MultiplePanel:
