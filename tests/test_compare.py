@@ -412,3 +412,27 @@ def test_a_drawing_process_that_died_loses_no_figure():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "drawn all the same\n"
+
+
+def test_no_drawing_process_is_forked_beside_other_threads():
+    """A process forked while another thread holds a lock waits on it forever (a
+    test process holding TensorFlow's threads left two such children behind):
+    beside a running thread, compare draws in its own process."""
+    import threading
+
+    from tbviz.commands.discovery import can_fork, fork_pool
+    from tbviz.commands.drawer import Drawer
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not can_fork()
+        assert fork_pool(2, 1000) is None
+        with Drawer(fork=True) as drawer:
+            assert drawer._process is None
+            ((pages, err),) = drawer.draw([("draw_small_multiples", (None,))], [])
+            assert pages == [] and err is None
+    finally:
+        stop.set()
+        thread.join()

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import functools
 import re
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -165,15 +166,33 @@ def fork_pool(workers: int, runs: int):
     """
     import multiprocessing
 
-    if workers < 2 or runs < PARALLEL_MIN_RUNS:
-        return None
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or runs < PARALLEL_MIN_RUNS or not can_fork():
         return None
     import concurrent.futures
 
     return concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("fork")
     )
+
+
+def can_fork() -> bool:
+    """Whether this process may fork workers: the platform has ``fork`` and no
+    other thread runs here. A thread that holds a lock as the process forks
+    leaves the child waiting on it forever (a test process holding
+    TensorFlow's threads did); such threads are not Python's, so the
+    kernel's count is read where there is one."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1]) == 1
+    except (OSError, ValueError):
+        pass
+    return threading.active_count() == 1
 
 
 def _diagnose_run(

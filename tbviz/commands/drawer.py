@@ -21,6 +21,8 @@ import importlib
 import multiprocessing
 from collections.abc import Callable, Sequence
 
+from tbviz.commands.discovery import can_fork
+
 #: Imported by the drawing process while the runs are read.
 FIGURES = "tbviz.figures.cross_run"
 
@@ -33,8 +35,9 @@ Outcome = tuple[object, BaseException | None]
 class Drawer:
     """Draws two lanes of jobs side by side.
 
-    With ``fork`` false (or no ``fork`` start method here), the jobs run in
-    this process when :meth:`draw` is called. Else a process forked now
+    With ``fork`` false (or a process that cannot fork safely: see
+    :func:`tbviz.commands.discovery.can_fork`), the jobs run in this process
+    when :meth:`draw` is called. Else a process forked now
     imports :data:`FIGURES` and forks the second lane's process, which runs
     the ``ahead`` jobs (a frame built before its data comes) while both wait.
     Use it as a context manager: leaving it ends the drawing processes, drawn
@@ -44,7 +47,7 @@ class Drawer:
     def __init__(self, fork: bool, ahead: Sequence[Job] = ()) -> None:
         self._connection = None
         self._process = None
-        if fork and "fork" in multiprocessing.get_all_start_methods():
+        if fork and can_fork():
             self._connection, self._process = _start(_serve, ahead)
 
     def __enter__(self) -> Drawer:
