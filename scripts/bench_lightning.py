@@ -14,11 +14,12 @@ fit these ways, interleaved so machine noise hits each alike:
                 random, so validation loss rises and the stopper may end the
                 fit early: this row shows what stopping saves, not a cost
 
-and prints the median fit time of ``--repeats`` rounds, the ratio of medians
-to ``bare``, the median of per-round ratios with a 90% bootstrap interval
-(resampling the rounds: how far the median could move on this machine's
-noise; an interval wholly under 1.03 reads as "within 3% of bare") and the
-figures tbviz wrote. The
+each round starting with the next way (so no way always comes first) and
+each fit after a garbage collection, and prints the median fit time of
+``--repeats`` rounds, the ratio of medians to ``bare``, the median of
+per-round ratios with a 90% bootstrap interval (resampling the rounds: how
+far the median could move on this machine's noise; an interval wholly under
+1.03 reads as "within 3% of bare") and the figures tbviz wrote. The
 wall-time ratios swing by a few percent between runs of this bench on a
 shared machine, as much as the cost they measure; so it also prints the CPU
 time tbviz itself spent (its callback's hooks on the training thread, plus
@@ -35,6 +36,7 @@ noisy.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import statistics
@@ -202,7 +204,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as workdir:
         fit("bare", 1, workdir)  # warm-up: imports, first-call costs
         for round_ in range(args.repeats):
-            for way in ways:
+            # Each round starts with another way: a fit's place in the round (what
+            # the fit before it left the allocator and the collector) weighs on
+            # every way alike.
+            shift = round_ % len(ways)
+            for way in ways[shift:] + ways[:shift]:
+                gc.collect()  # no fit pays for the garbage of the one before it
                 seconds, drawn, cpu = fit(way, args.epochs, workdir)
                 times[way].append(seconds)
                 figures[way].append(drawn)
