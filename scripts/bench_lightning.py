@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -48,6 +47,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_stats import median_interval  # noqa: E402 - beside this script
 
 
 def make_module():
@@ -161,15 +162,6 @@ def fit(way: str, epochs: int, workdir: str) -> tuple[float, int, float]:
         figures = len(read_run(os.path.join(workdir, callbacks[0].run_name)).images())
         cpu = callbacks[0].cpu
     return seconds, figures, cpu
-
-
-def median_interval(ratios: list[float], level: float = 0.9) -> tuple[float, float]:
-    """A bootstrap interval of the median of ``ratios`` (rounds resampled with
-    replacement, fixed seed so reruns of one result print alike)."""
-    rng = random.Random(0)
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(2000))
-    tail = (1 - level) / 2
-    return medians[int(tail * len(medians))], medians[int((1 - tail) * len(medians)) - 1]
 
 
 def main() -> int:

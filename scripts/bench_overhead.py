@@ -14,7 +14,9 @@ and ratios to the bare ``fit``:
   tbviz       + TBVizCallback, a figure requested every epoch (default budget)
 
 Ratios are given two ways: of the medians, and the median of each repeat's
-ratio to the bare fit run next to it (less sensitive to slow drifts).
+ratio to the bare fit run next to it (less sensitive to slow drifts), with a
+90% bootstrap interval (``bench_stats.py``). Each repeat starts with the next
+way.
 
 Also: the median time ``on_epoch_end`` holds the training thread, the PNG
 sizes, figures drawn, and peak RSS. ``--long`` repeats MNIST-5k to 40,000
@@ -58,6 +60,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_stats import median_interval  # noqa: E402 - beside this script
 
 
 def rss_mb() -> float:
@@ -199,12 +203,16 @@ def run_fits(args) -> None:
         f"\n{len(x)} training images, {args.epochs} epochs, {args.repeats} repeats "
         f"(median wall time of fit)\n"
     )
-    print("| way | median fit | ratio of medians | median of paired ratios |")
+    print("| way | median fit | ratio of medians | median of paired ratios (90%) |")
     print("|---|---|---|---|")
     for way in ways:
         median = statistics.median(times[way])
-        paired = statistics.median(t / b for t, b in zip(times[way], times["bare"], strict=True))
-        print(f"| {way} | {median:.2f} s | {median / bare:.3f} | {paired:.3f} |")
+        ratios = [t / b for t, b in zip(times[way], times["bare"], strict=True)]
+        low, high = median_interval(ratios)
+        print(
+            f"| {way} | {median:.2f} s | {median / bare:.3f} "
+            f"| {statistics.median(ratios):.3f} ({low:.3f}-{high:.3f}) |"
+        )
     print(
         f"\ntbviz on_epoch_end holds the training thread: median "
         f"{statistics.median(holds) * 1000:.1f} ms, max {max(holds) * 1000:.1f} ms"
