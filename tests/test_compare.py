@@ -436,3 +436,21 @@ def test_no_drawing_process_is_forked_beside_other_threads():
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_bug_in_a_drawing_process_comes_back_with_its_traceback():
+    """A figure function that fails on a bug (not a figure with nothing to draw)
+    comes back as an error carrying the drawing process' traceback as text:
+    whatever the exception, it survives the pipe."""
+    script = (
+        "from tbviz.commands.drawer import Drawer\n"
+        "with Drawer(fork=True) as drawer:\n"
+        "    ((value, err),) = drawer.draw([('draw_overlay', ('not a plan',))], [])\n"
+        "assert value is None and isinstance(err, RuntimeError), err\n"
+        "assert 'drawing draw_overlay failed' in str(err), err\n"
+        "assert \"AttributeError: 'str' object has no attribute\" in str(err), err\n"
+        "print('told')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "told\n"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import traceback
 from collections.abc import Callable, Sequence
 
 from tbviz.commands.discovery import can_fork
@@ -144,5 +145,7 @@ def _call(job: Job) -> Outcome:
     function: Callable = getattr(importlib.import_module(FIGURES), name)
     try:
         return function(*args), None
-    except Exception as err:  # carried back to the caller, who decides
+    except ValueError as err:  # nothing to draw: the caller says so and goes on
         return None, err
+    except Exception:  # a bug: its traceback, as text, survives the pipe to the caller
+        return None, RuntimeError(f"drawing {name} failed:\n{traceback.format_exc()}")
