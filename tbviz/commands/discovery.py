@@ -117,9 +117,9 @@ def diagnose_runs(
         LogDirError: ``logdir`` does not exist.
 
     ``workers > 1`` reads big log directories (``PARALLEL_MIN_RUNS`` runs or
-    more) in that many forked processes, each holding one run at a time.
-    Only for single-threaded programs such as the ``tbviz`` command: forking
-    a process that runs TensorFlow's threads is not safe.
+    more) in that many forked processes, each holding one run at a time, if
+    this process runs no other thread (as the ``tbviz`` command does not);
+    one that does, TensorFlow's say, reads them itself (see :func:`can_fork`).
     """
     listing: list[str] = []
     found = select_runs(logdir, runs, listing)
