@@ -368,7 +368,13 @@ def test_forked_drawing_gives_the_figures_drawn_in_process(tmp_path):
     script = (
         "import multiprocessing, sys\n"
         "from tbviz.commands.compare import compare\n"
+        "from tbviz.errors import UnknownMetricError\n"
         "compare(sys.argv[1], group_over=['lr'], workers=2)\n"
+        "assert not multiprocessing.active_children(), multiprocessing.active_children()\n"
+        "try:  # a mistyped metric: the drawing process is ended with nothing drawn\n"
+        "    compare(sys.argv[1], metric='val_los', workers=2)\n"
+        "except UnknownMetricError:\n"
+        "    pass\n"
         "assert not multiprocessing.active_children(), multiprocessing.active_children()\n"
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "forked")], check=True)

@@ -48,6 +48,7 @@ class Drawer:
     def __init__(self, fork: bool, ahead: Sequence[Job] = ()) -> None:
         self._connection = None
         self._process = None
+        self._sent = False
         if fork and can_fork():
             self._connection, self._process = _start(_serve, ahead)
 
@@ -65,13 +66,20 @@ class Drawer:
         if self._connection is not None:
             try:
                 self._connection.send((here, beside))
+                self._sent = True
                 return self._connection.recv()
             except (EOFError, OSError):
                 self.close()
         return _run([*here, *beside])
 
     def close(self) -> None:
-        """End the drawing processes (each exits when its end of its pipe closes)."""
+        """End the drawing processes (each exits when its end of its pipe closes).
+        Given nothing to draw (the comparison stopped on an error, such as a
+        mistyped ``--metric``), the first is ended at once, so that the error
+        is not kept waiting for matplotlib's import; the second, if it exists,
+        ends when its pipe closes with it."""
+        if not self._sent and self._process is not None:
+            self._process.terminate()
         _stop(self._connection, self._process)
         self._connection = self._process = None
 
