@@ -121,6 +121,19 @@ def test_small_multiples_pages_are_alike_and_name_every_run(tmp_path):
     first, last = (png(p.png).convert("L") for p in pages)
     # The last page holds one run: the three empty panels are painted white.
     assert sum(first.histogram()[:200]) > 2 * sum(last.histogram()[:200])
+    # ...but its panel keeps the epoch labels the blank one below it took away:
+    # just under the panel's bottom frame (the lowest long black line on the
+    # page) there is text, as under the first page's bottom row.
+    import numpy as np
+
+    def under_frame(page):
+        pixels = np.asarray(page)
+        frames = [y for y in range(pixels.shape[0]) if (pixels[y] < 60).sum() > 150]
+        bottom = frames[-1]
+        return int((pixels[bottom + 2 : bottom + 16] < 128).sum())
+
+    assert under_frame(last) > 10
+    assert under_frame(last) >= under_frame(first) / 3
 
 
 def test_compare_again_adds_a_step_and_runs_filter(work, capsys):

@@ -211,6 +211,17 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
                 panel.draw(chunk[i], labels[chunk[i].run], name, start + i + 1)
             else:
                 panel.blank(canvas)
+        # A last page's blank panels took the bottom row's epoch labels with them:
+        # the lowest drawn panel of such a column gets its own.
+        for i in range(max(0, len(chunk) - cols), len(chunk)):
+            if i < (rows - 1) * cols:
+                for t in x_ticks:
+                    label = axes[i].text(
+                        t, y_lo, f"{t:g}", transform=_below(axes[i]), ha="center", va="top",
+                        fontsize=8,
+                    )  # fmt: skip
+                    axes[i].draw_artist(label)
+                    label.remove()
         left_out = plan.total - len(shown)
         more = f"; {left_out} more not shown" if left_out and start + per_page >= len(shown) else ""
         shown_runs = f"runs {start + 1}-{start + len(chunk)} of {plan.total}"
