@@ -26,6 +26,14 @@ def work(mixed_logdir, tmp_path):
     return copy
 
 
+def python(script: str) -> str:
+    """What ``script`` prints, run in a fresh interpreter (forking beside this test
+    process's threads is not safe); its standard error if it fails."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def png(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
@@ -428,9 +436,7 @@ def test_a_drawing_process_that_died_loses_no_figure():
         "assert not multiprocessing.active_children()\n"
         "print('drawn all the same')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "drawn all the same\n"
+    assert python(script) == "drawn all the same\n"
 
 
 def test_no_drawing_process_is_forked_beside_other_threads():
@@ -470,6 +476,4 @@ def test_a_bug_in_a_drawing_process_comes_back_with_its_traceback():
         "assert \"AttributeError: 'str' object has no attribute\" in str(err), err\n"
         "print('told')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "told\n"
+    assert python(script) == "told\n"
