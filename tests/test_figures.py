@@ -8,6 +8,7 @@ from tbviz import History, diagnose
 from tbviz.figures.run_figure import (
     ALARM_COLOR,
     BEST_COLOR,
+    TRAIN_COLOR,
     VALIDATION_COLOR,
     ComparisonPlotter,
     grid_shape,
@@ -191,9 +192,10 @@ def test_kept_legend_layers_show_each_epochs_own_marks():
     """The legend is drawn over the frame once per set of marks and kept: a
     second run that reaches the same legends (a best epoch, then an
     overfitting band) reuses them, and every figure still equals a fresh
-    plotter's."""
+    plotter's (compared in full colour: each plotter keeps the palettes it
+    chose, see the next test)."""
     first = {k: [v * 1.5 for v in vs] for k, vs in TUTORIAL.items() if "loss" in k}
-    reused = ComparisonPlotter()
+    reused = ComparisonPlotter(palette=None)
     for epoch in range(1, 11):
         prefix = History.from_keras({k: v[:epoch] for k, v in first.items()})
         reused.render(prefix, diagnose(prefix), "first", epochs=10)
@@ -201,7 +203,7 @@ def test_kept_legend_layers_show_each_epochs_own_marks():
     assert layers >= 2  # a legend without, then with, the overfitting band
     reused.start_run()
     second = {k: vs for k, vs in TUTORIAL.items() if "loss" in k}
-    fresh = ComparisonPlotter()
+    fresh = ComparisonPlotter(palette=None)
     for epoch in range(1, 11):
         prefix = History.from_keras({k: v[:epoch] for k, v in second.items()})
         diagnosis = diagnose(prefix)
@@ -209,3 +211,37 @@ def test_kept_legend_layers_show_each_epochs_own_marks():
         got = decode(reused.render(prefix, diagnosis, "second", epochs=10).png)
         assert np.array_equal(got, expected), f"epoch {epoch}: a kept legend is stale"
     assert len(reused._labelled) == layers  # the second run drew no legend anew
+
+
+def test_a_kept_palette_keeps_the_colours_drawn():
+    """A figure with the same marks as an earlier one is mapped onto the palette
+    chosen then (cheaper than choosing again): over a run whose overfitting band
+    widens from one epoch to six, every figure stays as close to the colours
+    matplotlib drew as a palette chosen for that figure alone, and shows the
+    curves' and the band's colours."""
+    exact, kept, afresh = (
+        ComparisonPlotter(palette=None),
+        ComparisonPlotter(),
+        ComparisonPlotter(),
+    )
+    drawn = 0
+    for epoch in range(1, 11):
+        prefix = History.from_keras({k: v[:epoch] for k, v in TUTORIAL.items()})
+        diagnosis = diagnose(prefix)
+        truth = decode(exact.render(prefix, diagnosis, "run", epochs=10).png)[..., :3]
+        got = decode(kept.render(prefix, diagnosis, "run", epochs=10).png)[..., :3]
+        afresh._palettes.clear()
+        alone = decode(afresh.render(prefix, diagnosis, "run", epochs=10).png)[..., :3]
+        error, fresh_error = np.abs(got - truth).mean(), np.abs(alone - truth).mean()
+        assert error <= 1.25 * fresh_error + 1e-3, f"epoch {epoch}: {error} vs {fresh_error}"
+        for color in (TRAIN_COLOR, VALIDATION_COLOR, BEST_COLOR):
+            assert has_color(got, color, tolerance=0.06), f"epoch {epoch}: no {color}"
+        drawn += 1
+    assert diagnosis.status == "overfitting"
+    # the band: a red tint over white, as drawn
+    red, green, blue = truth[..., 0], truth[..., 1], truth[..., 2]
+    band = truth[(red > 0.95) & (red - green > 0.05) & (np.abs(green - blue) < 0.01)]
+    assert len(band) > 1000
+    tint = "#" + "".join(f"{round(v * 255):02x}" for v in np.median(band, axis=0))
+    assert has_color(got, tint)
+    assert len(kept._palettes) < drawn  # palettes were kept and used again

@@ -292,6 +292,7 @@ class ComparisonPlotter:
         self._frame_key: tuple | None = None
         self._legend_key: tuple | None = None
         self._y_key: tuple | None = None
+        self._palettes: dict[tuple, object] = {}  # see encode_png
         #: Full draws so far (the rest were incremental); for benchmarks and tests.
         self.full_draws = 0
 
@@ -505,7 +506,11 @@ class ComparisonPlotter:
         self._legend.set_animated(True)  # a layer over the frame: see render()
 
     def _encode(self) -> RenderedFigure:
-        return encode_png(self._canvas, self.palette)
+        # The colours a figure holds are set by its marks (the legend) and its
+        # strip's name; the panels' count is in the key so a palette is never
+        # reused across layouts.
+        key = (self._count, self._legend_key)
+        return encode_png(self._canvas, self.palette, chosen=self._palettes, key=key)
 
 
 def comparison_pairs(history: History) -> list:
@@ -562,20 +567,46 @@ def set_margins(
     )
 
 
-def encode_png(canvas: FigureCanvasAgg, palette: int | None = PALETTE_COLORS) -> RenderedFigure:
-    """The drawn ``canvas`` as a PNG; ``palette`` colours (a small file) or full RGBA (None)."""
+def encode_png(
+    canvas: FigureCanvasAgg,
+    palette: int | None = PALETTE_COLORS,
+    *,
+    chosen: dict | None = None,
+    key: object = None,
+) -> RenderedFigure:
+    """The drawn ``canvas`` as a PNG; ``palette`` colours (a small file) or full RGBA (None).
+
+    Choosing the palette is most of the encoding's cost (2.5 of 3.5 ms for a
+    two-panel figure). Given ``chosen`` (a dict kept by the caller), the
+    palette chosen for ``key`` is kept there, and a later figure of the same
+    ``key`` is mapped onto it, nearest colour each pixel: 1.3 ms instead of
+    3.5. ``key`` must name what decides a figure's colours (for a run's
+    figure: which marks it shows); the curves move, their colours and their
+    blends do not. On a 40-epoch run the colours come out as close to the
+    drawn ones as a palette chosen afresh (mean error 3.30 against 3.33, of
+    765, over the 40 figures).
+    """
+    from PIL import Image  # Pillow comes with matplotlib
+
     width, height = (int(v) for v in canvas.get_width_height())
     buffer = io.BytesIO()
+    # Read in place (a numpy slice copies 4x slower), as drawn: ``print_png``
+    # would draw the figure again, without its animated layers (the curves).
+    rgba = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     if palette:
-        from PIL import Image  # Pillow comes with matplotlib
-
-        # Read in place and dropped to RGB by Pillow (a numpy slice copies 4x
-        # slower); zlib level 3 is twice as fast as 6 for 15% more bytes.
-        rgba = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        image = rgba.convert("RGB").quantize(colors=palette, method=Image.Quantize.FASTOCTREE)
-        image.save(buffer, format="PNG", compress_level=3)
+        rgb = rgba.convert("RGB")
+        known = chosen.get(key) if chosen is not None else None
+        if known is not None:
+            image = rgb.quantize(palette=known, dither=Image.Dither.NONE)
+        else:
+            image = rgb.quantize(colors=palette, method=Image.Quantize.FASTOCTREE)
+            if chosen is not None:  # the palette alone, on a 1-pixel image
+                chosen[key] = Image.new("P", (1, 1))
+                chosen[key].putpalette(image.getpalette())
     else:
-        canvas.print_png(buffer)
+        image = rgba
+    # zlib level 3 is twice as fast as 6 for 15% more bytes.
+    image.save(buffer, format="PNG", compress_level=3)
     return RenderedFigure(buffer.getvalue(), width, height)
 
 
