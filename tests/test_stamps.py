@@ -1,6 +1,7 @@
 """Tick labels stamped from images look where and as matplotlib draws them."""
 
 import numpy as np
+import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -69,3 +70,56 @@ def test_the_cache_is_bounded():
         labels[0].set_text(f"{i / 10:g}")
         stamps.draw(labels[0], renderer)
     assert len(stamps) <= 4
+
+
+def _title_canvas(title: str):
+    figure = Figure(figsize=(8, 0.5), dpi=80)
+    canvas = FigureCanvasAgg(figure)
+    text = figure.suptitle(title, fontsize=12, y=0.9, va="top", animated=True)
+    canvas.draw()
+    return canvas, text
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "20261130-122159 — epoch 1: improving",
+        "a_very-long run name (lr=1e-3, bs 64) — step 1,200 (epoch 2.4): plateau",
+        "Ünïcode näme — epoch 3: overfitting",
+    ],
+)
+def test_a_line_stamped_word_by_word_matches_the_line_matplotlib_draws(title):
+    direct, text = _title_canvas(title)
+    text.draw(direct.get_renderer())
+    stamped, text2 = _title_canvas(title)
+    LabelStamps().draw_line(text2, stamped.get_renderer())
+    a, b = _ink(direct), _ink(stamped)
+    assert a.sum() > 300
+    assert abs(a.sum() - b.sum()) < 0.02 * a.sum()
+    ys, xs = np.nonzero(a > 0.3)
+    ys2, xs2 = np.nonzero(b > 0.3)
+    assert abs(xs.min() - xs2.min()) <= 1 and abs(xs.max() - xs2.max()) <= 1
+    assert abs(ys.min() - ys2.min()) <= 1 and abs(ys.max() - ys2.max()) <= 1
+    assert np.abs(a - b).max() < 0.8
+
+
+def test_the_next_epochs_title_renders_only_its_new_word():
+    stamps = LabelStamps()
+    canvas, text = _title_canvas("cnn — epoch 1: improving")
+    stamps.draw_line(text, canvas.get_renderer())
+    assert len(stamps) == 5
+    text.set_text("cnn — epoch 2: improving")
+    stamps.draw_line(text, canvas.get_renderer())
+    assert len(stamps) == 6  # "2:" only
+
+
+def test_a_right_to_left_line_is_drawn_whole():
+    """Hebrew words are shaped and ordered across spaces: no word-by-word layout."""
+    title = "ריצה — epoch 1: improving"
+    direct, text = _title_canvas(title)
+    text.draw(direct.get_renderer())
+    stamped, text2 = _title_canvas(title)
+    stamps = LabelStamps()
+    stamps.draw_line(text2, stamped.get_renderer())
+    assert len(stamps) == 0
+    assert np.array_equal(_ink(direct), _ink(stamped))

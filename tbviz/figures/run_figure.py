@@ -288,7 +288,7 @@ class ComparisonPlotter:
         # curves go on top of the last.
         self._frame = self._background = None
         self._labelled: dict[tuple, object] = {}
-        self._stamps = LabelStamps()  # the y axes' labels, rendered once each
+        self._stamps = LabelStamps()  # the y axes' labels and the title's words
         self._frame_key: tuple | None = None
         self._legend_key: tuple | None = None
         self._y_key: tuple | None = None
@@ -416,7 +416,7 @@ class ComparisonPlotter:
             panel.draw_marks()
         if self._title is not None:
             self._title.set_text(fit_text(title or "", self._figure.get_size_inches()[0], 12))
-            self._figure.draw_artist(self._title)
+            self._stamps.draw_line(self._title, self._canvas.get_renderer())
         return self._encode()
 
     def _build(self, count: int, with_title: bool, with_strip: bool = False) -> None:
