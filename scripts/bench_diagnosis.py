@@ -36,7 +36,8 @@ Per detector:
   and regret = how much worse the restored value is than the full run's best
   (median %, and runs with regret over 1%).
 
-    python scripts/bench_diagnosis.py [--fixtures DIR] [--details] [--only-new]
+    python scripts/bench_diagnosis.py [--fixtures DIR [DIR ...]] [--details]
+        [--setting NAME=VALUE ...]   (a detector setting, as ``tbviz --setting``)
 
 No TensorFlow is imported; it runs in a few seconds.
 """
@@ -55,6 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tbviz.core.detector import DetectorSettings, changed_settings, settings_from  # noqa: E402
 from tbviz.core.diagnosis import RunDiagnoser, simulate_early_stopping  # noqa: E402
 from tbviz.core.directions import base_name, resolve  # noqa: E402
 
@@ -64,6 +66,8 @@ PREMATURE_IMPROVEMENT = 2.0
 FINE_GL = 2.0
 FINE_NOISE = 1.5
 LEARNED_ACCURACY = 0.3
+#: The detector's settings (``--setting``); None: the defaults.
+SETTINGS: DetectorSettings | None = None
 #: Fixture names of the first set (tuned on in earlier sessions); the rest came later.
 FIRST_SET_SIZE = 36
 
@@ -169,7 +173,7 @@ def _age(path: Path) -> tuple[int, str]:
 
 def stream(run: Run) -> list:
     """The diagnosis after every epoch, as the callback sees it."""
-    diagnoser = RunDiagnoser(run.monitor)
+    diagnoser = RunDiagnoser(run.monitor, settings=SETTINGS)
     keys = list(run.history)
     return [
         diagnoser.update(
@@ -337,13 +341,38 @@ def table(runs: list[Run], title: str) -> list[tuple[str, dict]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixtures", type=Path, default=ROOT / "tests" / "fixtures" / "histories")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "tests" / "fixtures" / "histories"],
+        help="folders of histories; several are judged as one pool",
+    )
     parser.add_argument("--details", action="store_true", help="print every run's outcome")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="judge with this detector setting (repeatable), e.g. confirm_epochs=4, "
+        "as `tbviz --setting` takes it",
+    )
     args = parser.parse_args()
-    runs = load_runs(args.fixtures)
+    global SETTINGS
+    bad = [item for item in args.setting if "=" not in item]
+    if bad:
+        parser.error(f"--setting {bad[0]!r}: write NAME=VALUE, e.g. confirm_epochs=4")
+    try:
+        SETTINGS = settings_from(dict(item.split("=", 1) for item in args.setting))
+    except ValueError as err:
+        parser.error(f"--setting: {err}")
+    runs = [run for folder in args.fixtures for run in load_runs(folder)]
     if not runs:
-        print(f"no histories in {args.fixtures}", file=sys.stderr)
+        print(f"no histories in {', '.join(map(str, args.fixtures))}", file=sys.stderr)
         return 2
+    changed = changed_settings(SETTINGS)
+    if changed:
+        print("tbviz judged with", ", ".join(f"{k}={v}" for k, v in changed.items()))
     results = table(runs, "all fixtures")
     first = [r for r in runs if not r.new]
     second = [r for r in runs if r.new and not r.third]
