@@ -91,8 +91,13 @@ def _title_canvas(title: str):
 def test_a_line_stamped_word_by_word_matches_the_line_matplotlib_draws(title):
     direct, text = _title_canvas(title)
     text.draw(direct.get_renderer())
+    stamps = LabelStamps()
+    earlier, before = _title_canvas(title.replace("epoch", "after"))
+    stamps.draw_line(before, earlier.get_renderer())  # the words but one are known now
+    assert len(stamps) == 0  # a line of new words is drawn whole
     stamped, text2 = _title_canvas(title)
-    LabelStamps().draw_line(text2, stamped.get_renderer())
+    stamps.draw_line(text2, stamped.get_renderer())
+    assert len(stamps) == len(title.split())  # stamped, word by word
     a, b = _ink(direct), _ink(stamped)
     assert a.sum() > 300
     assert abs(a.sum() - b.sum()) < 0.02 * a.sum()
@@ -107,10 +112,16 @@ def test_the_next_epochs_title_renders_only_its_new_word():
     stamps = LabelStamps()
     canvas, text = _title_canvas("cnn — epoch 1: improving")
     stamps.draw_line(text, canvas.get_renderer())
-    assert len(stamps) == 5
+    assert len(stamps) == 0  # the first line: drawn whole, its words noted
     text.set_text("cnn — epoch 2: improving")
     stamps.draw_line(text, canvas.get_renderer())
-    assert len(stamps) == 6  # "2:" only
+    assert len(stamps) == 5  # one new word: stamped
+    text.set_text("cnn — epoch 3: improving")
+    stamps.draw_line(text, canvas.get_renderer())
+    assert len(stamps) == 6  # "3:" only
+    text.set_text("other — epoch 4: improving")
+    stamps.draw_line(text, canvas.get_renderer())
+    assert len(stamps) == 6  # two new words: drawn whole
 
 
 def test_a_right_to_left_line_is_drawn_whole():
@@ -118,8 +129,10 @@ def test_a_right_to_left_line_is_drawn_whole():
     title = "ריצה — epoch 1: improving"
     direct, text = _title_canvas(title)
     text.draw(direct.get_renderer())
-    stamped, text2 = _title_canvas(title)
     stamps = LabelStamps()
+    earlier, before = _title_canvas(title)
+    stamps.draw_line(before, earlier.get_renderer())  # its words are known now
+    stamped, text2 = _title_canvas(title)
     stamps.draw_line(text2, stamped.get_renderer())
     assert len(stamps) == 0
     assert np.array_equal(_ink(direct), _ink(stamped))

@@ -42,9 +42,11 @@ class LabelStamps:
 
     def __init__(self, limit: int = 512) -> None:
         self.limit = limit
-        self._images: dict[tuple, tuple[np.ndarray, int, int]] = {}
+        # By look: (image, where the anchor is in it (x, y), the text's advance width).
+        self._images: dict[tuple, tuple[np.ndarray, int, int, float]] = {}
         self._scratch: RendererAgg | None = None  # where a new label is rendered
-        self._widths: dict[tuple, tuple] = {}  # words' metrics, by font and dpi
+        self._metrics: dict[tuple, tuple[float, float, float]] = {}  # by text, font, dpi
+        self._seen: set[str] = set()  # words of the lines drawn so far
         self._word: Text | None = None  # places one word of a line
 
     def __len__(self) -> int:
@@ -55,6 +57,11 @@ class LabelStamps:
         ``text.draw`` would, from its image."""
         if not text.get_visible() or not text.get_text():
             return
+        image, dx, dy, _ = self._stamp(text, renderer)
+        x, y = text.get_transform().transform(text.get_unitless_position())
+        self._paste(image, round(x) - dx, round(y) - dy, renderer)
+
+    def _stamp(self, text: Text, renderer: RendererAgg) -> tuple[np.ndarray, int, int, float]:
         key = (
             text.get_text(),
             hash(text.get_fontproperties()),
@@ -68,46 +75,53 @@ class LabelStamps:
             if len(self._images) >= self.limit:
                 self._images.clear()
             stamp = self._images[key] = self._render(text, renderer)
-        image, dx, dy = stamp
-        x, y = text.get_transform().transform(text.get_unitless_position())
+        return stamp
+
+    @staticmethod
+    def _paste(image: np.ndarray, x: int, y: int, renderer: RendererAgg) -> None:
         gc = renderer.new_gc()
         try:
-            renderer.draw_image(gc, round(x) - dx, round(y) - dy, image)
+            renderer.draw_image(gc, x, y, image)
         finally:
             gc.restore()
 
     def draw_line(self, text: Text, renderer: RendererAgg) -> None:
         """Draw a one-line ``text`` (unrotated; aligned ``top`` or ``baseline``)
-        as matplotlib would, from one stamp per word.
+        as matplotlib would, from one stamp per word, once its words are known.
 
-        Words are laid out left to right by their advance widths (measured
-        once per word), on the baseline matplotlib puts a line of the font's
-        usual extent on: within a pixel of its own layout. Text of several
-        lines, rotated, otherwise aligned, or in a script written right to
-        left or with combining marks (whose words shape across spaces) is
-        drawn whole.
+        Words are laid out left to right by their advance widths, on the
+        baseline matplotlib puts a line of the font's usual extent on: within
+        a pixel of its own layout. Rendering a word alone costs about as much
+        as a whole line (matplotlib's layout has a large fixed cost), so a
+        line with more than one word not seen in an earlier line (the first
+        figure, a one-off figure, another run's name) is drawn whole. Text of
+        several lines, rotated, otherwise aligned, or in a script written
+        right to left or with combining marks (whose words shape across
+        spaces) is always drawn whole.
         """
         line = text.get_text()
         if not text.get_visible() or not line:
             return
         va = text.get_verticalalignment()
+        words = line.split(" ")
+        new = {w for w in words if w} - self._seen
         if (
-            "\n" in line
+            len(new) > 1
+            or "\n" in line
             or text.get_rotation()
             or va not in ("top", "baseline")
             or not _words_stand_alone(line)
         ):
+            if len(self._seen) >= self.limit:
+                self._seen.clear()
+            self._seen.update(new)
             text.draw(renderer)
             return
-        prop = text.get_fontproperties()
-        words = line.split(" ")
-        space = self._width("x x", prop, renderer) - self._width("xx", prop, renderer)
-        widths = [self._width(w, prop, renderer) if w else 0.0 for w in words]
-        total = sum(widths) + space * (len(words) - 1)
+        self._seen.update(new)
         x, y = text.get_transform().transform(text.get_unitless_position())
-        x -= {"left": 0.0, "center": total / 2, "right": total}[text.get_horizontalalignment()]
+        prop = text.get_fontproperties()
         if va == "top":  # a line's box is at least as tall as "lp" (Text._get_layout)
-            _, height, descent = self._metrics("lp", prop, renderer)
+            _, height, descent = self._measure("lp", prop, renderer)
             y -= height - descent
         word = self._word
         if word is None or word.get_figure() is not text.get_figure():
@@ -117,34 +131,43 @@ class LabelStamps:
         word.set_fontproperties(prop)
         word.set_horizontalalignment("left")
         word.set_verticalalignment("baseline")
-        for piece, width in zip(words, widths, strict=True):
+        # A new word is rendered from the canvas' left edge: a word of a line
+        # that fits the canvas fits there too (its stamp is the same anywhere).
+        word.set_position((2 * _MARGIN, y))
+        stamps = []
+        for piece in words:
             if piece:
                 word.set_text(piece)
-                word.set_position((x, y))
-                self.draw(word, renderer)
-            x += width + space
+                stamps.append(self._stamp(word, renderer))
+            else:
+                stamps.append(None)
+        space = self._measure("x x", prop, renderer)[0] - self._measure("xx", prop, renderer)[0]
+        total = sum(s[3] for s in stamps if s) + space * (len(words) - 1)
+        x -= {"left": 0.0, "center": total / 2, "right": total}[text.get_horizontalalignment()]
+        for stamp in stamps:
+            if stamp is not None:
+                image, dx, dy, _ = stamp
+                self._paste(image, round(x) - dx, round(y) - dy, renderer)
+            x += (stamp[3] if stamp else 0.0) + space
 
-    def _width(self, text: str, prop, renderer: RendererAgg) -> float:
-        return self._metrics(text, prop, renderer)[0]
-
-    def _metrics(self, text: str, prop, renderer: RendererAgg) -> tuple[float, float, float]:
+    def _measure(self, text: str, prop, renderer: RendererAgg) -> tuple[float, float, float]:
         """Width, height and descent of ``text`` as matplotlib lays it out, measured
         once per text, font and dpi."""
         key = (text, hash(prop), renderer.dpi)
-        metrics = self._widths.get(key)
+        metrics = self._metrics.get(key)
         if metrics is None:
-            if len(self._widths) >= self.limit:
-                self._widths.clear()
-            metrics = self._widths[key] = renderer.get_text_width_height_descent(
+            if len(self._metrics) >= self.limit:
+                self._metrics.clear()
+            metrics = self._metrics[key] = renderer.get_text_width_height_descent(
                 text, prop, ismath=False
             )
         return metrics
 
-    def _render(self, text: Text, renderer: RendererAgg) -> tuple[np.ndarray, int, int]:
+    def _render(self, text: Text, renderer: RendererAgg) -> tuple[np.ndarray, int, int, float]:
         """``text`` drawn by matplotlib near where it goes (its anchor on a whole
         pixel), on a transparent canvas the size of ``renderer``'s, and cut
-        out: the image (rows bottom up, as ``draw_image`` takes them) and where
-        the text's anchor is in it."""
+        out: the image (rows bottom up, as ``draw_image`` takes them), where
+        the text's anchor is in it, and the text's advance width."""
         size = (int(renderer.width), int(renderer.height), renderer.dpi)
         scratch = self._scratch
         if scratch is None or (int(scratch.width), int(scratch.height), scratch.dpi) != size:
@@ -164,7 +187,8 @@ class LabelStamps:
         x0, x1 = max(math.floor(box.x0) - _MARGIN, 0), min(math.ceil(box.x1) + _MARGIN, size[0])
         y0, y1 = max(math.floor(box.y0) - _MARGIN, 0), min(math.ceil(box.y1) + _MARGIN, height)
         pixels = np.asarray(scratch.buffer_rgba())  # rows top down
-        return pixels[height - y1 : height - y0, x0:x1][::-1].copy(), x - x0, y - y0
+        image = pixels[height - y1 : height - y0, x0:x1][::-1].copy()
+        return image, x - x0, y - y0, box.width
 
 
 def _words_stand_alone(line: str) -> bool:
