@@ -1,6 +1,6 @@
 """Draw comparison figures off the training thread, within a share of training time.
 
-A figure costs 10-80 ms of matplotlib (the first and any that must lay out
+A figure costs 4-80 ms of matplotlib (the first and any that must lay out
 its axes again cost the most). On a machine where TensorFlow keeps every core
 busy, a background thread does not make that free: each millisecond of
 drawing is still paid in wall time. So the renderer does four things:

@@ -320,7 +320,7 @@ class ComparisonPlotter:
 
         A plotter reused by a later run in the same process (a notebook that
         fits again, a sweep's trials) keeps its layout and its drawn frame if
-        the run has the same shape: its first figure then costs about 15 ms
+        the run has the same shape: its first figure then costs about 10 ms
         instead of 55-70. The ranges grow with each run's values, so they start
         again from nothing.
         """
