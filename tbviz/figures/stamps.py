@@ -105,6 +105,9 @@ class LabelStamps:
         va = text.get_verticalalignment()
         words = line.split(" ")
         new = {w for w in words if w} - self._seen
+        if len(self._seen) >= self.limit:  # an epoch number a line: start again
+            self._seen.clear()
+        self._seen.update(w for w in words if w)
         if (
             len(new) > 1
             or "\n" in line
@@ -112,12 +115,8 @@ class LabelStamps:
             or va not in ("top", "baseline")
             or not _words_stand_alone(line)
         ):
-            if len(self._seen) >= self.limit:
-                self._seen.clear()
-            self._seen.update(new)
             text.draw(renderer)
             return
-        self._seen.update(new)
         x, y = text.get_transform().transform(text.get_unitless_position())
         prop = text.get_fontproperties()
         if va == "top":  # a line's box is at least as tall as "lp" (Text._get_layout)
