@@ -43,16 +43,16 @@ GROUP_OVERLAY_DESCRIPTION = (
     "One curve per group of runs (compare --group-over): the mean of its members, a band "
     "from their minimum to their maximum, dashed where some had stopped."
 )
-_DESCRIPTIONS = {
-    metadata.TAG_OVERLAY: OVERLAY_DESCRIPTION,
-    metadata.TAG_GROUP_OVERLAY: GROUP_OVERLAY_DESCRIPTION,
-    metadata.TAG_SMALL_MULTIPLES: SMALL_MULTIPLES_DESCRIPTION,
-}
-#: The tag each drawing function's figure goes under.
-_FIGURE_TAGS = {
-    "draw_overlay": metadata.TAG_OVERLAY,
-    "render_group_overlay": metadata.TAG_GROUP_OVERLAY,
-    "draw_small_multiples": metadata.TAG_SMALL_MULTIPLES,
+#: What each drawing function draws: the tag its figure goes under, the tag's
+#: description, and the figure's name in a problem.
+_FIGURES = {
+    "draw_overlay": (metadata.TAG_OVERLAY, OVERLAY_DESCRIPTION, "overlay"),
+    "render_group_overlay": (metadata.TAG_GROUP_OVERLAY, GROUP_OVERLAY_DESCRIPTION, "group"),
+    "draw_small_multiples": (
+        metadata.TAG_SMALL_MULTIPLES,
+        SMALL_MULTIPLES_DESCRIPTION,
+        "small-multiples",
+    ),
 }
 
 
@@ -151,10 +151,10 @@ def compare(
             metadata.TAG_LEADERBOARD_JSON, payload, "leaderboard", LEADERBOARD_DESCRIPTION
         ),
     ]
-    overlay = figures.get(metadata.TAG_OVERLAY, [None])[0]
+    overlay = figures.get(metadata.TAG_OVERLAY, ([None], ""))[0][0]
     values += [
-        summaries.image_value(tag, images, _DESCRIPTIONS[tag])
-        for tag, images in figures.items()
+        summaries.image_value(tag, images, description)
+        for tag, (images, description) in figures.items()
         if images
     ]
     with EventFileWriter(compare_dir) as writer:
@@ -175,11 +175,11 @@ def _draw_figures(
     metric: str,
     groups: list,
     problems: list[str],
-) -> dict[str, list]:
-    """The comparison's figures by tag: the overlay (and the groups' figure) in
-    one lane, the small-multiple pages in the other. A figure that cannot be
-    drawn (no validation values anywhere) is a problem, not an error: the
-    table still stands."""
+) -> dict[str, tuple[list, str]]:
+    """The comparison's figures (and their description) by tag: the overlay
+    (and the groups' figure) in one lane, the small-multiple pages in the
+    other. A figure that cannot be drawn (no validation values anywhere) is a
+    problem, not an error: the table still stands."""
     overlay: list[Job] = []
     try:
         overlay.append(("draw_overlay", (plan_overlay(results, metric),)))
@@ -188,17 +188,15 @@ def _draw_figures(
     if groups:
         overlay.append(("render_group_overlay", (groups[: len(RUN_COLORS)], metric)))
     pages: list[Job] = [("draw_small_multiples", (plan_small_multiples(results, metric),))]
-    figures: dict[str, list] = {}
+    figures: dict[str, tuple[list, str]] = {}
     for (name, _), (value, err) in zip(overlay + pages, drawer.draw(overlay, pages), strict=True):
-        tag = _FIGURE_TAGS[name]
+        tag, description, noun = _FIGURES[name]
         if isinstance(err, ValueError):
-            problems.append(
-                f"no {'group' if name == 'render_group_overlay' else 'overlay'} figure: {err}"
-            )
+            problems.append(f"no {noun} figure: {err}")
         elif err is not None:
             raise err
         else:
-            figures[tag] = value if isinstance(value, list) else [value]
+            figures[tag] = (value if isinstance(value, list) else [value], description)
     return figures
 
 
