@@ -12,6 +12,7 @@ one-line :func:`headline` live here too, below both the engine and
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -379,7 +380,10 @@ def json_safe(value):
     tuples as lists, every non-finite float as None (JSON has no NaN).
 
     One walk, written out rather than ``dataclasses.asdict`` (which deep-copies
-    every value): it runs on every epoch a run logs."""
+    every value): it runs on every epoch a run logs, so the common leaves go
+    first and a dataclass' field names are looked up once per class."""
+    if value is None or isinstance(value, (str, int)):
+        return value
     if isinstance(value, float):
         return finite_or_none(value)
     if isinstance(value, dict):
@@ -387,5 +391,10 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: json_safe(getattr(value, f.name)) for f in fields(value)}
+        return {name: json_safe(getattr(value, name)) for name in _field_names(type(value))}
     return value
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
