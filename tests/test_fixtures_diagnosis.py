@@ -152,3 +152,35 @@ def test_a_jumpy_curve_that_never_returns_to_its_best_is_overfitting():
     d = diagnose({"loss": train, "val_loss": val})
     assert d.reason_code == "sustained"
     assert "has stayed above its best (0.5) for 10 epochs" in reason_text(d)
+
+
+def test_the_bench_judges_a_pool_of_folders_with_other_settings(tmp_path, monkeypatch, capsys):
+    """`--setting` changes the detector the bench replays (one more confirming
+    epoch: no alarm sooner, some later), several `--fixtures` folders are one
+    pool, and a mistyped setting is a usage error naming the setting meant."""
+    for name in ("mlp-mnist-500", "cnn-mnist-2000"):
+        (tmp_path / f"{name}.json").write_text((FIXTURES / f"{name}.json").read_text())
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mlp-mnist-1000.json").write_text((FIXTURES / "mlp-mnist-1000.json").read_text())
+    argv = ["bench_diagnosis.py", "--fixtures", str(tmp_path), str(other), "--details"]
+    monkeypatch.setattr(bench_diagnosis, "SETTINGS", None)  # put back after the test
+
+    def alarms(*extra: str) -> dict[str, int]:
+        monkeypatch.setattr(sys, "argv", [*argv, *extra])
+        assert bench_diagnosis.main() == 0
+        out = capsys.readouterr().out
+        assert "3 real histories" in out
+        assert ("tbviz judged with confirm_epochs=4" in out) == bool(extra)
+        rows = [line.split("  <--")[0] for line in out.splitlines() if line.startswith("{")]
+        return {r["run"]: r["alarm"] for r in map(eval, rows)}
+
+    default, patient = alarms(), alarms("--setting", "confirm_epochs=4")
+    assert len(default) == 3 and all(default.values())
+    assert all(patient[run] >= default[run] for run in default)
+    assert any(patient[run] > default[run] for run in default)
+    monkeypatch.setattr(sys, "argv", [*argv, "--setting", "confirm_epoch=4"])
+    with pytest.raises(SystemExit) as exit_:
+        bench_diagnosis.main()
+    assert exit_.value.code == 2
+    assert "did you mean confirm_epochs?" in capsys.readouterr().err
