@@ -108,8 +108,9 @@ def _add_command(commands, name: str, **texts: str) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a detector threshold, e.g. noise_multiplier=6 (repeatable; the names are "
-        "tbviz.DetectorSettings' fields); runs with a stored tbviz diagnosis are judged "
+        help="a detector threshold, e.g. confirm_epochs=4 (fewer premature alarms, one "
+        "epoch later: see the README's trade-off table); repeatable; the names are "
+        "tbviz.DetectorSettings' fields; runs with a stored tbviz diagnosis are judged "
         "again by these",
     )
     command.add_argument(

@@ -79,6 +79,12 @@ class DetectorSettings:
     Percentages are of the best validation value on the loss-like scale;
     shares (``train_floor``, ``max_train_rise``) are of the training curve's
     own range so far, which keeps them meaningful near zero.
+
+    ``confirm_epochs`` is the dial between early and sure. On 404 real runs
+    (``scripts/bench_diagnosis.py``), 3 (the default) raises its first alarm
+    a median 4 epochs after the best, and 7.7% of runs get an alarm that
+    comes too early (validation later beats that best by more than 2%). 4
+    raises it at 5 epochs, with 5.4% too early.
     """
 
     warmup_epochs: int = 3
