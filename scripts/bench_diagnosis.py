@@ -56,7 +56,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tbviz.core.detector import DetectorSettings, changed_settings, settings_from  # noqa: E402
+from tbviz.commands.cli import detector_settings  # noqa: E402
+from tbviz.core.detector import DetectorSettings, changed_settings  # noqa: E402
 from tbviz.core.diagnosis import RunDiagnoser, simulate_early_stopping  # noqa: E402
 from tbviz.core.directions import base_name, resolve  # noqa: E402
 
@@ -359,18 +360,15 @@ def main() -> int:
     )
     args = parser.parse_args()
     global SETTINGS
-    bad = [item for item in args.setting if "=" not in item]
-    if bad:
-        parser.error(f"--setting {bad[0]!r}: write NAME=VALUE, e.g. confirm_epochs=4")
-    try:
-        SETTINGS = settings_from(dict(item.split("=", 1) for item in args.setting))
+    try:  # read as `tbviz --setting` reads it
+        SETTINGS = detector_settings(argparse.Namespace(settings=None, setting=args.setting))
     except ValueError as err:
-        parser.error(f"--setting: {err}")
+        parser.error(str(err))
     runs = [run for folder in args.fixtures for run in load_runs(folder)]
     if not runs:
         print(f"no histories in {', '.join(map(str, args.fixtures))}", file=sys.stderr)
         return 2
-    changed = changed_settings(SETTINGS)
+    changed = changed_settings(SETTINGS) if SETTINGS else {}
     if changed:
         print("tbviz judged with", ", ".join(f"{k}={v}" for k, v in changed.items()))
     results = table(runs, "all fixtures")

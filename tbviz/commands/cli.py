@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             return _error(str(err))
     try:
-        args.detector = _detector_settings(args)
+        args.detector = detector_settings(args)
     except ValueError as err:
         return _error(str(err))
     try:
@@ -163,8 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _detector_settings(args: argparse.Namespace):
-    """``--settings FILE`` then ``--setting NAME=VALUE``, as DetectorSettings (None: defaults)."""
+def detector_settings(args: argparse.Namespace):
+    """``--settings FILE`` then ``--setting NAME=VALUE``, as DetectorSettings (None: defaults).
+
+    ``scripts/bench_diagnosis.py`` reads its ``--setting`` with this too."""
     if not (args.settings or args.setting):
         return None
     from tbviz.core.detector import settings_from
