@@ -198,7 +198,7 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
                 ax.text(x_lo, t, y_labels[t] + " ", ha="right", va="center", fontsize=8)
         if i >= (rows - 1) * cols:
             for t in x_ticks:
-                ax.text(t, y_lo, f"{t:g}", transform=_below(ax), ha="center", va="top", fontsize=8)
+                _epoch_label(ax, t, y_lo)
     canvas = page.canvas
     canvas.draw()  # frames, ticks and legend; every page draws on a copy of them
     background = canvas.copy_from_bbox(page.figure.bbox)
@@ -216,10 +216,7 @@ def draw_small_multiples(plan: PagesPlan | None, *, dpi: int = 80) -> list[Rende
         for i in range(max(0, len(chunk) - cols), len(chunk)):
             if i < (rows - 1) * cols:
                 for t in x_ticks:
-                    label = axes[i].text(
-                        t, y_lo, f"{t:g}", transform=_below(axes[i]), ha="center", va="top",
-                        fontsize=8,
-                    )  # fmt: skip
+                    label = _epoch_label(axes[i], t, y_lo)
                     axes[i].draw_artist(label)
                     label.remove()
         left_out = plan.total - len(shown)
@@ -252,8 +249,8 @@ class _PagesFrame:
         height_in = PANEL_INCHES * 0.85 * rows + 1.0
         self.figure = Figure(figsize=(self.width_in, height_in), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.figure)
-        self.axes = self.figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
-        self.axes = self.axes.ravel()
+        grid = self.figure.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+        self.axes = grid.ravel()
         for ax in self.axes:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -334,6 +331,11 @@ class _MultiplePanel:
 def _below(ax):
     """Data coordinates moved 3 points down: where an x tick label goes."""
     return ax.transData + ScaledTranslation(0, -3 / 72, ax.figure.dpi_scale_trans)
+
+
+def _epoch_label(ax, epoch: float, y: float):
+    """The x tick label for ``epoch`` under a panel whose y axis starts at ``y``."""
+    return ax.text(epoch, y, f"{epoch:g}", transform=_below(ax), ha="center", va="top", fontsize=8)
 
 
 def _draw_leader(ax, result: RunResult, name: str, color: str) -> None:
