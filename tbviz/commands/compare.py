@@ -54,6 +54,8 @@ _FIGURES = {
         "small-multiples",
     ),
 }
+#: Each figure tag's description, from the map above.
+_DESCRIPTIONS = {tag: description for tag, description, _ in _FIGURES.values()}
 
 
 @dataclass
@@ -151,10 +153,10 @@ def compare(
             metadata.TAG_LEADERBOARD_JSON, payload, "leaderboard", LEADERBOARD_DESCRIPTION
         ),
     ]
-    overlay = figures.get(metadata.TAG_OVERLAY, ([None], ""))[0][0]
+    overlay = figures.get(metadata.TAG_OVERLAY, [None])[0]
     values += [
-        summaries.image_value(tag, images, description)
-        for tag, (images, description) in figures.items()
+        summaries.image_value(tag, images, _DESCRIPTIONS[tag])
+        for tag, images in figures.items()
         if images
     ]
     with EventFileWriter(compare_dir) as writer:
@@ -175,11 +177,11 @@ def _draw_figures(
     metric: str,
     groups: list,
     problems: list[str],
-) -> dict[str, tuple[list, str]]:
-    """The comparison's figures (and their description) by tag: the overlay
-    (and the groups' figure) in one lane, the small-multiple pages in the
-    other. A figure that cannot be drawn (no validation values anywhere) is a
-    problem, not an error: the table still stands."""
+) -> dict[str, list]:
+    """The comparison's figures by tag: the overlay (and the groups' figure)
+    in one lane, the small-multiple pages in the other. A figure that cannot
+    be drawn (no validation values anywhere) is a problem, not an error: the
+    table still stands."""
     overlay: list[Job] = []
     try:
         overlay.append(("draw_overlay", (plan_overlay(results, metric),)))
@@ -188,15 +190,15 @@ def _draw_figures(
     if groups:
         overlay.append(("render_group_overlay", (groups[: len(RUN_COLORS)], metric)))
     pages: list[Job] = [("draw_small_multiples", (plan_small_multiples(results, metric),))]
-    figures: dict[str, tuple[list, str]] = {}
+    figures: dict[str, list] = {}
     for (name, _), (value, err) in zip(overlay + pages, drawer.draw(overlay, pages), strict=True):
-        tag, description, noun = _FIGURES[name]
+        tag, _, noun = _FIGURES[name]
         if isinstance(err, ValueError):
             problems.append(f"no {noun} figure: {err}")
         elif err is not None:
             raise err
         else:
-            figures[tag] = (value if isinstance(value, list) else [value], description)
+            figures[tag] = value if isinstance(value, list) else [value]
     return figures
 
 
