@@ -67,8 +67,6 @@ PREMATURE_IMPROVEMENT = 2.0
 FINE_GL = 2.0
 FINE_NOISE = 1.5
 LEARNED_ACCURACY = 0.3
-#: The detector's settings (``--setting``); None: the defaults.
-SETTINGS: DetectorSettings | None = None
 #: Fixture names of the first set (tuned on in earlier sessions); the rest came later.
 FIRST_SET_SIZE = 36
 
@@ -172,9 +170,10 @@ def _age(path: Path) -> tuple[int, str]:
     return ('"monitor"' in path.read_text(), path.name)
 
 
-def stream(run: Run) -> list:
-    """The diagnosis after every epoch, as the callback sees it."""
-    diagnoser = RunDiagnoser(run.monitor, settings=SETTINGS)
+def stream(run: Run, settings: DetectorSettings | None = None) -> list:
+    """The diagnosis after every epoch, as the callback sees it (with ``settings``;
+    None: the defaults)."""
+    diagnoser = RunDiagnoser(run.monitor, settings=settings)
     keys = list(run.history)
     return [
         diagnoser.update(
@@ -195,8 +194,8 @@ class Outcome:
     dropped: bool
 
 
-def tbviz_outcome(run: Run) -> Outcome:
-    verdicts = stream(run)
+def tbviz_outcome(run: Run, settings: DetectorSettings | None = None) -> Outcome:
+    verdicts = stream(run, settings)
     alarm = next((i for i, d in enumerate(verdicts) if d.status == "overfitting"), None)
     dropped = False
     for before, after in itertools.pairwise(verdicts):
@@ -306,7 +305,9 @@ def evaluate(runs: list[Run], detector) -> dict:
     }
 
 
-def table(runs: list[Run], title: str) -> list[tuple[str, dict]]:
+def table(
+    runs: list[Run], title: str, settings: DetectorSettings | None = None
+) -> list[tuple[str, dict]]:
     truths = [r.truth() for r in runs]
     print(
         f"\n## {title}: {len(runs)} real histories: {truths.count('overfitting')} overfit, "
@@ -321,7 +322,7 @@ def table(runs: list[Run], title: str) -> list[tuple[str, dict]]:
         )
         for p in range(1, 6)
     ]
-    results.append(("tbviz", evaluate(runs, tbviz_outcome)))
+    results.append(("tbviz", evaluate(runs, lambda r: tbviz_outcome(r, settings))))
     print(
         "| detector | final right | final onset ±2 | premature | latency | missed | onset err "
         "| dropped | epochs saved | regret median | regret mean | regret >1% |"
@@ -359,27 +360,30 @@ def main() -> int:
         "as `tbviz --setting` takes it",
     )
     args = parser.parse_args()
-    global SETTINGS
     try:  # read as `tbviz --setting` reads it
-        SETTINGS = detector_settings(argparse.Namespace(settings=None, setting=args.setting))
+        settings = detector_settings(argparse.Namespace(settings=None, setting=args.setting))
     except ValueError as err:
         parser.error(str(err))
     runs = [run for folder in args.fixtures for run in load_runs(folder)]
     if not runs:
         print(f"no histories in {', '.join(map(str, args.fixtures))}", file=sys.stderr)
         return 2
-    changed = changed_settings(SETTINGS) if SETTINGS else {}
+    changed = changed_settings(settings) if settings else {}
     if changed:
         print("tbviz judged with", ", ".join(f"{k}={v}" for k, v in changed.items()))
-    results = table(runs, "all fixtures")
+    results = table(runs, "all fixtures", settings)
     first = [r for r in runs if not r.new]
     second = [r for r in runs if r.new and not r.third]
     third = [r for r in runs if r.third]
     if first and second:
-        table(first, "first set (tuned on by the v1 detector)")
-        table(second, "second set (longer runs, schedules, regularised, regression, AUC)")
+        table(first, "first set (tuned on by the v1 detector)", settings)
+        table(second, "second set (longer runs, schedules, regularised, regression, AUC)", settings)
     if third:
-        table(third, "third set (PyTorch, high learning rates: noisy, staying above their best)")
+        table(
+            third,
+            "third set (PyTorch, high learning rates: noisy, staying above their best)",
+            settings,
+        )
     if args.details:
         for row in results[-1][1]["rows"]:
             mark = "  <-- final wrong" if row["final_right"] is False else ""

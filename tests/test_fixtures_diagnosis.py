@@ -164,7 +164,6 @@ def test_the_bench_judges_a_pool_of_folders_with_other_settings(tmp_path, monkey
     other.mkdir()
     (other / "mlp-mnist-1000.json").write_text((FIXTURES / "mlp-mnist-1000.json").read_text())
     argv = ["bench_diagnosis.py", "--fixtures", str(tmp_path), str(other), "--details"]
-    monkeypatch.setattr(bench_diagnosis, "SETTINGS", None)  # put back after the test
 
     def alarms(*extra: str) -> dict[str, int]:
         monkeypatch.setattr(sys, "argv", [*argv, *extra])
