@@ -381,7 +381,8 @@ def main() -> int:
     if third:
         table(
             third,
-            "third set (PyTorch, high learning rates: noisy, staying above their best)",
+            "third set (PyTorch: high learning rates, noisy and staying above their best; "
+            "ReduceLROnPlateau dropping to the end)",
             settings,
         )
     if args.details:

@@ -123,6 +123,25 @@ def test_learning_rate_drop_gets_its_chance():
     assert diagnose({"loss": loss, "val_loss": val}).status == "overfitting"
 
 
+def test_a_rate_that_keeps_dropping_gets_one_chance_per_best():
+    # ReduceLROnPlateau(patience=2) with Keras' default min_lr=0 halves the rate every
+    # 2 epochs while validation does not improve: each drop used to restart the grace,
+    # so a clearly overfitting run was never called overfitting.
+    loss = [1.0, 0.6, 0.4, 0.3, 0.25, 0.2, 0.17, 0.15, 0.13, 0.12, 0.11, 0.1, 0.09, 0.08]
+    val = [1.0, 0.7, 0.5, 0.53, 0.56, 0.58, 0.6, 0.62, 0.63, 0.65, 0.66, 0.68, 0.69, 0.7]
+    lr = [1e-3 * 0.5 ** max(0, (e - 3) // 2) for e in range(14)]  # drops at 5, 7, 9, ...
+    stream = [
+        diagnose({"loss": loss[:n], "val_loss": val[:n], "learning_rate": lr[:n]})
+        for n in range(1, 15)
+    ]
+    # The first drop after the best (epoch 5) earns its grace...
+    assert stream[6].reason_code == "lr-drop" and stream[6].lr_drop_epoch == 5
+    # ...the later ones do not renew it.
+    assert stream[-1].status == "overfitting" and stream[-1].onset_epoch == 2
+    first = next(i for i, d in enumerate(stream) if d.status == "overfitting")
+    assert first <= 9
+
+
 def test_a_rising_learning_rate_is_not_taken_for_overfitting():
     # A learning-rate range test: the rate doubles every epoch and validation worsens.
     loss = [2.0, 0.9, 0.56, 0.54, 0.52, 0.5, 0.49]

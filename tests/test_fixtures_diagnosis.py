@@ -127,6 +127,29 @@ def test_detector_beats_early_stopping_on_real_curves():
     assert ours["regret_mean"] < keras3["regret_mean"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["torch-mlp-mnist-500-adam-lr0.003-plateau", "torch-mlp-mnist-1000-adam-lr0.001-plateau-s1"],
+)
+def test_a_rate_halving_to_the_end_does_not_hide_overfitting(name):
+    """PyTorch's ReduceLROnPlateau(patience=2) halves the rate every 3 epochs once
+    validation stops improving, and validation settles 10-20% above its best. Each
+    drop used to restart the grace a drop earns, and these runs were never called."""
+    history = load(name)
+    drops = [
+        e
+        for e in range(1, len(history["learning_rate"]))
+        if history["learning_rate"][e] < history["learning_rate"][e - 1]
+    ]
+    assert len(drops) >= 8  # the rate keeps dropping to the end
+    best = argmin(history["val_loss"])
+    assert min(history["val_loss"][-3:]) > 1.08 * history["val_loss"][best]
+    final = diagnose(history)
+    assert final.status == "overfitting" and final.onset_epoch == best
+    first = next(i for i, d in enumerate(prefixes(history)) if d.status == "overfitting")
+    assert first < drops[3]  # called while the rate still drops, not held off by each drop
+
+
 def test_a_jumpy_curve_that_never_returns_to_its_best_is_overfitting():
     """Issue 23: after its best, validation stays 24-52% above it, jumping so much
     that its noise sets a bar (4x noise) the mean of 3 epochs never clears, while

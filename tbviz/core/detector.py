@@ -40,7 +40,11 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
 * **Learning-rate drops get their chance.** When a logged learning rate
   (``learning_rate`` / ``lr``) fell by 30% or more from one epoch to the
   next, validation often falls again: the confirming epochs must all come
-  ``lr_grace_epochs`` after the drop. A rate that rose by ``lr_rise`` times
+  ``lr_grace_epochs`` after the drop. One drop per best earns that grace
+  (the first after the best, else the last before it): ReduceLROnPlateau
+  drops again because validation did not answer, and with a small patience
+  keeps dropping every few epochs, which must not hold the verdict off for
+  the rest of the run. A rate that rose by ``lr_rise`` times
   or more (a warm-up, a learning-rate range test) is given the same grace:
   validation made worse by a rising rate is the rate's doing.
 * **A dip is not a level.** When the rate dropped after the best epoch, the
@@ -80,9 +84,9 @@ class DetectorSettings:
     shares (``train_floor``, ``max_train_rise``) are of the training curve's
     own range so far, which keeps them meaningful near zero.
 
-    ``confirm_epochs`` is the dial between early and sure. On 536 real runs
+    ``confirm_epochs`` is the dial between early and sure. On 542 real runs
     (``scripts/bench_diagnosis.py``), 3 (the default) raises its first alarm
-    a median 4.5 epochs after the best, and 7.3% of runs get an alarm that
+    a median 4.5 epochs after the best, and 7.2% of runs get an alarm that
     comes too early (validation later beats that best by more than 2%). 4
     raises it at 5 epochs, with 5.0% too early.
     """
@@ -221,7 +225,9 @@ class Verdict:
 
     ``reason_code`` names the rule that decided (see :data:`REASON_CODES`);
     ``generalization_loss`` is in percent of the best on the loss-like scale;
-    ``noise`` and ``threshold`` are in the metric's own units.
+    ``noise`` and ``threshold`` are in the metric's own units;
+    ``lr_drop_epoch`` is the learning-rate drop that can earn grace (the first
+    after the best, else the last before it).
     """
 
     status: str
@@ -307,7 +313,6 @@ class MetricDetector:
         self._train_min = math.inf
         self._train_max = -math.inf
         self._last_lr: float | None = None
-        self._lr_drop: int | None = None
         self._lr_drops: list[int] = []
         self._lr_rise: int | None = None
         self._onset: int | None = None
@@ -346,7 +351,6 @@ class MetricDetector:
         if learning_rate is not None and math.isfinite(learning_rate):
             last, s = self._last_lr, self.settings
             if last is not None and learning_rate < last * s.lr_drop:
-                self._lr_drop = epoch
                 self._lr_drops.append(epoch)
             elif last is not None and learning_rate > last * s.lr_rise:
                 self._lr_rise = epoch
@@ -383,7 +387,7 @@ class MetricDetector:
         """Measure (no state changes), decide by the first rule of :data:`RULES`
         that applies, then remember a confirmed verdict."""
         if self._best_index is None:
-            return _empty_verdict(self._lr_drop, self._lr_rise)
+            return _empty_verdict(self._lr_drops[-1] if self._lr_drops else None, self._lr_rise)
         m = _Measure(self, learning)
         rule = next(r for r in RULES if r.applies(m, self.settings))
         code = self._confirmed_by if rule.code == "held" else rule.code
@@ -415,7 +419,7 @@ class MetricDetector:
             noise=noise,
             threshold=threshold,
             gap=m.gap,
-            lr_drop_epoch=self._lr_drop,
+            lr_drop_epoch=m.lr_drop,
             lr_rise_epoch=self._lr_rise,
         )
 
@@ -512,9 +516,18 @@ class _Measure:
             self.train_rise = (tn - tb) / span if span > 0 else 0.0
         train_last = detector._train.get(self.last_epoch)
         self.gap = self.last_raw - train_last if train_last is not None else None
-        lr_drop = detector._lr_drop
+        # The drop that earns grace: the first after the best, else the last before it.
+        # Later drops with no new best between renew nothing: ReduceLROnPlateau drops
+        # again because validation did not answer the first, and with a small patience
+        # (and Keras' default min_lr of 0) it drops every few epochs for the rest of the
+        # run, which would hold every verdict off to the end.
+        drops = detector._lr_drops
+        after_best = bisect.bisect_right(drops, self.best_epoch)
+        self.lr_drop = drops[min(after_best, len(drops) - 1)] if drops else None
         first_confirming = detector._epochs[-min(s.confirm_epochs, len(detector._epochs))]
-        self.after_lr_drop = lr_drop is not None and first_confirming < lr_drop + s.lr_grace_epochs
+        self.after_lr_drop = (
+            self.lr_drop is not None and first_confirming < self.lr_drop + s.lr_grace_epochs
+        )
         lr_rise = detector._lr_rise
         self.after_lr_rise = lr_rise is not None and first_confirming < lr_rise + s.lr_grace_epochs
 
