@@ -15,6 +15,8 @@ Three more runs train the same MLP with Adam under PyTorch's
 improving, the rate halves every 3 epochs to the end of the run, while
 validation settles 8-20% above its best. Each drop used to restart the
 detector's grace after a drop, so none of them was ever called overfitting.
+Two more train with SGD under a triangular ``CyclicLR`` (2 epochs up, 2
+down): each new rise restarted the grace a rise earns, and the same happened.
 
     python scripts/make_torch_fixtures.py [OUT_DIR]   (default: tests/fixtures/histories)
 """
@@ -40,16 +42,26 @@ RUNS = [
     (2000, "adam", 3e-2, 1),
 ]
 EPOCHS = 30
-#: (training images, learning rate, seed) of the ReduceLROnPlateau runs
-PLATEAU_RUNS = [(1000, 1e-3, 0), (500, 3e-3, 0), (1000, 1e-3, 1)]
-PLATEAU_EPOCHS = 40
+#: (training images, optimizer, learning rate, seed, schedule) of the scheduled runs
+SCHEDULED_RUNS = [
+    (1000, "adam", 1e-3, 0, "plateau"),
+    (500, "adam", 3e-3, 0, "plateau"),
+    (1000, "adam", 1e-3, 1, "plateau"),
+    (1000, "sgd", 1e-3, 0, "cyclic"),
+    (1000, "sgd", 1e-3, 1, "cyclic"),
+]
+SCHEDULES = {
+    "plateau": "ReduceLROnPlateau(factor=0.5, patience=2)",
+    "cyclic": "CyclicLR(base_lr=1e-3, max_lr=0.05), 2 epochs up, 2 down",
+}
+SCHEDULED_EPOCHS = 40
 
 
 def train(
-    data, n: int, optimizer: str, lr: float, seed: int, plateau: bool = False
+    data, n: int, optimizer: str, lr: float, seed: int, schedule: str | None = None
 ) -> dict[str, list[float]]:
-    """One run: a history in Keras' names, epoch by epoch (with ``learning_rate``
-    when ``plateau``: the rate each epoch trained at)."""
+    """One run: a history in Keras' names, epoch by epoch (with ``learning_rate``,
+    the rate each epoch started at, under a ``schedule`` of :data:`SCHEDULES`)."""
     import torch
 
     x, y, xv, yv = data
@@ -61,14 +73,20 @@ def train(
         step = torch.optim.Adam(model.parameters(), lr=lr)
     else:
         step = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(step, factor=0.5, patience=2)
+    batches = -(-n // 32)
+    if schedule == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(step, factor=0.5, patience=2)
+    elif schedule == "cyclic":  # stepped every batch
+        scheduler = torch.optim.lr_scheduler.CyclicLR(
+            step, base_lr=lr, max_lr=0.05, step_size_up=2 * batches
+        )
     loss_fn = torch.nn.CrossEntropyLoss()
     keys = ("loss", "accuracy", "val_loss", "val_accuracy")
     history: dict[str, list[float]] = {k: [] for k in keys}
-    if plateau:
+    if schedule:
         history["learning_rate"] = []
-    for _ in range(PLATEAU_EPOCHS if plateau else EPOCHS):
-        if plateau:
+    for _ in range(SCHEDULED_EPOCHS if schedule else EPOCHS):
+        if schedule:
             history["learning_rate"].append(step.param_groups[0]["lr"])
         model.train()
         order = torch.randperm(n)
@@ -80,6 +98,8 @@ def train(
             step.zero_grad()
             loss.backward()
             step.step()
+            if schedule == "cyclic":
+                scheduler.step()
             total += loss.item() * len(batch)
             right += (out.argmax(1) == y[batch]).sum().item()
         model.eval()
@@ -89,8 +109,8 @@ def train(
             history["val_accuracy"].append((out.argmax(1) == yv).float().mean().item())
         history["loss"].append(total / n)
         history["accuracy"].append(right / n)
-        if plateau:
-            schedule.step(history["val_loss"][-1])
+        if schedule == "plateau":
+            scheduler.step(history["val_loss"][-1])
     return history
 
 
@@ -111,10 +131,9 @@ def main() -> int:
         tensor(ds.x_test),
         torch.tensor(ds.y_test, dtype=torch.long),
     )
-    runs = [(n, optimizer, lr, seed, False) for n, optimizer, lr, seed in RUNS]
-    runs += [(n, "adam", lr, seed, True) for n, lr, seed in PLATEAU_RUNS]
-    for n, optimizer, lr, seed, plateau in runs:
-        name = f"torch-mlp-mnist-{n}-{optimizer}-lr{lr:g}" + ("-plateau" if plateau else "")
+    runs = [(n, optimizer, lr, seed, None) for n, optimizer, lr, seed in RUNS]
+    for n, optimizer, lr, seed, schedule in runs + SCHEDULED_RUNS:
+        name = f"torch-mlp-mnist-{n}-{optimizer}-lr{lr:g}" + (f"-{schedule}" if schedule else "")
         name += f"-s{seed}" if seed else ""
         record = {
             "name": name,
@@ -127,13 +146,13 @@ def main() -> int:
                 "validation_size": len(ds.y_test),
                 "optimizer": optimizer,
                 "learning_rate": lr,
-                "epochs": PLATEAU_EPOCHS if plateau else EPOCHS,
+                "epochs": SCHEDULED_EPOCHS if schedule else EPOCHS,
                 "batch_size": 32,
                 "seed": seed,
                 "made_by": "scripts/make_torch_fixtures.py (issue 23)",
             }
-            | ({"schedule": "ReduceLROnPlateau(factor=0.5, patience=2)"} if plateau else {}),
-            "history": train(data, n, optimizer, lr, seed, plateau),
+            | ({"schedule": SCHEDULES[schedule]} if schedule else {}),
+            "history": train(data, n, optimizer, lr, seed, schedule),
         }
         (out / f"{name}.json").write_text(json.dumps(record, indent=1))
         print(f"wrote {name}")

@@ -156,6 +156,24 @@ def test_a_rising_learning_rate_is_not_taken_for_overfitting():
     assert diagnose({"loss": loss, "val_loss": val, "learning_rate": held}).status == "overfitting"
 
 
+def test_a_cycling_rate_gets_one_chance_per_best():
+    # A triangular cyclic rate (up 2 epochs, down 2): each new rise used to restart
+    # the grace a rise earns, so no overfitting run under it was ever called.
+    loss = [1.0, 0.6, 0.4, 0.3, 0.25, 0.2, 0.17, 0.15, 0.13, 0.12, 0.11, 0.1, 0.09, 0.08]
+    val = [1.0, 0.7, 0.5, 0.53, 0.56, 0.58, 0.6, 0.62, 0.63, 0.65, 0.66, 0.68, 0.69, 0.7]
+    lr = [[0.001, 0.01, 0.02, 0.01][e % 4] for e in range(14)]  # rises at 1, 2, 5, 6, 9, ...
+    stream = [
+        diagnose({"loss": loss[:n], "val_loss": val[:n], "learning_rate": lr[:n]})
+        for n in range(1, 15)
+    ]
+    assert stream[-1].status == "overfitting" and stream[-1].onset_epoch == 2
+    assert next(i for i, d in enumerate(stream) if d.status == "overfitting") <= 8
+    # A rate still climbing since the best (a range test, a warm-up) keeps its grace.
+    climbing = [0.001 * 1.5**e for e in range(14)]
+    d = diagnose({"loss": loss, "val_loss": val, "learning_rate": climbing})
+    assert d.reason_code == "lr-rise" and d.lr_rise_epoch == 13
+
+
 def test_a_best_that_was_a_dip_of_a_noisier_phase_is_not_a_level_lost():
     """A real run (SGD at 0.1, the rate cut tenfold at epoch 13): the best, 0.2918, is
     one dip of a phase whose values scatter by 0.025; after the cut validation settles

@@ -150,6 +150,23 @@ def test_a_rate_halving_to_the_end_does_not_hide_overfitting(name):
     assert first < drops[3]  # called while the rate still drops, not held off by each drop
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["torch-mlp-mnist-1000-sgd-lr0.001-cyclic", "torch-mlp-mnist-1000-sgd-lr0.001-cyclic-s1"],
+)
+def test_a_cycling_rate_does_not_hide_overfitting(name):
+    """A triangular CyclicLR (2 epochs up, 2 down) rises again every 4 epochs while
+    validation climbs 20% above its best; each rise used to restart the grace a
+    rise earns, and these runs were never called."""
+    history = load(name)
+    best = argmin(history["val_loss"])
+    assert min(history["val_loss"][-3:]) > 1.2 * history["val_loss"][best]
+    final = diagnose(history)
+    assert final.status == "overfitting" and final.onset_epoch == best
+    first = next(i for i, d in enumerate(prefixes(history)) if d.status == "overfitting")
+    assert first <= best + 12
+
+
 def test_a_jumpy_curve_that_never_returns_to_its_best_is_overfitting():
     """Issue 23: after its best, validation stays 24-52% above it, jumping so much
     that its noise sets a bar (4x noise) the mean of 3 epochs never clears, while

@@ -46,7 +46,9 @@ AUC, IoU or R²; ``-value`` for other higher-is-better metrics):
   keeps dropping every few epochs, which must not hold the verdict off for
   the rest of the run. A rate that rose by ``lr_rise`` times
   or more (a warm-up, a learning-rate range test) is given the same grace:
-  validation made worse by a rising rate is the rate's doing.
+  validation made worse by a rising rate is the rate's doing. Rises renew it
+  while the rate climbs on from the best; once the rate has fallen, a later
+  rise (a cyclic rate coming round again) renews nothing.
 * **A dip is not a level.** When the rate dropped after the best epoch, the
   best was set in the noisier phase before the drop; once validation settles,
   it must be worse than that best by ``noisy_best_multiplier`` times the
@@ -84,11 +86,12 @@ class DetectorSettings:
     shares (``train_floor``, ``max_train_rise``) are of the training curve's
     own range so far, which keeps them meaningful near zero.
 
-    ``confirm_epochs`` is the dial between early and sure. On 542 real runs
+    ``confirm_epochs`` is the dial between early and sure. On 544 real runs
     (``scripts/bench_diagnosis.py``), 3 (the default) raises its first alarm
-    a median 4.5 epochs after the best, and 7.2% of runs get an alarm that
-    comes too early (validation later beats that best by more than 2%). 4
-    raises it at 5 epochs, with 5.0% too early.
+    a mean 4.9 epochs after the best (median 5), and 7.2% of runs get an
+    alarm that comes too early (validation later beats that best by more
+    than 2%). 4 raises it a mean 5.9 epochs after (median 5), with 5.0% too
+    early.
     """
 
     warmup_epochs: int = 3
@@ -314,7 +317,8 @@ class MetricDetector:
         self._train_max = -math.inf
         self._last_lr: float | None = None
         self._lr_drops: list[int] = []
-        self._lr_rise: int | None = None
+        self._lr_rises: list[int] = []
+        self._lr_falls: list[int] = []  # any fall of the rate, a drop or not
         self._onset: int | None = None
         self._confirmed: int | None = None
         self._confirmed_by = "overfitting"  # or "sustained": the rule that confirmed it
@@ -353,7 +357,9 @@ class MetricDetector:
             if last is not None and learning_rate < last * s.lr_drop:
                 self._lr_drops.append(epoch)
             elif last is not None and learning_rate > last * s.lr_rise:
-                self._lr_rise = epoch
+                self._lr_rises.append(epoch)
+            if last is not None and learning_rate < last * (1 - _FLOAT32_PRECISION):
+                self._lr_falls.append(epoch)
             self._last_lr = learning_rate
         if training is not None and math.isfinite(training):
             self._train[epoch] = training
@@ -387,7 +393,10 @@ class MetricDetector:
         """Measure (no state changes), decide by the first rule of :data:`RULES`
         that applies, then remember a confirmed verdict."""
         if self._best_index is None:
-            return _empty_verdict(self._lr_drops[-1] if self._lr_drops else None, self._lr_rise)
+            return _empty_verdict(
+                self._lr_drops[-1] if self._lr_drops else None,
+                self._lr_rises[-1] if self._lr_rises else None,
+            )
         m = _Measure(self, learning)
         rule = next(r for r in RULES if r.applies(m, self.settings))
         code = self._confirmed_by if rule.code == "held" else rule.code
@@ -420,7 +429,7 @@ class MetricDetector:
             threshold=threshold,
             gap=m.gap,
             lr_drop_epoch=m.lr_drop,
-            lr_rise_epoch=self._lr_rise,
+            lr_rise_epoch=m.lr_rise,
         )
 
     def _confirmed_worse(self, best: float, threshold: float) -> bool:
@@ -528,8 +537,18 @@ class _Measure:
         self.after_lr_drop = (
             self.lr_drop is not None and first_confirming < self.lr_drop + s.lr_grace_epochs
         )
-        lr_rise = detector._lr_rise
-        self.after_lr_rise = lr_rise is not None and first_confirming < lr_rise + s.lr_grace_epochs
+        # The rise that earns grace: the last before the rate first fell after the best
+        # (a warm-up or range test climbing on renews it every epoch), else the last
+        # before the best. A rate that cycles (CyclicLR, frequent warm restarts) rises
+        # again after each fall; those rises renew nothing, or a short cycle would
+        # hold every verdict off to the end of the run.
+        rises, falls = detector._lr_rises, detector._lr_falls
+        fell = next((e for e in falls if e > self.best_epoch), math.inf)
+        counted = [e for e in rises if e <= self.best_epoch or e < fell]
+        self.lr_rise = counted[-1] if counted else None
+        self.after_lr_rise = (
+            self.lr_rise is not None and first_confirming < self.lr_rise + s.lr_grace_epochs
+        )
 
     @functools.cached_property
     def window(self) -> int:
