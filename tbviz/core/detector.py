@@ -229,8 +229,8 @@ class Verdict:
     ``reason_code`` names the rule that decided (see :data:`REASON_CODES`);
     ``generalization_loss`` is in percent of the best on the loss-like scale;
     ``noise`` and ``threshold`` are in the metric's own units;
-    ``lr_drop_epoch`` is the learning-rate drop that can earn grace (the first
-    after the best, else the last before it).
+    ``lr_drop_epoch`` and ``lr_rise_epoch`` are the learning-rate drop and
+    rise that can earn grace (see the module's rules), not merely the latest.
     """
 
     status: str
@@ -542,10 +542,12 @@ class _Measure:
         # before the best. A rate that cycles (CyclicLR, frequent warm restarts) rises
         # again after each fall; those rises renew nothing, or a short cycle would
         # hold every verdict off to the end of the run.
+        # (Bisection on the sorted epochs: a long run's replay stays linear.)
         rises, falls = detector._lr_rises, detector._lr_falls
-        fell = next((e for e in falls if e > self.best_epoch), math.inf)
-        counted = [e for e in rises if e <= self.best_epoch or e < fell]
-        self.lr_rise = counted[-1] if counted else None
+        first_fall = bisect.bisect_right(falls, self.best_epoch)
+        fell = falls[first_fall] if first_fall < len(falls) else math.inf
+        counted = bisect.bisect_left(rises, fell)  # the rises before the rate fell
+        self.lr_rise = rises[counted - 1] if counted else None
         self.after_lr_rise = (
             self.lr_rise is not None and first_confirming < self.lr_rise + s.lr_grace_epochs
         )
