@@ -223,3 +223,22 @@ def test_the_bench_judges_a_pool_of_folders_with_other_settings(tmp_path, monkey
         bench_diagnosis.main()
     assert exit_.value.code == 2
     assert "did you mean confirm_epochs?" in capsys.readouterr().err
+
+
+def test_the_torch_held_out_generator_trains_every_schedule_it_names():
+    """scripts/make_torch_heldout.py: each schedule builds, and a short run of a
+    classification and a regression kind logs what the bench reads."""
+    import dataclasses
+
+    import make_torch_heldout as heldout
+    import torch
+
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), 0.1)
+    for kind in heldout.KINDS.values():
+        schedule, _ = heldout.scheduler(kind.schedule, optimizer, batches=4, epochs=8)
+        assert (schedule is None) == (kind.schedule is None)
+    cyclic = heldout.train(dataclasses.replace(heldout.KINDS["cyclic2-mlp-1000"], epochs=3), 0)
+    assert set(cyclic) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert len(cyclic["val_loss"]) == 3 and cyclic["learning_rate"][1] > cyclic["learning_rate"][0]
+    regression = heldout.train(dataclasses.replace(heldout.KINDS["diabetes-deep"], epochs=2), 0)
+    assert set(regression) == {"loss", "val_loss"} and all(map(math.isfinite, regression["loss"]))
