@@ -33,7 +33,7 @@ except ImportError:  # the standalone package of older releases
         raise missing_extra("lightning", "tbviz.lightning", "lightning") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import Diagnosis
+from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
 from tbviz.live.judge import StopJudge
 from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
@@ -64,6 +64,14 @@ def keras_names(metrics: Mapping[str, object]) -> dict[str, float]:
         found[name] = numbers[tag]
         grains[name] = grain
     return found
+
+
+def _learning_rate(trainer) -> float | None:
+    """The first optimizer's first parameter group's rate (None without one)."""
+    optimizers = getattr(trainer, "optimizers", None) or []
+    groups = getattr(optimizers[0], "param_groups", None) if optimizers else None
+    rate = groups[0].get("lr") if groups else None
+    return float(rate) if isinstance(rate, (int, float)) else None
 
 
 def _hparams(pl_module) -> dict[str, object] | None:
@@ -101,6 +109,25 @@ class _EpochCallback(pl.Callback):
     on_test_batch_end = None
     on_predict_batch_start = None
     on_predict_batch_end = None
+
+    _epoch_rate: float | None = None
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        # Lightning steps an epoch's scheduler before on_train_epoch_end: the rate
+        # this epoch trained at is read now.
+        self._epoch_rate = _learning_rate(trainer)
+
+    def epoch_logs(self, trainer) -> dict[str, float]:
+        """This epoch's metrics under Keras' names (:func:`keras_names`), with the
+        learning rate it trained at when none was logged (Lightning's callback
+        metrics hold none: LearningRateMonitor writes to the logger). The detector
+        gives a rate that dropped or rose its chance, as it does for Keras,
+        whose schedules log ``learning_rate``."""
+        logs = keras_names(trainer.callback_metrics)
+        rate = self._epoch_rate
+        if logs and rate is not None and not any(k in logs for k in LEARNING_RATE_KEYS):
+            logs["learning_rate"] = rate
+        return logs
 
 
 class TBVizCallback(_EpochCallback):
@@ -169,7 +196,7 @@ class TBVizCallback(_EpochCallback):
         if self.logger is None or trainer.sanity_checking:
             return
         with self.logger.charged():  # the conversion is tbviz's time too
-            logs = keras_names(trainer.callback_metrics)
+            logs = self.epoch_logs(trainer)
             if logs:
                 self.logger.log_epoch(int(trainer.current_epoch), logs)
 
@@ -233,7 +260,7 @@ class OverfittingStopping(_EpochCallback):
         epoch = int(trainer.current_epoch)
         if trainer.sanity_checking:
             return
-        logs = keras_names(trainer.callback_metrics)
+        logs = self.epoch_logs(trainer)
         d = self.judge.judge(epoch, logs)
         if d is None or self.monitor not in logs:
             return

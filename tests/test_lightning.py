@@ -62,6 +62,26 @@ def test_a_lightning_fit_writes_the_tbviz_run(tmp_path):
     assert run.texts("tbviz/summary")
 
 
+def test_the_learning_rate_an_epoch_trained_at_reaches_the_detector(tmp_path):
+    """Lightning's callback metrics hold no learning rate (LearningRateMonitor
+    writes to the logger); tbviz reads the optimizer's, as Keras' schedules log
+    it, so a rate that dropped gets its chance here too."""
+
+    class Stepped(Noise):
+        def configure_optimizers(self):
+            optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+            return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, 2, gamma=0.1)]
+
+    torch.manual_seed(0)
+    stopper = OverfittingStopping()
+    callback = TBVizCallback(log_dir=str(tmp_path), run_name="step", figure_every=0)
+    trainer([stopper, callback], 5).fit(Stepped(), *loaders())
+    rates = read_run(str(tmp_path / "step")).history["learning_rate"]
+    assert rates.epochs == list(range(5))
+    assert rates.values == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001])
+    assert stopper.diagnosis.lr_drop_epoch in (2, 4)
+
+
 def test_lightning_calls_tbviz_once_an_epoch_not_once_a_batch(tmp_path):
     """Lightning calls a callback's per-batch hooks through its profiler even when
     they do nothing (about 1% of a small CPU fit); tbviz's callbacks have none
