@@ -54,6 +54,30 @@ def test_scalars_equal_keras_history_for_every_metric_and_split(trained):
     assert len(history) == 8  # loss + 3 metrics, train and validation
 
 
+def test_a_learning_rate_schedule_in_the_optimizer_reaches_the_detector(tmp_path):
+    """Keras logs no learning_rate for a LearningRateSchedule (only callbacks that
+    set the rate log it); tbviz reads the rate each epoch starts at, so the
+    detector gives a drop its chance, and TensorBoard charts it as Keras' own
+    TensorBoard callback does."""
+    from tbviz import OverfittingStopping
+
+    x, y, xv, yv = tiny_mnist(128, 64)
+    model = tiny_cnn()
+    steps = 128 // 32
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([2 * steps], [1e-3, 1e-4])
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
+    stopper = OverfittingStopping()
+    ours = TBVizCallback(log_dir=str(tmp_path), run_name="decay", figure_every=0)
+    history = model.fit(
+        x, y, validation_data=(xv, yv), epochs=4, batch_size=32, verbose=0,
+        callbacks=[ours, stopper],
+    )  # fmt: skip
+    assert "learning_rate" not in history.history
+    rates = scalar_values(load(tmp_path / "decay" / "train"), "epoch_learning_rate")
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4], rel=1e-5)
+    assert stopper.diagnosis.lr_drop_epoch == 3
+
+
 def test_figure_is_a_png_of_the_reported_size(trained):
     logdir, _history = trained
     root = load(logdir / "cnn-adam")
