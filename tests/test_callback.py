@@ -56,9 +56,9 @@ def test_scalars_equal_keras_history_for_every_metric_and_split(trained):
 
 def test_a_learning_rate_schedule_in_the_optimizer_reaches_the_detector(tmp_path):
     """Keras logs no learning_rate for a LearningRateSchedule (only callbacks that
-    set the rate log it); tbviz reads the rate each epoch starts at, so the
-    detector gives a drop its chance, and TensorBoard charts it as Keras' own
-    TensorBoard callback does."""
+    set the rate log it); tbviz reads the optimizer's at each epoch's end, as
+    Keras' own TensorBoard callback does, so the detector gives a drop its chance
+    and TensorBoard charts the same values from either log."""
     from tbviz import OverfittingStopping
 
     x, y, xv, yv = tiny_mnist(128, 64)
@@ -68,14 +68,18 @@ def test_a_learning_rate_schedule_in_the_optimizer_reaches_the_detector(tmp_path
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
     stopper = OverfittingStopping()
     ours = TBVizCallback(log_dir=str(tmp_path), run_name="decay", figure_every=0)
+    theirs = keras.callbacks.TensorBoard(log_dir=str(tmp_path / "keras"))
     history = model.fit(
         x, y, validation_data=(xv, yv), epochs=4, batch_size=32, verbose=0,
-        callbacks=[ours, stopper],
+        callbacks=[ours, stopper, theirs],
     )  # fmt: skip
     assert "learning_rate" not in history.history
     rates = scalar_values(load(tmp_path / "decay" / "train"), "epoch_learning_rate")
-    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 1e-4], rel=1e-5)
-    assert stopper.diagnosis.lr_drop_epoch == 3
+    # Epoch 3 (index 2) trains 3 of its 4 steps after the boundary.
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4], rel=1e-5)
+    assert stopper.diagnosis.lr_drop_epoch == 2
+    keras_rates = scalar_values(load(tmp_path / "keras" / "train"), "epoch_learning_rate")
+    assert keras_rates == pytest.approx(rates, rel=1e-6)  # the same reading
 
 
 def test_figure_is_a_png_of_the_reported_size(trained):

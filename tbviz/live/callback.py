@@ -114,7 +114,6 @@ class TBVizCallback(keras.callbacks.Callback):
         self.logger: RunLogger | None = None
         self._writes = True
         self._directions_read = False
-        self._epoch_rate: float | None = None
 
     def on_train_begin(self, logs=None) -> None:
         # Under MultiWorkerMirroredStrategy every worker runs this callback with
@@ -134,7 +133,6 @@ class TBVizCallback(keras.callbacks.Callback):
         self.logger = None
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
-        self._epoch_rate = optimizer_learning_rate(self.model)
         # The run is opened at the first epoch, whose number tells a resumed
         # fit(initial_epoch=k) from a fresh one reusing the name.
         if self.logger is None and self._writes:
@@ -160,7 +158,7 @@ class TBVizCallback(keras.callbacks.Callback):
                 # Compiled metrics are built by the first train step, so only now.
                 self.logger.add_directions(metric_directions(self.model))
                 self._directions_read = True
-            self.logger.log_epoch(int(epoch), with_learning_rate(logs, self._epoch_rate))
+            self.logger.log_epoch(int(epoch), with_learning_rate(logs, self.model))
 
     def on_train_end(self, logs=None) -> None:
         if self.logger is not None:
@@ -169,26 +167,23 @@ class TBVizCallback(keras.callbacks.Callback):
             self.logger.close()
 
 
-def optimizer_learning_rate(model) -> float | None:
-    """The rate the model's optimizer trains at now (a ``LearningRateSchedule``
-    evaluated at the optimizer's step), or None when there is none to read."""
-    rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
-    if rate is None:
-        return None
-    try:
-        return float(keras.ops.convert_to_numpy(rate))
-    except (TypeError, ValueError):
-        return None
+def with_learning_rate(logs: Mapping[str, object], model) -> Mapping[str, object]:
+    """An epoch's ``logs`` with the optimizer's learning rate when they hold none.
 
-
-def with_learning_rate(logs: Mapping[str, object], rate: float | None) -> Mapping[str, object]:
-    """``logs`` with the rate the epoch trained at (read at its start) when they hold
-    none: Keras logs ``learning_rate`` only when a callback (ReduceLROnPlateau,
-    LearningRateScheduler) sets the rate, not for a ``LearningRateSchedule`` in the
-    optimizer, and the detector gives a rate that dropped or rose its chance."""
-    if rate is None or any(k in logs for k in LEARNING_RATE_KEYS):
+    Keras puts ``learning_rate`` in the logs only when a callback sets the rate
+    (ReduceLROnPlateau, LearningRateScheduler), not for a ``LearningRateSchedule``
+    in the optimizer; the detector gives a rate that dropped or rose its chance.
+    Read at the epoch's end, as Keras' own TensorBoard callback reads it, so a
+    run read back from either log is judged alike."""
+    if any(k in logs for k in LEARNING_RATE_KEYS):
         return logs
-    return {**logs, "learning_rate": rate}
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    rate = getattr(optimizer, "learning_rate", None)
+    try:
+        return {**logs, "learning_rate": float(keras.ops.convert_to_numpy(rate))}
+    except (TypeError, ValueError):  # no optimizer, or a rate that is not one number
+        return logs
 
 
 def metric_directions(model) -> dict[str, str]:

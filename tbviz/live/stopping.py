@@ -75,7 +75,6 @@ class OverfittingStopping(keras.callbacks.Callback):
         self.stopped_epoch = 0
         self.best_epoch: int | None = None
         self._best_weights = None
-        self._epoch_rate: float | None = None  # the rate this epoch trains at
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -89,11 +88,6 @@ class OverfittingStopping(keras.callbacks.Callback):
         if hasattr(self.model, STOP_ATTRIBUTE):
             delattr(self.model, STOP_ATTRIBUTE)
 
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        from tbviz.live.callback import optimizer_learning_rate
-
-        self._epoch_rate = optimizer_learning_rate(self.model)
-
     def on_epoch_end(self, epoch, logs=None) -> None:
         if not logs:
             return
@@ -102,7 +96,7 @@ class OverfittingStopping(keras.callbacks.Callback):
         if not self._directions_read:
             self._directions_read = True
             self.judge.diagnoser.add_directions(metric_directions(self.model))
-        numbers = numeric_logs(with_learning_rate(logs, self._epoch_rate))
+        numbers = numeric_logs(with_learning_rate(logs, self.model))
         d = self.judge.judge(int(epoch), numbers)
         if d is None or self.monitor not in numbers:
             return
