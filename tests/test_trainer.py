@@ -269,7 +269,9 @@ def test_train_script_end_to_end(tmp_path):
         "val_loss",
         *TUTORIAL_METRICS,
         *("val_" + m for m in TUTORIAL_METRICS),
+        "learning_rate",  # the optimizer's, as Keras' TensorBoard callback logs it
     }
+    assert data.history["learning_rate"].values == pytest.approx([1e-3, 1e-3])
     assert data.history["val_loss"].epochs == [0, 1]
     assert [s for s, *_ in data.images()][-1] == 1  # within the budget; the last always
     assert data.texts("tbviz/summary")
