@@ -120,9 +120,8 @@ class _EpochCallback(pl.Callback):
     def epoch_logs(self, trainer) -> dict[str, float]:
         """This epoch's metrics under Keras' names (:func:`keras_names`), with the
         learning rate it trained at when none was logged (Lightning's callback
-        metrics hold none: LearningRateMonitor writes to the logger). The detector
-        gives a rate that dropped or rose its chance, as it does for Keras,
-        whose schedules log ``learning_rate``."""
+        metrics hold none: LearningRateMonitor writes to the logger), so the
+        detector gives a rate that dropped or rose its chance, as in a Keras fit."""
         logs = keras_names(trainer.callback_metrics)
         rate = self._epoch_rate
         if logs and rate is not None and not any(k in logs for k in LEARNING_RATE_KEYS):
