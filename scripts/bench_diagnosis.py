@@ -393,4 +393,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `bench_diagnosis.py | head`, as `tbviz leaderboard` takes it
+        sys.stderr.close()
