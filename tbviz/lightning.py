@@ -33,7 +33,8 @@ except ImportError:  # the standalone package of older releases
         raise missing_extra("lightning", "tbviz.lightning", "lightning") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import LEARNING_RATE_KEYS, Diagnosis
+from tbviz.core.diagnosis import Diagnosis
+from tbviz.core.verdicts import with_learning_rate
 from tbviz.live.judge import StopJudge
 from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
@@ -117,16 +118,13 @@ class _EpochCallback(pl.Callback):
         # this epoch trained at is read now.
         self._epoch_rate = _learning_rate(trainer)
 
-    def epoch_logs(self, trainer) -> dict[str, float]:
+    def epoch_logs(self, trainer) -> Mapping[str, float]:
         """This epoch's metrics under Keras' names (:func:`keras_names`), with the
         learning rate it trained at when none was logged (Lightning's callback
         metrics hold none: LearningRateMonitor writes to the logger), so the
         detector gives a rate that dropped or rose its chance, as in a Keras fit."""
         logs = keras_names(trainer.callback_metrics)
-        rate = self._epoch_rate
-        if logs and rate is not None and not any(k in logs for k in LEARNING_RATE_KEYS):
-            logs["learning_rate"] = rate
-        return logs
+        return with_learning_rate(logs, self._epoch_rate) if logs else logs
 
 
 class TBVizCallback(_EpochCallback):

@@ -55,6 +55,16 @@ DIAGNOSIS_VERSION = 2
 LEARNING_RATE_KEYS = ("learning_rate", "lr")
 
 
+def with_learning_rate(logs: Mapping[str, object], rate: float | None) -> Mapping[str, object]:
+    """An epoch's ``logs`` with ``learning_rate`` = ``rate`` when they log no rate of
+    their own. The training-loop callbacks read ``rate`` off the optimizer (Keras
+    logs one only when a callback sets the rate; Lightning's callback metrics hold
+    none), so the detector gives a rate that dropped or rose its chance."""
+    if rate is None or any(k in logs for k in LEARNING_RATE_KEYS):
+        return logs
+    return {**logs, "learning_rate": rate}
+
+
 class DiagnosisFormatError(TbvizError, ValueError):
     """A stored diagnosis is not one tbviz can read (corrupt, or from a newer tbviz)."""
 

@@ -13,7 +13,7 @@ except ImportError as err:
     raise missing_extra("keras", "TBVizCallback", "keras") from err
 
 from tbviz.core.detector import DetectorSettings
-from tbviz.core.diagnosis import LEARNING_RATE_KEYS
+from tbviz.core.verdicts import with_learning_rate
 from tbviz.live.options import FIGURE_BUDGET, STOP_ATTRIBUTE, RunOptions
 from tbviz.live.run_logger import RunLogger, validate_run_name
 from tbviz.logdir.summaries import HParamValue
@@ -158,7 +158,8 @@ class TBVizCallback(keras.callbacks.Callback):
                 # Compiled metrics are built by the first train step, so only now.
                 self.logger.add_directions(metric_directions(self.model))
                 self._directions_read = True
-            self.logger.log_epoch(int(epoch), with_learning_rate(logs, self.model))
+            rate = optimizer_learning_rate(self.model)
+            self.logger.log_epoch(int(epoch), with_learning_rate(logs, rate))
 
     def on_train_end(self, logs=None) -> None:
         if self.logger is not None:
@@ -167,23 +168,19 @@ class TBVizCallback(keras.callbacks.Callback):
             self.logger.close()
 
 
-def with_learning_rate(logs: Mapping[str, object], model) -> Mapping[str, object]:
-    """An epoch's ``logs`` with the optimizer's learning rate when they hold none.
-
-    Keras puts ``learning_rate`` in the logs only when a callback sets the rate
-    (ReduceLROnPlateau, LearningRateScheduler), not for a ``LearningRateSchedule``
-    in the optimizer; the detector gives a rate that dropped or rose its chance.
-    Read at the epoch's end, as Keras' own TensorBoard callback reads it, so a
-    run read back from either log is judged alike."""
-    if any(k in logs for k in LEARNING_RATE_KEYS):
-        return logs
+def optimizer_learning_rate(model) -> float | None:
+    """The model's optimizer's learning rate now (a ``LearningRateSchedule``
+    evaluated at its step), or None. Keras puts ``learning_rate`` in the logs only
+    when a callback sets the rate (ReduceLROnPlateau, LearningRateScheduler), so
+    the callbacks read this at each epoch's end, as Keras' own TensorBoard
+    callback does: a run read back from either log is judged alike."""
     optimizer = getattr(model, "optimizer", None)
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     rate = getattr(optimizer, "learning_rate", None)
     try:
-        return {**logs, "learning_rate": float(keras.ops.convert_to_numpy(rate))}
+        return float(keras.ops.convert_to_numpy(rate))
     except (TypeError, ValueError):  # no optimizer, or a rate that is not one number
-        return logs
+        return None
 
 
 def metric_directions(model) -> dict[str, str]:

@@ -91,12 +91,13 @@ class OverfittingStopping(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         if not logs:
             return
-        from tbviz.live.callback import metric_directions, with_learning_rate
+        from tbviz.core.verdicts import with_learning_rate
+        from tbviz.live.callback import metric_directions, optimizer_learning_rate
 
         if not self._directions_read:
             self._directions_read = True
             self.judge.diagnoser.add_directions(metric_directions(self.model))
-        numbers = numeric_logs(with_learning_rate(logs, self.model))
+        numbers = numeric_logs(with_learning_rate(logs, optimizer_learning_rate(self.model)))
         d = self.judge.judge(int(epoch), numbers)
         if d is None or self.monitor not in numbers:
             return
