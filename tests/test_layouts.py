@@ -21,7 +21,7 @@ from tbviz.logdir.layouts import (
     suggest_mapping,
 )
 from tbviz.logdir.reader import read_run
-from tests.writers import tab_rows
+from tests.writers import AGREED, cli_rows, same_reading, tab_rows
 
 VAL = [1.0, 0.7, 0.55, 0.5, 0.52, 0.56, 0.61, 0.67]  # best at epoch 3 (step 3)
 TRAIN = [1.1, 0.7, 0.45, 0.3, 0.2, 0.12, 0.07, 0.04]
@@ -148,6 +148,72 @@ def test_the_tab_lists_a_lightning_style_run(tmp_path):
     [row] = tab_rows(logdir).values()
     assert row["run"] == "lightning_logs/version_0" and row["source"] == "scalars"
     assert row["best_epoch"] == 3 and row["epochs"] == 8 and row["status"] == "overfitting"
+
+
+def fairseq_run(folder, *, epoch_averages: bool = True) -> None:
+    """A run as fairseq's ``--tensorboard-logdir`` writes it: a writer per tag of its
+    progress bar (``train_inner`` every few updates, ``train`` at each epoch's end,
+    ``valid`` after it), bare tags beside its bookkeeping, at the update count."""
+    from tensorboardX import SummaryWriter
+
+    writers = {
+        name: SummaryWriter(str(folder / name)) for name in ("train_inner", "train", "valid")
+    }
+    book = {
+        "wps": 9000.0,
+        "ups": 3.0,
+        "wpb": 3000.0,
+        "bsz": 96.0,
+        "lr": 5e-4,
+        "gnorm": 1.1,
+        "clip": 0.0,
+        "loss_scale": 128.0,
+        "train_wall": 30.0,
+        "gb_free": 9.0,
+        "wall": 99.0,
+    }
+    updates = 0
+    for train, val in zip(TRAIN, VAL, strict=True):
+        for i in range(4):
+            updates += 25
+            writers["train_inner"].add_scalar("loss", train + 0.05 * (2 - i), updates)
+            writers["train_inner"].add_scalar("nll_loss", train - 0.1, updates)
+            for tag, value in book.items():
+                writers["train_inner"].add_scalar(tag, value, updates)
+        if epoch_averages:
+            writers["train"].add_scalar("loss", train, updates)
+            writers["train"].add_scalar("nll_loss", train - 0.1, updates)
+            writers["train"].add_scalar("ppl", 2 ** (train - 0.1), updates)
+            writers["train"].add_scalar("num_updates", updates, updates)
+        writers["valid"].add_scalar("loss", val, updates)
+        writers["valid"].add_scalar("nll_loss", val - 0.1, updates)
+        writers["valid"].add_scalar("ppl", 2 ** (val - 0.1), updates)
+        writers["valid"].add_scalar("best_loss", min(VAL[: TRAIN.index(train) + 1]), updates)
+        writers["valid"].add_scalar("wps", 20000.0, updates)
+    for writer in writers.values():
+        writer.close()
+
+
+def test_fairseq_logs_are_one_run_without_its_bookkeeping(tmp_path, capsys):
+    """fairseq's ``train_inner`` folder once showed as a run of its own ("no
+    validation", 32 "epochs"), and its throughput, batch size and loss scale as
+    metrics with figures of their own."""
+    logdir = tmp_path / "runs"
+    fairseq_run(logdir / "transformer" / "tb")
+    fairseq_run(logdir / "lstm" / "tb", epoch_averages=False)  # stopped before its first
+    cli = cli_rows(logdir, capsys)
+    assert set(cli) == {"transformer/tb", "lstm/tb"}
+    row = cli["transformer/tb"]
+    assert row["paired"] == ["loss", "nll_loss", "ppl"]
+    assert row["epochs"] == 8 and row["best_epoch"] == 3 and row["status"] == "overfitting"
+    assert row["gap"] == pytest.approx(VAL[-1] - TRAIN[-1])  # the epoch's average, not an update's
+    # Without the epoch averages, training is the mean of each epoch's updates.
+    lstm = cli["lstm/tb"]
+    assert lstm["paired"] == ["loss", "nll_loss"] and lstm["best_epoch"] == 3
+    assert lstm["gap"] == pytest.approx(VAL[-1] - (TRAIN[-1] + 0.05 * (2 + 1 + 0 - 1) / 4))
+    tab = tab_rows(logdir)
+    for run in cli:
+        assert not same_reading(cli[run], tab[run]), (run, AGREED)
 
 
 def test_a_broken_file_costs_only_what_is_broken(tmp_path, capsys):

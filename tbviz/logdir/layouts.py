@@ -70,6 +70,9 @@ _SPLIT_FIRST = re.compile(rf"^({_SPLIT})[/_.\-\s]+(.+)$", re.IGNORECASE)
 _SPLIT_LAST = re.compile(rf"^(.+?)[/_.\-\s]+({_SPLIT})$", re.IGNORECASE)
 _SUFFIX = re.compile(r"^(.+?)_(epoch|step)$", re.IGNORECASE)
 _LOADER = re.compile(r"^(.+)/dataloader_idx_(\d+)$")
+#: A folder of per-iteration training values beside the run's split folders:
+#: fairseq's ``train_inner`` (its ``train`` folder holds the epoch averages).
+_INNER = re.compile(r"^(train|training)_(inner|steps?|iters?|iterations?|batch|batches)$", re.I)
 #: A folder name ending in a split word: ``Loss_train`` (add_scalars) or ``bert_eval``.
 _NAME_SPLIT = re.compile(rf"^(.+)[_\-.]({_SPLIT})$", re.IGNORECASE)
 #: Tags that count or time the training, never a metric to compare (Ray Tune's
@@ -80,7 +83,10 @@ _BOOKKEEPING = re.compile(
     r"|.*_per_second|.*_vs_iterations|time|epoch_time"
     r"|done|training_iteration|iterations_since_restore|time_this_iter_s|time_since_restore"
     r"|time_total_s|timesteps_total|timesteps_since_restore|episodes_total|timestamp"
-    r"|warmup_time|perf_.*)$"
+    r"|warmup_time|perf_.*"
+    # fairseq's: updates, throughput, batch size, gradient norm and clipping, the
+    # fp16 loss scale, timings, free memory, and the running best of a metric.
+    r"|num_updates|wps|ups|wpb|bsz|gnorm|clip|loss_scale|train_wall|wall|gb_free|oom|best_.*)$"
 )
 #: A namespace a writer puts before every tag: Ray Tune's ``ray/tune/loss``.
 _NAMESPACE = re.compile(r"^ray/tune/")
@@ -104,11 +110,14 @@ class Curve(NamedTuple):
 class Part:
     """What one folder is to its run: ``root`` (the run folder), ``split`` (a
     ``train``/``validation`` folder), ``add_scalars`` (one tag's split) or
-    ``hparams`` (``add_hparams``' sub-folder)."""
+    ``hparams`` (``add_hparams``' sub-folder). ``grain`` is ``"step"`` for a split
+    folder of per-iteration values (fairseq's ``train_inner``), which give way to
+    the same metric logged once an epoch."""
 
     kind: str
     split: str = ""
     tag: str = ""
+    grain: str = ""
 
 
 ROOT = Part("root")
@@ -453,6 +462,8 @@ def _place(
             # both splits: Ultralytics' runs/detect/train (then train2, train3...).
             return folder, ROOT
         return parent, Part("split", split)
+    if splits[parent] and _INNER.match(name):
+        return parent, Part("split", "train", grain="step")
     found = _NAME_SPLIT.match(name)
     if found:
         stem = f"{parent}/{found.group(1)}" if parent != "." else found.group(1)
@@ -537,7 +548,7 @@ def run_history(
                 keras = keras or tag.startswith(metadata.EPOCH_TAG_PREFIX)
                 found = split_folder_key(tag, part.split)
                 if found is not None:
-                    offer(found[0], found[1], curve)
+                    offer(found[0], part.grain or found[1], curve)
         elif part.kind == "add_scalars" and part.tag in tags:
             metric = scalars_metric(part.tag)
             key = (VALIDATION_PREFIX if part.split == "val" else "") + metric
