@@ -73,6 +73,8 @@ def test_flat_tags_are_matched_case_insensitively():
     assert match_flat_tag("learning_rate") is None
     assert match_flat_tag("training loss") == ("train", "loss", "")  # PyTorch's tutorial
     assert match_flat_tag("Validation Accuracy") == ("val", "accuracy", "")
+    assert match_flat_tag("Loss/valid_acc") == ("val", "acc", "")  # skorch: a chart group
+    assert match_flat_tag("metrics/mAP50(B)") is None
 
 
 def test_no_mapping_is_suggested_from_counters_and_timings():

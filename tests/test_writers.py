@@ -103,6 +103,46 @@ def test_annotate_writes_only_in_run_folders_and_twice_adds_nothing(tmp_path, ca
     assert [line for run in cli for line in writers.same_reading(cli[run], tab[run])] == []
 
 
+def test_a_skorch_fit_is_read_as_its_own_history_says(tmp_path, capsys):
+    """skorch's ``TensorBoard`` callback writes its history keys under one chart group
+    (``Loss/train_loss``, ``Loss/valid_loss``, ``Loss/valid_acc``) beside ``dur``,
+    at epochs 1, 2, ...: once read as no run at all, with nonsense flags suggested."""
+    import numpy as np
+    import torch
+    from skorch import NeuralNetClassifier
+    from skorch.callbacks import TensorBoard
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 20)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(scale=1.5, size=240) > 0).astype(np.int64)  # noisy: overfits
+    module = torch.nn.Sequential(torch.nn.Linear(20, 128), torch.nn.ReLU(), torch.nn.Linear(128, 2))
+    writer = SummaryWriter(str(tmp_path / "runs" / "skorch-mlp"))
+    net = NeuralNetClassifier(
+        module,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.02,
+        max_epochs=15,
+        callbacks=[TensorBoard(writer)],
+        verbose=0,
+    )
+    net.fit(x, y)
+    writer.close()
+    valid = list(net.history[:, "valid_loss"])
+    cli = writers.cli_rows(tmp_path / "runs", capsys)
+    tab = writers.tab_rows(tmp_path / "runs")
+    row = cli["skorch-mlp"]
+    assert writers.same_reading(row, tab["skorch-mlp"]) == []
+    assert row["layout"] == "flat" and row["paired"] == ["loss"]  # dur is no metric
+    assert row["epochs"] == 15 and row["best_epoch"] == valid.index(min(valid))
+    assert row["best_value"] == pytest.approx(min(valid))
+    data = read_run(str(tmp_path / "runs" / "skorch-mlp"))
+    assert data.history["val_acc"].values == pytest.approx(list(net.history[:, "valid_acc"]))
+    assert data.history["loss"].values == pytest.approx(list(net.history[:, "train_loss"]))
+
+
 def test_the_suggested_flags_work_when_pasted(tmp_path, capsys):
     root = tmp_path / "runs"
     writer = writers.torch_writer(root / "odd")

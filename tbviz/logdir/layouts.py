@@ -86,7 +86,8 @@ _BOOKKEEPING = re.compile(
     r"|warmup_time|perf_.*"
     # fairseq's: updates, throughput, batch size, gradient norm and clipping, the
     # fp16 loss scale, timings, free memory, and the running best of a metric.
-    r"|num_updates|wps|ups|wpb|bsz|gnorm|clip|loss_scale|train_wall|wall|gb_free|oom|best_.*)$"
+    r"|num_updates|wps|ups|wpb|bsz|gnorm|clip|loss_scale|train_wall|wall|gb_free|oom|best_.*"
+    r"|dur)$"  # skorch's epoch duration
 )
 #: A namespace a writer puts before every tag: Ray Tune's ``ray/tune/loss``.
 _NAMESPACE = re.compile(r"^ray/tune/")
@@ -213,14 +214,20 @@ def match_flat_tag(tag: str) -> tuple[str, str, str] | None:
 
 
 def _parse_flat(tag: str) -> tuple[str, str, str, str] | None:
-    """(split, split word as written, metric, granularity), or None."""
+    """(split, split word as written, metric, granularity), or None.
+
+    A chart group before the split-named part is left out: skorch's
+    ``TensorBoard`` callback writes ``Loss/train_loss``, ``Loss/valid_loss`` and
+    ``Loss/valid_acc`` (its history keys, every one under ``Loss/``).
+    """
     found = _SPLIT_FIRST.match(tag)
     if found:
         word, metric = found.group(1), found.group(2)
     else:
         found = _SPLIT_LAST.match(tag)
         if not found:
-            return None
+            group, _, last = tag.rpartition("/")
+            return _parse_flat(last) if group else None
         metric, word = found.group(1), found.group(2)
     grain = ""
     suffix = _SUFFIX.match(metric)
