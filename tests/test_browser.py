@@ -226,6 +226,14 @@ def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, 
         assert "no-monitor" in page.inner_text('tr.run[data-run="plain"]')
         assert page.inner_text('tr.run[data-run="logged"]') == logged
         assert page.eval_on_selector("#judge-by", "s => s.value") == "val_box_loss"
+        # A run that logged no figure gets one drawn by the tab, judged as its row.
+        page.click(f"{detect} td.name")
+        page.wait_for_function(
+            "document.querySelector('#detail h3')?.textContent === 'detect'"
+            " && document.querySelector('#detail img.figure')?.complete"
+        )
+        assert page.evaluate("document.querySelector('#detail img.figure').naturalWidth") > 300
+        assert page.inner_text("#detail .drawn").startswith("Drawn by the tab")
 
 
 def test_filter_sort_select_and_untick_as_a_person_would(browser, server):

@@ -85,9 +85,33 @@ def test_figure_route_serves_the_latest_png(client):
     assert response.headers["Content-Type"] == "image/png"
     image = Image.open(io.BytesIO(response.get_data()))
     assert image.size[0] > 300
-    missing = client.get("/data/plugin/tbviz/figure?run=plain-keras")
-    assert missing.status_code == 404
+    assert client.get("/data/plugin/tbviz/figure?run=nope").status_code == 404
     assert client.get("/data/plugin/tbviz/figure").status_code == 400
+
+
+def test_a_run_that_logged_no_figure_gets_one_drawn_from_its_scalars(client, logdir):
+    """Plain Keras scalars, and a tbviz run logged with figures off: the tab draws
+    the comparison figure the run would have logged, once, until it gets new data."""
+    from tbviz.figures.run_figure import ComparisonPlotter
+    from tbviz.logdir.reader import read_run
+
+    for run in ("plain-keras", HOSTILE):
+        response = client.get("/data/plugin/tbviz/figure?run=" + urllib.parse.quote(run))
+        assert response.status_code == 200, run
+        assert response.headers["Content-Type"] == "image/png"
+        image = Image.open(io.BytesIO(response.get_data()))
+        assert image.size[0] > 300 and len(image.convert("RGB").getcolors(1 << 16)) > 8
+    # The very figure annotate would write, with the verdict the row shows.
+    response = client.get("/data/plugin/tbviz/figure?run=plain-keras&metric=val_loss")
+    data = read_run(str(logdir / "plain-keras"))
+    from tbviz.core.diagnosis import diagnose
+    from tbviz.core.text import figure_title
+
+    diagnosis = diagnose(data.history, "val_loss")
+    expected = ComparisonPlotter().render(
+        data.history, diagnosis, figure_title("plain-keras", 1, diagnosis.status), epochs=2
+    )
+    assert response.get_data() == expected.png
 
 
 def test_overlay_route_gives_the_monitored_metric_with_onsets(client):

@@ -18,7 +18,9 @@ Routes, under ``/data/plugin/tbviz``:
                          its groups; runs without a stored diagnosis judged by M
                          (default val_loss), and the validation metrics they have
     /notes?run=R         the run's notes and final summary (markdown source)
-    /figure?run=R        the run's latest comparison figure (PNG)
+    /figure?run=R&metric=M   the run's latest comparison figure (PNG); for a run
+                         logged without one (another library's, or tbviz's with
+                         figures off), drawn here from its scalars, judged as its row
     /overlay?run=A&run=B&metric=M   the monitored metric of those runs, with onsets
 """
 
@@ -61,6 +63,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
         #: run -> what was read of it, under its freshness key: see :meth:`runs`.
         self._cache: dict[str, _Entry] = {}
         self._lock = threading.Lock()  # TensorBoard answers requests on several threads
+        self._drawing = threading.Lock()  # one matplotlib figure, reused: one drawing at a time
+        self._plotter = None  # made at the first drawing: matplotlib loads only then
 
     def get_plugin_apps(self) -> dict:
         return {
@@ -155,9 +159,12 @@ class TbvizPlugin(base_plugin.TBPlugin):
             .get(run, {})
             .get(metadata.TAG_FIGURE, [])
         )
-        if not series or len(series[-1].values) < 3:
+        if series and len(series[-1].values) >= 3:
+            png = self._provider.read_blob(ctx, blob_key=series[-1].values[2].blob_key)
+            return http_util.Respond(request, png, "image/png")
+        png = self.drawn_figure(ctx, eid, run, request.args.get("metric") or DEFAULT_METRIC)
+        if png is None:
             raise errors.NotFoundError(f"run {run!r} has no comparison figure")
-        png = self._provider.read_blob(ctx, blob_key=series[-1].values[2].blob_key)
         return http_util.Respond(request, png, "image/png")
 
     @wrappers.Request.application
@@ -212,6 +219,36 @@ class TbvizPlugin(base_plugin.TBPlugin):
         with self._lock:
             histories = [e.history for e in self._cache.values() if e.history is not None]
         return sorted({key for h in histories for key in h if is_validation(key)})
+
+    def drawn_figure(self, ctx, eid: str, run: str, metric: str) -> bytes | None:
+        """The comparison figure of a run that logged none, drawn from the scalars
+        the tab read and judged as its row is (its stored verdict, else by
+        ``metric``); None when the run has no epochs to draw. Kept until the run
+        gets new data."""
+        self.runs(ctx, eid, only=[run], metric=metric)  # reads the run if it is new
+        entry = self._cache.get(run)
+        if entry is None or entry.history is None or entry.history.last_epoch is None:
+            return None
+        key = "" if entry.diagnosis is not None else metric
+        if key not in entry.figures:
+            from tbviz.core.diagnosis import diagnose
+            from tbviz.core.text import figure_title
+
+            diagnosis = entry.diagnosis or diagnose(entry.history, metric)
+            last = entry.history.last_epoch
+            with self._drawing:
+                if self._plotter is None:
+                    from tbviz.figures.run_figure import ComparisonPlotter
+
+                    self._plotter = ComparisonPlotter()
+                figure = self._plotter.render(
+                    entry.history,
+                    diagnosis,
+                    figure_title(run, last, diagnosis.status),
+                    epochs=last + 1,
+                )
+            entry.figures = {key: figure.png}  # the latest metric's only
+        return entry.figures[key]
 
     def _runs(self, ctx, eid: str, only: list[str] | None, metric: str):
         scalars = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
@@ -308,7 +345,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
                 if series is not None and series.plugin_content:
                     hparams = read_hparams(series.plugin_content)
             data = diagnoses.get(run, {}).get(metadata.TAG_DIAGNOSIS, [])
-            diagnosis = _stored(data[-1].numpy) if data else None
+            stored = _stored(data[-1].numpy) if data else None
+            diagnosis = None if stored is None else stored.to_dict()
             base = {
                 "run": run,
                 "source": "tbviz" if diagnosis is not None else "scalars",
@@ -320,7 +358,8 @@ class TbvizPlugin(base_plugin.TBPlugin):
             entry = _Entry(keys[run], base)
             if diagnosis is not None:  # judged when it was logged, by its own monitor
                 entry.stored = _judged(base, diagnosis, result.history)
-            elif result.history.last_epoch is not None:
+                entry.diagnosis = stored
+            if result.history.last_epoch is not None:
                 entry.history = result.history
             self._cache[run] = entry
 
@@ -331,14 +370,17 @@ _METRICS_KEPT = 4
 
 class _Entry:
     """What the tab read of one run, under the freshness key it was read at: its
-    row's run-level fields, and its stored verdict or, for a run diagnosed from its
-    scalars, the history and one (row, curve) per metric asked for so far."""
+    row's run-level fields, its history, and its stored verdict or, for a run
+    diagnosed from its scalars, one (row, curve) per metric asked for so far; and
+    the comparison figure the tab drew for it, if it logged none."""
 
     def __init__(self, key: tuple, base: dict) -> None:
         self.key = key
         self.base = base
         self.stored: tuple[dict, tuple[list, list]] | None = None
+        self.diagnosis = None  # the stored Diagnosis itself, for drawing
         self.history = None
+        self.figures: dict[str, bytes] = {}  # metric judged by ("" if stored) -> PNG
         self._by_metric: dict[str, tuple[dict, tuple[list, list]] | None] = {}
 
     def judged(self, metric: str) -> tuple[dict, tuple[list, list]] | None:
@@ -414,13 +456,13 @@ def _freshness(parts, scalars, stored, sessions) -> tuple:
     )
 
 
-def _stored(payload) -> dict | None:
-    """A stored diagnosis as a dict, read through the one checked parser; None if
-    it cannot be read (the tab then diagnoses the run from its scalars)."""
+def _stored(payload):
+    """A stored diagnosis, read through the one checked parser; None if it cannot
+    be read (the tab then diagnoses the run from its scalars)."""
     from tbviz.core.diagnosis import DiagnosisFormatError, parse_diagnosis
 
     try:
-        return parse_diagnosis(_text(payload)).to_dict()
+        return parse_diagnosis(_text(payload))
     except DiagnosisFormatError:
         return None
 

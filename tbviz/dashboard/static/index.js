@@ -350,15 +350,24 @@ async function loadDetail() {
         + changed.map(([name, value]) => `${name}=${value}`).join(", "),
     ]));
   }
-  if (run.has_figure) {
-    const url = ROUTE("figure");
-    url.searchParams.set("run", run.run);
-    url.searchParams.set("t", String(Date.now())); // the newest figure after a refresh
-    pane.appendChild(el("img", { class: "figure", src: url.href, alt: `figure of ${run.run}` }));
-  } else {
-    pane.appendChild(el("p", { class: "muted" }, [
-      "No comparison figure: this run was logged without tbviz (`tbviz annotate` adds one).",
-    ]));
+  // The run's own figure, or, for a run that logged none, one the plugin draws
+  // from its scalars, judged as its row is (by the metric chosen above).
+  const figure = ROUTE("figure");
+  figure.searchParams.set("run", run.run);
+  figure.searchParams.set("metric", state.metric);
+  figure.searchParams.set("t", String(Date.now())); // the newest figure after a refresh
+  const img = el("img", { class: "figure", src: figure.href, alt: `figure of ${run.run}` });
+  pane.appendChild(img);
+  if (!run.has_figure) {
+    const caption = el("p", { class: "muted drawn" }, [
+      "Drawn by the tab from the run's scalars; `tbviz annotate` writes figures and "
+        + "notes into the run itself.",
+    ]);
+    pane.appendChild(caption);
+    img.addEventListener("error", () => {
+      img.remove();
+      caption.replaceChildren("No comparison figure: the run has no epochs to draw.");
+    });
   }
   const url = ROUTE("notes");
   url.searchParams.set("run", run.run);
