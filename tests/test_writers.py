@@ -143,6 +143,27 @@ def test_a_skorch_fit_is_read_as_its_own_history_says(tmp_path, capsys):
     assert data.history["loss"].values == pytest.approx(list(net.history[:, "train_loss"]))
 
 
+def test_catboost_learn_and_test_folders_are_one_run(tmp_path, capsys):
+    """CatBoost writes ``catboost_info/learn`` and ``catboost_info/test``, its metrics
+    by their own names (``Logloss``, ``Accuracy``) at iterations 0, 1, ... (checked
+    against catboost 1.2 here; not installed for the tests: a 100 MB wheel). The
+    ``learn`` folder was once skipped, so an overfitting model read as a plateau."""
+    root = tmp_path / "runs"
+    for folder, curve in (("learn", TRAIN), ("test", VAL)):
+        writer = writers.tbx_writer(root / "catboost_info" / folder)
+        for iteration, value in enumerate(curve):
+            writer.add_scalar("Logloss", value, iteration)
+            writer.add_scalar("Accuracy", 1 - value / 2, iteration)
+        writer.close()
+    cli = writers.cli_rows(root, capsys, "--metric", "val_Logloss")
+    tab = writers.tab_rows(root, metric="val_Logloss")
+    row = cli["catboost_info"]
+    assert writers.same_reading(row, tab["catboost_info"]) == []
+    assert row["layout"] == "split folders" and row["paired"] == ["Accuracy", "Logloss"]
+    assert (row["best_epoch"], row["status"]) == (BEST_EPOCH, "overfitting")
+    assert row["gap"] == pytest.approx(VAL[-1] - TRAIN[-1], abs=1e-6)
+
+
 def test_the_suggested_flags_work_when_pasted(tmp_path, capsys):
     root = tmp_path / "runs"
     writer = writers.torch_writer(root / "odd")

@@ -64,6 +64,9 @@ from tbviz.core.history import VALIDATION_PREFIX, History, Series
 from tbviz.logdir import metadata
 
 _TRAIN = ("train", "training")
+#: Folder names only (not tag words, where ``learn_rate`` is no split): CatBoost
+#: writes ``catboost_info/learn`` beside ``catboost_info/test``.
+_TRAIN_FOLDERS = (*_TRAIN, "learn")
 _VALIDATION = ("val", "valid", "validation", "eval", "evaluation", "test", "dev")
 _SPLIT = "|".join(_TRAIN + _VALIDATION)
 _SPLIT_FIRST = re.compile(rf"^({_SPLIT})[/_.\-\s]+(.+)$", re.IGNORECASE)
@@ -171,7 +174,7 @@ class LayoutResult:
 def split_word(word: str) -> str | None:
     """``"train"`` or ``"val"`` for a word naming a split, else None."""
     lower = word.lower()
-    if lower in _TRAIN:
+    if lower in _TRAIN_FOLDERS:
         return "train"
     if lower in _VALIDATION:
         return "val"
