@@ -146,7 +146,7 @@ def test_runs_without_a_stored_verdict_are_judged_by_the_metric_the_tab_asks_for
     writers.write_torch_flat(tmp_path / "plain", first=0)
     with RunLogger(tmp_path, "logged", figure_every=0) as run:
         for epoch, (train, val) in enumerate(zip(writers.TRAIN, writers.VAL, strict=True)):
-            run.log_epoch(epoch, {"loss": train, "val_loss": val})
+            run.log_epoch(epoch, {"loss": train, "val_loss": val, "val_auc": 1 - val / 2})
     client = tab_client(tmp_path)
 
     def runs(query: str = "") -> dict:
@@ -156,6 +156,7 @@ def test_runs_without_a_stored_verdict_are_judged_by_the_metric_the_tab_asks_for
 
     default = runs()
     rows = {row["run"]: row for row in default["runs"]}
+    # Not val_auc: only the logged run has it, and it keeps the verdict it was logged with.
     assert default["metric"] == "val_loss" and default["metrics"] == ["val_box_loss", "val_loss"]
     assert rows["detect"]["status"] == "no-monitor" and rows["plain"]["status"] == "overfitting"
     chosen = runs("?metric=val_box_loss")

@@ -217,7 +217,11 @@ class TbvizPlugin(base_plugin.TBPlugin):
         """The validation metrics of the runs diagnosed from their scalars (read so
         far): what they can be judged by."""
         with self._lock:
-            histories = [e.history for e in self._cache.values() if e.history is not None]
+            histories = [
+                e.history
+                for e in self._cache.values()
+                if e.history is not None and e.stored is None
+            ]
         return sorted({key for h in histories for key in h if is_validation(key)})
 
     def drawn_figure(self, ctx, eid: str, run: str, metric: str) -> bytes | None:
