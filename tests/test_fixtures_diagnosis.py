@@ -225,6 +225,24 @@ def test_the_bench_judges_a_pool_of_folders_with_other_settings(tmp_path, monkey
     assert "did you mean confirm_epochs?" in capsys.readouterr().err
 
 
+def test_the_premature_alarm_study_counts_the_alarms_the_bench_counts(monkeypatch, capsys):
+    """scripts/bench_premature.py (the README's "Can the curve so far tell...") studies
+    the same first alarms bench_diagnosis finds premature, and scores each measure."""
+    import bench_premature
+
+    runs = bench_diagnosis.load_runs(FIXTURES)
+    rows = bench_diagnosis.evaluate(runs, bench_diagnosis.tbviz_outcome)["rows"]
+    premature = sum(r["premature"] for r in rows if r["truth"] != "not-learning")
+    monkeypatch.setattr(sys, "argv", ["bench_premature.py", str(FIXTURES)])
+    assert bench_premature.main() == 0
+    out = capsys.readouterr().out
+    assert f"{len(runs)} runs, " in out and f", {premature} premature" in out
+    measured = [line for line in out.splitlines() if line.startswith("  ") and " AUC " in line]
+    aucs = [float(line.split(" AUC ")[1].split()[0]) for line in measured]
+    assert len(aucs) == 13 and all(0.5 <= a <= 1 for a in aucs)
+    assert out.count("holding half the premature alarms") == 2
+
+
 def test_the_torch_held_out_generator_trains_every_schedule_it_names():
     """scripts/make_torch_heldout.py: each schedule builds, and a short run of a
     classification and a regression kind logs what the bench reads."""
