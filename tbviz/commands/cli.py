@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tbviz",
         description="Diagnose and compare training runs in a TensorBoard log directory, "
         "written by tbviz or by the library that trained them (Keras, torch.utils.tensorboard, "
-        "tensorboardX, Lightning, the Hugging Face Trainer, Ray Tune; see the README's "
-        "layout table).",
+        "tensorboardX, Lightning, the Hugging Face Trainer, Ray Tune, fastai, skorch, fairseq, "
+        "CatBoost; see the README's layout table).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     board = _add_command(
