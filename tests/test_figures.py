@@ -167,6 +167,25 @@ def test_only_training_vs_validation_metrics_get_a_panel():
     assert list(plotter._panels) == ["loss"]
 
 
+def test_the_metric_the_verdict_speaks_of_comes_first():
+    """CatBoost's ``Logloss`` (judged by ``--metric val_Logloss``) or a run judged by
+    accuracy: its panel opens the figure, beside the strip drawn for it; loss
+    first otherwise."""
+    curves = {"Accuracy": [0.8, 0.9, 0.95], "val_Accuracy": [0.7, 0.75, 0.74],
+              "Logloss": [0.6, 0.4, 0.2], "val_Logloss": [0.65, 0.55, 0.6]}  # fmt: skip
+    history = History.from_keras(curves)
+    plotter = ComparisonPlotter()
+    plotter.render(history, diagnose(history, "val_Logloss"), title="catboost_info")
+    assert list(plotter._panels) == ["Logloss", "Accuracy"]
+    plotter.render(history, diagnose(history, "val_Accuracy"), title="catboost_info")
+    assert list(plotter._panels) == ["Accuracy", "Logloss"]
+    keras = History.from_keras(TUTORIAL)
+    plotter.render(keras, diagnose(keras, "val_accuracy"), title="run")
+    assert list(plotter._panels) == ["accuracy", "loss"]
+    plotter.render(keras, None, title="run")
+    assert list(plotter._panels) == ["loss", "accuracy"]
+
+
 def test_a_plotter_reused_by_a_later_run_draws_what_a_fresh_one_draws():
     """The renderer hands a finished run's plotter to the next run in the
     process: nothing of the first run (its ranges, its strip's metric) may

@@ -351,6 +351,9 @@ class ComparisonPlotter:
         pairs = comparison_pairs(history)
         if not pairs:
             raise ValueError("the history has no metric to draw")
+        if diagnosis is not None:  # the metric the verdict speaks of comes first
+            monitored = base_name(diagnosis.monitor)
+            pairs.sort(key=lambda p: p.name != monitored)
         names = tuple(p.name for p in pairs)
         strip = diagnosis is not None and diagnosis.monitor in history
         if (len(names), bool(title), strip) != (self._count, self._title_shown, self._strip_shown):
