@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tbviz.commands.cli import main
+from tbviz.logdir.reader import read_run
 
 
 @pytest.fixture(scope="module")
@@ -124,16 +125,25 @@ def test_a_metric_no_run_has_is_an_error_that_names_the_metrics_and_writes_nothi
     assert sorted(mixed_logdir.rglob("*")) == files  # no run annotated by a metric it lacks
 
 
-def test_annotate_names_the_runs_that_lack_the_metric(tmp_path, capsys):
+def test_annotate_leaves_the_runs_that_lack_the_metric_for_their_own(tmp_path, capsys):
+    """Once, a run without the metric got a no-monitor annotation, which then counted
+    as current: annotating it again by a metric it has did nothing."""
     from tests import writers
 
     writers.write_torch_flat(tmp_path / "loss-only")
     writers.write_hand_keras_names(tmp_path / "with-accuracy")
+    files = sorted((tmp_path / "loss-only").iterdir())
     assert main(["annotate", str(tmp_path), "--metric", "val_accuracy", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
     assert (
-        "1 of 2 runs have no 'val_accuracy': 'loss-only' (they log val_loss; rank them by "
-        "one with --metric)" in capsys.readouterr().err
+        "1 of 2 runs have no 'val_accuracy': 'loss-only' (they log val_loss; not annotated: "
+        "annotate them with --metric and one of those)" in err
     )
+    assert "1 annotated, 0 brought up to date, 0 already current, 1 skipped" in out
+    assert sorted((tmp_path / "loss-only").iterdir()) == files
+    assert main(["annotate", str(tmp_path), "--metric", "val_loss", "--no-progress"]) == 0
+    assert "annotated loss-only" in capsys.readouterr().out
+    assert read_run(str(tmp_path / "loss-only")).diagnoses()[-1][1]["status"] == "overfitting"
 
 
 def test_a_metric_some_runs_lack_names_those_runs(mixed_logdir, capsys):

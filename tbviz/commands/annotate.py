@@ -21,7 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tbviz.commands.discovery import check_metric_in, select_runs, unpaired_message
+from tbviz.commands.discovery import (
+    ANNOTATE_REMEDY,
+    check_metric_in,
+    select_runs,
+    unpaired_message,
+)
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.history import History
 from tbviz.core.text import figure_title
@@ -60,9 +65,10 @@ def annotate(
 
     A run annotated before whose scalars have grown since (training went on)
     is brought up to date: the new epochs are appended, nothing is rewritten.
-    Runs whose files cannot be read, or whose scalars pair into no training
-    and validation curves, are skipped; ``problems`` says which and why (and
-    names runs read only in part). Everything is written into run folders
+    Runs whose files cannot be read, whose scalars pair into no training
+    and validation curves, or whose validation metrics do not include
+    ``metric`` (to be annotated by one of theirs), are skipped; ``problems``
+    says which and why (and names runs read only in part). Everything is written into run folders
     (the folder a run is named after), never beside them.
 
     Raises:
@@ -92,9 +98,14 @@ def annotate(
             outcome.already.append(run)
         else:
             read[run] = (run_dir, data, done_until)
-    said = check_metric_in({run: data.history for run, (_, data, _) in read.items()}, metric)
+    said, lacking = check_metric_in(
+        {run: data.history for run, (_, data, _) in read.items()}, metric, ANNOTATE_REMEDY
+    )
     if said:
         outcome.problems.append(said)
+    for run in lacking:  # a no-monitor verdict written now would count as current later
+        del read[run]
+        outcome.skipped.append(run)
     plotter = ComparisonPlotter()
     for done, (run, (run_dir, data, done_until)) in enumerate(read.items(), 1):
         if data.problems:

@@ -247,9 +247,17 @@ def check_metric(results: list[RunResult], metric: str) -> str:
     return _metric_check(metric, len(results), lacking, found, theirs)
 
 
-def check_metric_in(histories: Mapping[str, History], metric: str) -> str:
+#: What a warning about runs lacking the metric tells the user to do.
+_RANK_REMEDY = "rank them by one with --metric"
+ANNOTATE_REMEDY = "not annotated: annotate them with --metric and one of those"
+
+
+def check_metric_in(
+    histories: Mapping[str, History], metric: str, remedy: str = _RANK_REMEDY
+) -> tuple[str, list[str]]:
     """:func:`check_metric` over read histories (run -> History), before any diagnosis:
-    ``annotate`` checks this before it writes anything."""
+    ``annotate`` checks this before it writes anything. Returns the words and the
+    runs that have validation metrics but not ``metric``."""
     lacking, found, theirs = [], set(), set()
     for run, history in histories.items():
         validation = {k for k in history if is_validation(k)}
@@ -257,11 +265,16 @@ def check_metric_in(histories: Mapping[str, History], metric: str) -> str:
         if validation and metric not in history:
             lacking.append(run)
             theirs |= validation
-    return _metric_check(metric, len(histories), lacking, found, theirs)
+    return _metric_check(metric, len(histories), lacking, found, theirs, remedy), lacking
 
 
 def _metric_check(
-    metric: str, runs: int, lacking: list[str], found: set[str], theirs: set[str]
+    metric: str,
+    runs: int,
+    lacking: list[str],
+    found: set[str],
+    theirs: set[str],
+    remedy: str = _RANK_REMEDY,
 ) -> str:
     """The words for runs that lack ``metric`` ("" for none): a warning naming them
     and what they log instead (``theirs``) when some have it; an error naming
@@ -275,7 +288,7 @@ def _metric_check(
         logged = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         return (
             f"{len(lacking)} of {runs} runs have no {metric!r}: {shown}{more} "
-            f"(they log {logged}; rank them by one with --metric)"
+            f"(they log {logged}; {remedy})"
         )
     names = sorted(found)
     close = difflib.get_close_matches(metric, names, n=1)
