@@ -133,6 +133,85 @@ def test_lightning_logs_place_values_by_the_epoch_scalar(tmp_path):
     assert "val_acc" in history
 
 
+@pytest.mark.slow
+def test_lightning_training_logged_at_steps_is_averaged_per_epoch(tmp_path):
+    """``self.log("train_loss", loss)`` in ``training_step`` (Lightning's default there:
+    every ``log_every_n_steps`` steps, no epoch value) is each epoch's mean, as an
+    epoch's training loss is, not its last batch; too few steps is said."""
+    import lightning
+    import torch
+
+    losses: list[tuple[int, float]] = []
+
+    class Default(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2)
+            )
+
+        def training_step(self, batch, _):
+            loss = torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+            self.log("train_loss", loss)
+            losses.append((self.current_epoch, loss.item()))
+            return loss
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", torch.nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 20), torch.randint(0, 2, (256,))
+    train = torch.utils.data.DataLoader(list(zip(x, y, strict=True)), batch_size=32)
+    val = torch.utils.data.DataLoader(list(zip(x[:64], y[:64], strict=True)), batch_size=64)
+    for name, every in (("every-step", 1), ("default", 50)):
+        losses.clear()
+        lightning.Trainer(
+            max_epochs=4,
+            log_every_n_steps=every,
+            logger=lightning.pytorch.loggers.TensorBoardLogger(str(tmp_path), name=name),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        ).fit(Default(), train, val)
+        run = read_run(str(tmp_path / name / "version_0"))
+        if every == 1:
+            means = [
+                sum(v for e, v in losses if e == epoch) / sum(e == epoch for e, _ in losses)
+                for epoch in range(4)
+            ]
+            assert run.history["loss"].values == pytest.approx(means, rel=1e-5)
+            assert "loss logged at steps: averaged per epoch" in run.remarks
+        else:  # 8 steps an epoch, logged every 50: no training value at all
+            assert "loss" not in run.history
+            assert any(r.startswith("no training metric logged") for r in run.remarks)
+        assert run.history["val_loss"].epochs == [0, 1, 2, 3]
+
+
+def test_lightning_training_logged_at_few_epochs_is_named(tmp_path):
+    """Fewer training steps an epoch than ``log_every_n_steps``: the epochs training
+    was logged at are named, with what to change."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path / "lightning_logs" / "version_0"))
+    for epoch, (train, val) in enumerate(zip(TRAIN, VAL, strict=True)):
+        step = epoch * 20 + 19
+        if epoch == 2:  # every 50 steps of 20 an epoch: step 49 only
+            writer.add_scalar("train_loss", train, 49)
+            writer.add_scalar("epoch", epoch, 49)
+        writer.add_scalar("val_loss", val, step)
+        writer.add_scalar("epoch", epoch, step)
+    writer.close()
+    run = read_run(str(tmp_path / "lightning_logs" / "version_0"))
+    assert run.history["loss"].epochs == [2]
+    assert (
+        "loss logged at only 1 of 8 epochs: log it with self.log(..., on_epoch=True), or a "
+        "lower Trainer(log_every_n_steps=...)" in run.remarks
+    )
+
+
 def test_the_tab_lists_a_lightning_style_run(tmp_path):
     from tensorboardX import SummaryWriter
 

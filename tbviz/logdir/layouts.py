@@ -575,13 +575,44 @@ def run_history(
         layout = "lightning" if epochs is not None else "flat"
     if epochs is not None:
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
-        placed = {k: _by_epoch_scalar(c, epochs) for k, (_, c) in chosen.items()}
+        # Training logged in training_step (``self.log``'s default there: every
+        # ``log_every_n_steps`` steps) is averaged per epoch, as an epoch's
+        # training loss is; validation logged more than once an epoch
+        # (``val_check_interval < 1``) is read at its last evaluation.
+        placed = {
+            k: _by_epoch_scalar(c, epochs, mean=not k.startswith(VALIDATION_PREFIX))
+            for k, (_, c) in chosen.items()
+        }
         several = sorted(k for k, (_, c) in chosen.items() if len(c.steps) > len(placed[k]))
-        if several:  # Lightning's val_check_interval < 1: validation within epochs
+        last = [k for k in several if k.startswith(VALIDATION_PREFIX)]
+        if last:
             remarks.append(
-                f"{', '.join(several)} logged more than once an epoch: the last value of "
+                f"{', '.join(last)} logged more than once an epoch: the last value of "
                 "each epoch is read"
             )
+        if averaged := [k for k in several if not k.startswith(VALIDATION_PREFIX)]:
+            remarks.append(f"{', '.join(averaged)} logged at steps: averaged per epoch")
+        evaluated = max(
+            (len(placed[k]) for k in placed if k.startswith(VALIDATION_PREFIX)), default=0
+        )
+        sparse = sorted(
+            k
+            for k in placed
+            if not k.startswith(VALIDATION_PREFIX)
+            and k != LEARNING_RATE
+            and len(placed[k]) < evaluated / 2
+        )
+        trained = [k for k in placed if not k.startswith(VALIDATION_PREFIX) and k != LEARNING_RATE]
+        advice = (
+            "log it with self.log(..., on_epoch=True), or a lower Trainer(log_every_n_steps=...)"
+        )
+        if sparse:  # fewer training steps than log_every_n_steps (50) an epoch
+            remarks.append(
+                f"{', '.join(sparse)} logged at only "
+                f"{min(len(placed[k]) for k in sparse)} of {evaluated} epochs: {advice}"
+            )
+        elif evaluated and not trained:
+            remarks.append(f"no training metric logged, so overfitting cannot be told: {advice}")
     elif layout == "keras":
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: Series(list(c.steps), list(c.values)) for k, (_, c) in chosen.items()}
@@ -697,17 +728,19 @@ def _listed(marks: Sequence[int], most: int = 6) -> str:
     return ", ".join(items)
 
 
-def _by_epoch_scalar(curve: Curve, epochs: Curve) -> Series:
+def _by_epoch_scalar(curve: Curve, epochs: Curve, *, mean: bool = False) -> Series:
     """Place values logged at global steps at the epoch Lightning's ``epoch`` scalar
     gives for that step (its last value at or before the step); the last value of
-    an epoch wins."""
+    an epoch wins, or with ``mean`` their mean."""
     steps, values = epochs.steps, epochs.values
-    placed: dict[int, float] = {}
+    placed: dict[int, list[float]] = {}
     for step, value in zip(curve.steps, curve.values, strict=True):
         i = max(bisect.bisect_right(steps, step) - 1, 0)
-        placed[round(values[i])] = value
+        placed.setdefault(round(values[i]), []).append(value)
     ordered = sorted(placed)
-    return Series(ordered, [placed[e] for e in ordered])
+    if mean:
+        return Series(ordered, [sum(placed[e]) / len(placed[e]) for e in ordered])
+    return Series(ordered, [placed[e][-1] for e in ordered])
 
 
 def _counts_epochs(marks: Sequence[int]) -> bool:
