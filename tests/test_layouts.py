@@ -212,6 +212,20 @@ def test_lightning_training_logged_at_few_epochs_is_named(tmp_path):
     )
 
 
+def test_validation_without_training_is_named_in_any_layout():
+    """A flat log (a Tune trainable reporting validation only, say) cannot show
+    overfitting without a training curve: the reading says so."""
+    epochs = list(range(len(VAL)))
+    tags = {"val/loss": Curve(epochs, VAL), "val/acc": Curve(epochs, [1 - v for v in VAL])}
+    result = run_history({".": (ROOT, tags)})
+    assert result.remarks == [
+        "no training metric logged, so overfitting cannot be told: log the training loss "
+        "once an epoch beside the validation loss"
+    ]
+    tags["train/loss"] = Curve(epochs, TRAIN)
+    assert run_history({".": (ROOT, tags)}).remarks == []
+
+
 def test_the_tab_lists_a_lightning_style_run(tmp_path):
     from tensorboardX import SummaryWriter
 

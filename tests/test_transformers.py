@@ -149,3 +149,33 @@ def test_evaluation_metrics_get_tbviz_names():
         "epoch": 2.0,
     }
     assert validation_values(metrics) == {"val_loss": 0.5, "val_accuracy": 0.8}
+
+
+def test_a_trainer_log_without_training_values_says_what_to_set(tmp_path, monkeypatch):
+    """The Trainer logs training every ``logging_steps`` (500): a small run evaluated
+    every epoch has validation and no training curve, which cannot show
+    overfitting; the reading says so and names the argument to change."""
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "runs" / "default-logging"))
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        report_to=["tensorboard"],
+        num_train_epochs=3,
+        per_device_train_batch_size=8,
+        eval_strategy="epoch",
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    Trainer(
+        model=tiny_bert(),
+        args=args,
+        train_dataset=RandomTexts(32, 0),
+        eval_dataset=RandomTexts(16, 1),
+    ).train()
+    run = read_run(str(tmp_path / "runs" / "default-logging"))
+    assert run.history["val_loss"].epochs == [0, 1, 2] and "loss" not in run.history
+    assert (
+        "no training metric logged, so overfitting cannot be told: set "
+        "TrainingArguments(logging_strategy=...) to the eval_strategy, or a lower logging_steps"
+    ) in run.remarks

@@ -592,27 +592,6 @@ def run_history(
             )
         if averaged := [k for k in several if not k.startswith(VALIDATION_PREFIX)]:
             remarks.append(f"{', '.join(averaged)} logged at steps: averaged per epoch")
-        evaluated = max(
-            (len(placed[k]) for k in placed if k.startswith(VALIDATION_PREFIX)), default=0
-        )
-        sparse = sorted(
-            k
-            for k in placed
-            if not k.startswith(VALIDATION_PREFIX)
-            and k != LEARNING_RATE
-            and len(placed[k]) < evaluated / 2
-        )
-        trained = [k for k in placed if not k.startswith(VALIDATION_PREFIX) and k != LEARNING_RATE]
-        advice = (
-            "log it with self.log(..., on_epoch=True), or a lower Trainer(log_every_n_steps=...)"
-        )
-        if sparse:  # fewer training steps than log_every_n_steps (50) an epoch
-            remarks.append(
-                f"{', '.join(sparse)} logged at only "
-                f"{min(len(placed[k]) for k in sparse)} of {evaluated} epochs: {advice}"
-            )
-        elif evaluated and not trained:
-            remarks.append(f"no training metric logged, so overfitting cannot be told: {advice}")
     elif layout == "keras":
         chosen = {k: v for k, v in chosen.items() if v[0] != "step"}
         placed = {k: Series(list(c.steps), list(c.values)) for k, (_, c) in chosen.items()}
@@ -632,11 +611,55 @@ def run_history(
     else:
         placed, said = _steps_to_epochs({k: c for k, (_, c) in chosen.items()})
         remarks += said
+    remarks += _sparse_training(placed, layout, folders)
     history = History()
     for key in sorted(placed, key=lambda k: (k.startswith(VALIDATION_PREFIX), k)):
         if len(placed[key]):
             history.record_series(key, placed[key])
     return LayoutResult(history, layout, unmatched, remarks)
+
+
+#: Tags only the Hugging Face Trainer writes beside its evaluations.
+_TRAINER_TAGS = frozenset({"eval/runtime", "train/train_runtime", "train/total_flos"})
+
+
+def _sparse_training(
+    placed: Mapping[str, Series],
+    layout: str,
+    folders: Mapping[str, tuple[Part, Mapping[str, Curve]]],
+) -> list[str]:
+    """A remark when training was logged at under half the epochs validation was,
+    or not at all, so that overfitting cannot be told, and what to change: the
+    usual cause is a library logging training every N steps, N larger than a
+    small run's epoch (Lightning's ``log_every_n_steps=50``, the Trainer's
+    ``logging_steps=500``)."""
+    evaluated = max(
+        (len(s) for k, s in placed.items() if k.startswith(VALIDATION_PREFIX)), default=0
+    )
+    trained = {
+        k: len(s)
+        for k, s in placed.items()
+        if not k.startswith(VALIDATION_PREFIX) and k != LEARNING_RATE and len(s)
+    }
+    sparse = sorted(k for k, n in trained.items() if n < evaluated / 2)
+    if not evaluated or (trained and not sparse):
+        return []
+    tags = {t for _, curves in folders.values() for t in curves}
+    if layout == "lightning":
+        advice = (
+            "log it with self.log(..., on_epoch=True), or a lower Trainer(log_every_n_steps=...)"
+        )
+    elif tags & _TRAINER_TAGS:
+        advice = (
+            "set TrainingArguments(logging_strategy=...) to the eval_strategy, "
+            "or a lower logging_steps"
+        )
+    else:
+        advice = "log the training loss once an epoch beside the validation loss"
+    if not trained:
+        return [f"no training metric logged, so overfitting cannot be told: {advice}"]
+    least = min(trained[k] for k in sparse)
+    return [f"{', '.join(sparse)} logged at only {least} of {evaluated} epochs: {advice}"]
 
 
 def _beside_validation(tags: Mapping[str, Curve], found: FlatKeys) -> dict[str, tuple[str, str]]:
