@@ -224,6 +224,11 @@ def test_validation_without_training_is_named_in_any_layout():
     ]
     tags["train/loss"] = Curve(epochs, TRAIN)
     assert run_history({".": (ROOT, tags)}).remarks == []
+    # A test split logged once at the end, a training-only metric logged now and
+    # then: neither is a sparse training curve.
+    tags["test/loss"] = Curve([7], [0.7])
+    tags["train/weight_norm"] = Curve([0, 5], [1.0, 2.0])
+    assert run_history({".": (ROOT, tags)}).remarks == []
 
 
 def test_the_tab_lists_a_lightning_style_run(tmp_path):

@@ -636,12 +636,16 @@ def _sparse_training(
     evaluated = max(
         (len(s) for k, s in placed.items() if k.startswith(VALIDATION_PREFIX)), default=0
     )
+    # Training metrics: not validation, a held-out test split (logged once at the
+    # end, say) or a learning rate. Only those with a validation twin can be sparse.
     trained = {
         k: len(s)
         for k, s in placed.items()
-        if not k.startswith(VALIDATION_PREFIX) and k != LEARNING_RATE and len(s)
+        if not k.startswith((VALIDATION_PREFIX, "test_")) and k != LEARNING_RATE and len(s)
     }
-    sparse = sorted(k for k, n in trained.items() if n < evaluated / 2)
+    sparse = sorted(
+        k for k, n in trained.items() if VALIDATION_PREFIX + k in placed and n < evaluated / 2
+    )
     if not evaluated or (trained and not sparse):
         return []
     tags = {t for _, curves in folders.values() for t in curves}
