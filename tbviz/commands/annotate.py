@@ -68,8 +68,9 @@ def annotate(
     Runs whose files cannot be read, whose scalars pair into no training
     and validation curves, or whose validation metrics do not include
     ``metric`` (to be annotated by one of theirs), are skipped; ``problems``
-    says which and why (and names runs read only in part). Everything is written into run folders
-    (the folder a run is named after), never beside them.
+    says which and why (and names runs read only in part). Everything is
+    written into run folders (the folder a run is named after), never beside
+    them.
 
     Raises:
         LogDirError: ``logdir`` does not exist.
