@@ -21,6 +21,7 @@ except ImportError as err:
 from tbviz.core.detector import DetectorSettings
 from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.history import numeric_logs
+from tbviz.core.verdicts import with_learning_rate
 from tbviz.live.judge import StopJudge
 from tbviz.live.options import STOP_ATTRIBUTE
 
@@ -91,7 +92,6 @@ class OverfittingStopping(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         if not logs:
             return
-        from tbviz.core.verdicts import with_learning_rate
         from tbviz.live.callback import metric_directions, optimizer_learning_rate
 
         if not self._directions_read:

@@ -75,7 +75,9 @@ _SUFFIX = re.compile(r"^(.+?)_(epoch|step)$", re.IGNORECASE)
 _LOADER = re.compile(r"^(.+)/dataloader_idx_(\d+)$")
 #: A folder of per-iteration training values beside the run's split folders:
 #: fairseq's ``train_inner`` (its ``train`` folder holds the epoch averages).
-_INNER = re.compile(r"^(train|training)_(inner|steps?|iters?|iterations?|batch|batches)$", re.I)
+_INNER = re.compile(
+    rf"^({'|'.join(_TRAIN)})_(inner|steps?|iters?|iterations?|batch|batches)$", re.IGNORECASE
+)
 #: A folder name ending in a split word: ``Loss_train`` (add_scalars) or ``bert_eval``.
 _NAME_SPLIT = re.compile(rf"^(.+)[_\-.]({_SPLIT})$", re.IGNORECASE)
 #: Tags that count or time the training, never a metric to compare (Ray Tune's
@@ -760,14 +762,15 @@ def _by_epoch_scalar(curve: Curve, epochs: Curve, *, mean: bool = False) -> Seri
     gives for that step (its last value at or before the step); the last value of
     an epoch wins, or with ``mean`` their mean."""
     steps, values = epochs.steps, epochs.values
-    placed: dict[int, list[float]] = {}
-    for step, value in zip(curve.steps, curve.values, strict=True):
-        i = max(bisect.bisect_right(steps, step) - 1, 0)
-        placed.setdefault(round(values[i]), []).append(value)
-    ordered = sorted(placed)
+
+    def epoch_of(i: int) -> int:
+        return round(values[max(bisect.bisect_right(steps, curve.steps[i]) - 1, 0)])
+
     if mean:
-        return Series(ordered, [sum(placed[e]) / len(placed[e]) for e in ordered])
-    return Series(ordered, [placed[e][-1] for e in ordered])
+        return _mean_by(curve, epoch_of)
+    placed = {epoch_of(i): value for i, value in enumerate(curve.values)}
+    ordered = sorted(placed)
+    return Series(ordered, [placed[e] for e in ordered])
 
 
 def _counts_epochs(marks: Sequence[int]) -> bool:
