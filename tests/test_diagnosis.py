@@ -14,11 +14,13 @@ from tbviz.core.diagnosis import (
     STATUSES,
     DetectorSettings,
     DiagnosisFormatError,
+    OverfittingStoppingWhatIf,
     parse_diagnosis,
     simulate_early_stopping,
 )
 from tbviz.core.notes import note
 from tbviz.core.verdicts import headline
+from tbviz.live.judge import StopJudge
 from tests.conftest import TUTORIAL
 
 
@@ -352,6 +354,41 @@ def test_markdown_note_is_specific():
         "epoch 4" in text
     )
     assert "| accuracy | epoch 4 |" in text
+    assert (
+        "`OverfittingStopping()` would have stopped after epoch 7 and restored epoch 4 "
+        "(val\\_loss 0.068), saving 3 epochs." in text
+    )
+
+
+def test_the_notes_say_where_tbviz_would_have_stopped_even_when_a_later_best_withdrew_it():
+    """A run that turns, rises for five epochs while training improves, then beats its
+    best: the alarm was premature, and the note says so where a user reads it. The
+    what-if is where the stopper really stops on the same epochs."""
+    val = [1.0, 0.8, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.45, 0.4, 0.38]
+    history = {"loss": [0.8**i for i in range(len(val))], "val_loss": val}
+    d = diagnose(history)
+    assert d.status == "improving" and d.best_epoch == 11
+    judge = StopJudge()
+    stop = next(
+        e
+        for e in range(len(val))
+        if judge.stops(judge.judge(e, {k: v[e] for k, v in history.items()}))
+    )
+    assert d.overfitting_stopping == OverfittingStoppingWhatIf(stop, 3, 0.5, 11 - stop)
+    text = note(d)
+    assert (
+        f"`OverfittingStopping()` would have stopped after epoch {stop + 1} and restored "
+        "epoch 4 (val\\_loss 0.5)" in text
+    )
+    assert "the run did better later: 0.38 at epoch 12" in text
+    # A run no alarm ever came to, where EarlyStopping would have stopped, says so;
+    # the stored form keeps the what-if, and older payloads without it still read.
+    calm = diagnose({"loss": [1.0, 0.9, 0.8, 0.7, 0.6], "val_loss": [1.0, 0.9, 0.9, 0.9, 0.9]})
+    assert calm.overfitting_stopping is None
+    assert "`OverfittingStopping()` would not have stopped" in note(calm)
+    assert parse_diagnosis(json.dumps(d.to_dict())) == d
+    older = {k: v for k, v in d.to_dict().items() if k != "overfitting_stopping"}
+    assert parse_diagnosis(older).overfitting_stopping is None
 
 
 def test_reason_is_plain_text_and_headline_markdown():

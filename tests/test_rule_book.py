@@ -46,7 +46,12 @@ def test_one_threshold_moves_the_verdict_the_words_and_the_tab_together(logdir, 
     # The words: the default run's notes call it, the strict run's never do.
     assert any("**Overfitting**" in text for _, text in default.texts(metadata.TAG_NOTES))
     strict_words = strict.texts(metadata.TAG_SUMMARY)[-1][1]
-    assert "Overfitting" not in strict_words and "42.6% above its best" in strict_words
+    assert "**Overfitting**" not in strict_words and "42.6% above its best" in strict_words
+    # ...and its stopper, configured as the run was judged, would not have stopped it.
+    assert (
+        "`OverfittingStopping(settings=DetectorSettings(min_generalization_loss=50.0))` "
+        "would not have stopped" in strict_words
+    )
     # The tab shows each run as it was judged, and says by which rule book.
     rows = tab_rows(logdir)
     assert rows["default"]["status"] == "overfitting" and rows["default"]["settings"] == {}

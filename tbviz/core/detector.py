@@ -322,6 +322,10 @@ class MetricDetector:
         self._onset: int | None = None
         self._confirmed: int | None = None
         self._confirmed_by = "overfitting"  # or "sustained": the rule that confirmed it
+        # The first alarm ever, kept when a new best or unstable training withdraws
+        # it: (its epoch, the best epoch then, the best value then). A stopper
+        # acting on the verdict would have stopped there.
+        self.first_alarm: tuple[int, int, float] | None = None
         self._verdict: Verdict | None = None
         self._unjudged: tuple[int, bool] | None = None  # (epoch, learning) judged when asked
 
@@ -406,6 +410,8 @@ class MetricDetector:
         elif rule.status == "overfitting" and self._onset is None:
             self._onset, self._confirmed = m.best_epoch, m.last_epoch
             self._confirmed_by = code
+            if self.first_alarm is None:
+                self.first_alarm = (m.last_epoch, m.best_epoch, m.best_raw)
         overfitting = rule.status == "overfitting"
         if rule.code == "noisy-best":  # weighed against the best's own phase
             noise = m.best_phase_noise

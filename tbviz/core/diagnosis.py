@@ -37,6 +37,7 @@ from tbviz.core.verdicts import (
     DiagnosisFormatError,
     EarlyStoppingWhatIf,
     MetricDiagnosis,
+    OverfittingStoppingWhatIf,
     json_safe,
     parse_diagnosis,
     reason_text,
@@ -51,6 +52,7 @@ __all__ = [
     "DiagnosisFormatError",
     "EarlyStoppingWhatIf",
     "MetricDiagnosis",
+    "OverfittingStoppingWhatIf",
     "RunDiagnoser",
     "diagnose",
     "json_safe",
@@ -138,7 +140,6 @@ class RunDiagnoser:
         self.direction, self.direction_source = resolved.direction, resolved.source
         self._every_metric = every_metric
         self._monitor_name = base_name(monitor)
-        self._train_key = self._monitor_name if is_validation(monitor) else None
         self._detectors: dict[str, MetricDetector] = {}
         self._plans: dict[tuple[str, ...], _Plan] = {}  # by the keys an epoch logs
         self._last: dict[str, float] = {}
@@ -275,6 +276,10 @@ class RunDiagnoser:
         suggested = None
         if overfitting and stopping.patience_to_keep_best is not None:
             suggested = self._stopping.what_if(stopping.patience_to_keep_best)
+        ours = None
+        if monitored.first_alarm is not None:
+            stopped, restored, value = monitored.first_alarm
+            ours = OverfittingStoppingWhatIf(stopped, restored, value, self._last_epoch - stopped)
         return _finish(
             status,
             code,
@@ -284,6 +289,7 @@ class RunDiagnoser:
             confirmed_epoch=verdict.confirmed_epoch if overfitting else None,
             early_stopping=stopping,
             suggested_early_stopping=suggested,
+            overfitting_stopping=ours,
             learning=self._learning,
         )
 

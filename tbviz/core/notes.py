@@ -3,15 +3,16 @@
 The detector decides with codes and numbers (:mod:`tbviz.core.detector`,
 :mod:`tbviz.core.diagnosis`); the diagnosis' own plain words (its ``reason``,
 its headline) are in :mod:`tbviz.core.verdicts`. This module builds the
-notes from them (what happened, the numbers, what ``EarlyStopping`` would
-have done), the line a stopper prints, and decides when a note is worth
-writing (:class:`NoteGate`); every user-given name is escaped.
+notes from them (what happened, the numbers, what ``EarlyStopping`` and
+tbviz's own ``OverfittingStopping`` would have done), the line a stopper
+prints, and decides when a note is worth writing (:class:`NoteGate`); every
+user-given name is escaped.
 """
 
 from __future__ import annotations
 
 from tbviz.core.text import epoch_label, fmt, md_code, md_escape, points, slider_label
-from tbviz.core.verdicts import Diagnosis, headline
+from tbviz.core.verdicts import Diagnosis, headline, stopper_call
 
 
 def stop_message(epoch: int, d: Diagnosis, restored: bool) -> str:
@@ -63,6 +64,8 @@ def note(d: Diagnosis, final: bool = False, stopped: str | None = None) -> str:
         parts = [f"{md_escape(m.name)} {m.gap:+.4g}" for m in gaps]
         lines.append("- Gap (validation − training, last epoch): " + ", ".join(parts) + ".")
     lines.extend(_early_stopping_lines(d))
+    if not stopped:
+        lines.extend(_overfitting_stopping_lines(d))
     table = _metrics_table(d)
     if table:
         lines += ["", *table]
@@ -98,7 +101,9 @@ def _early_stopping_lines(d: Diagnosis) -> list[str]:
             f"{fmt(es.restored_value)}), saving {points(es.epochs_saved)}."
         ]
     suggested = d.suggested_early_stopping
-    if suggested is not None and suggested.stopped_epoch is not None:
+    if suggested is not None and suggested.patience == es.patience:
+        pass  # its own patience is already the soonest stop that keeps the best epoch
+    elif suggested is not None and suggested.stopped_epoch is not None:
         call = md_code(suggested.keras_call(d.monitor, d.direction))
         lines.append(
             f"- On this curve, the soonest stop that keeps the best epoch: {call} stops "
@@ -116,6 +121,27 @@ def _early_stopping_lines(d: Diagnosis) -> list[str]:
             f"{epoch_label(d.best_epoch)}."
         )
     return lines
+
+
+def _overfitting_stopping_lines(d: Diagnosis) -> list[str]:
+    """Where tbviz's own stopper would have stopped: at the first alarm, withdrawn
+    or not, restoring the best epoch then (which a later best may have beaten)."""
+    ours, es, call = d.overfitting_stopping, d.early_stopping, md_code(stopper_call(d))
+    if ours is None:
+        if es is not None and es.stopped_epoch is not None and d.status != "diverged":
+            return [f"- {call} would not have stopped: no overfitting confirmed."]
+        return []
+    where = ", the last epoch so far," if ours.epochs_saved == 0 else ""
+    said = (
+        f"- {call} would have stopped after {epoch_label(ours.stopped_epoch)}{where} and "
+        f"restored {epoch_label(ours.restored_epoch)} ({md_escape(d.monitor)} "
+        f"{fmt(ours.restored_value)})"
+    )
+    if ours.epochs_saved:
+        said += f", saving {points(ours.epochs_saved)}"
+    if d.best_epoch is not None and d.best_epoch > ours.restored_epoch:
+        said += f"; the run did better later: {fmt(d.best_value)} at {epoch_label(d.best_epoch)}"
+    return [said + "."]
 
 
 def _metrics_table(d: Diagnosis) -> list[str]:

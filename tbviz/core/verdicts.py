@@ -1,10 +1,11 @@
 """What a diagnosis is, and how it reads: the data, its JSON layout and its plain words.
 
-:class:`Diagnosis` (with :class:`MetricDiagnosis` and
-:class:`EarlyStoppingWhatIf`) is what :mod:`tbviz.core.diagnosis` decides and
-everything else reads: the notes, the figures, the tab, the commands. Its
-versioned dict layout (:data:`DIAGNOSIS_VERSION`) is written as the run's
-machine-readable diagnosis and read back by :func:`parse_diagnosis`. The
+:class:`Diagnosis` (with :class:`MetricDiagnosis` and the what-ifs of stopping,
+:class:`EarlyStoppingWhatIf` and :class:`OverfittingStoppingWhatIf`) is what
+:mod:`tbviz.core.diagnosis` decides and everything else reads: the notes, the
+figures, the tab, the commands. Its versioned dict layout
+(:data:`DIAGNOSIS_VERSION`) is written as the run's machine-readable
+diagnosis and read back by :func:`parse_diagnosis`. The
 plain words that are part of it (``reason``, :func:`reason_text`) and its
 one-line :func:`headline` live here too, below both the engine and
 :mod:`tbviz.core.notes` (the markdown notes), so neither imports the other.
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 
 from tbviz.core import directions as dirs
-from tbviz.core.detector import DetectorSettings, stored_settings
+from tbviz.core.detector import DetectorSettings, changed_settings, stored_settings
 from tbviz.core.text import epoch_label, finite_or_none, fmt, md_escape, points
 from tbviz.errors import TbvizError
 
@@ -48,7 +49,8 @@ STATUSES = (
 
 #: Version of the dict layout produced by :meth:`Diagnosis.to_dict`.
 #: 2: ``reason_code``, plain-text ``reason``, noise/threshold numbers,
-#: ``confirmed_epoch``, ``direction_source``, ``available``.
+#: ``confirmed_epoch``, ``direction_source``, ``available``; since added, and
+#: absent from older payloads: ``overfitting_stopping``.
 DIAGNOSIS_VERSION = 2
 
 #: Keys under which Keras and common schedulers log the learning rate.
@@ -90,6 +92,21 @@ class EarlyStoppingWhatIf:
 
 
 @dataclass(frozen=True)
+class OverfittingStoppingWhatIf:
+    """What tbviz's own ``OverfittingStopping()`` would have done: stop after the
+    first epoch the verdict said overfitting and restore the best epoch then.
+
+    That alarm is kept when a later new best withdraws it, so ``restored_value``
+    may be worse than the run's best: the cost of a premature alarm.
+    """
+
+    stopped_epoch: int
+    restored_epoch: int
+    restored_value: float
+    epochs_saved: int
+
+
+@dataclass(frozen=True)
 class MetricDiagnosis:
     """Per-metric view: best validation epoch, last values, gap and onset."""
 
@@ -117,7 +134,9 @@ class Diagnosis:
     training improved (percent) since the best validation epoch, ``gap`` the
     monitored validation value minus its training twin at the last epoch.
     ``confirmed_epoch`` is when the current overfitting verdict was first
-    reached (what a stopping callback acts on). ``settings`` are the
+    reached; ``overfitting_stopping`` is where a stopping callback acting on
+    the verdict would have stopped (the first alarm, withdrawn or not; None
+    when there was none). ``settings`` are the
     thresholds it was judged by: stored with it, so whoever reads it (the
     notes, the tab re-diagnosing a run) words and judges by the same rule book.
     """
@@ -147,6 +166,7 @@ class Diagnosis:
     available: tuple[str, ...] = ()
     early_stopping: EarlyStoppingWhatIf | None = None
     suggested_early_stopping: EarlyStoppingWhatIf | None = None
+    overfitting_stopping: OverfittingStoppingWhatIf | None = None
     metrics: tuple[MetricDiagnosis, ...] = field(default_factory=tuple)
     settings: DetectorSettings = field(default_factory=DetectorSettings)
 
@@ -164,6 +184,19 @@ class Diagnosis:
     def plain_headline(self) -> str:
         """One line for a terminal: the status and the fact that matters most."""
         return headline(self, markdown=False)
+
+
+def stopper_call(d: Diagnosis) -> str:
+    """The Python expression of an ``OverfittingStopping`` judging as ``d`` was judged:
+    by its monitor, its direction and its settings."""
+    args = [] if d.monitor == "val_loss" else [f'monitor="{d.monitor}"']
+    if d.direction != dirs.metric_direction(d.monitor):
+        args.append(f'mode="{d.direction}"')
+    changed = changed_settings(d.settings)
+    if changed:
+        given = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        args.append(f"settings=DetectorSettings({given})")
+    return f"OverfittingStopping({', '.join(args)})"
 
 
 def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
@@ -201,6 +234,7 @@ def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
     try:
         stopping = values.pop("early_stopping", None)
         suggested = values.pop("suggested_early_stopping", None)
+        ours = values.pop("overfitting_stopping", None)
         values["settings"] = stored_settings(values.pop("settings", None))
         metrics = values.pop("metrics", ())
         available = tuple(values.pop("available", ()) or ())
@@ -209,6 +243,7 @@ def parse_diagnosis(data: Mapping | str | bytes) -> Diagnosis:
             available=available,
             early_stopping=EarlyStoppingWhatIf(**stopping) if stopping else None,
             suggested_early_stopping=EarlyStoppingWhatIf(**suggested) if suggested else None,
+            overfitting_stopping=OverfittingStoppingWhatIf(**ours) if ours else None,
             metrics=tuple(MetricDiagnosis(**m) for m in metrics),
         )
     except TypeError as err:
