@@ -234,6 +234,12 @@ def test_runs_without_a_stored_verdict_can_be_judged_by_another_metric(browser, 
         )
         assert page.evaluate("document.querySelector('#detail img.figure').naturalWidth") > 300
         assert page.inner_text("#detail .drawn").startswith("Drawn by the tab")
+        # ...and the note annotate would write, by the same metric, rendered.
+        page.wait_for_selector("#detail .note")
+        note = page.inner_text("#detail .note")
+        assert note.startswith("written by the tab from the scalars at epoch")
+        assert "Overfitting since epoch" in note and "Best val_box_loss" in note
+        assert 'OverfittingStopping(monitor="val_box_loss") would have stopped' in note
 
 
 def test_filter_sort_select_and_untick_as_a_person_would(browser, server):

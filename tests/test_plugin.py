@@ -114,6 +114,23 @@ def test_a_run_that_logged_no_figure_gets_one_drawn_from_its_scalars(client, log
     assert response.get_data() == expected.png
 
 
+def test_a_run_that_logged_no_notes_gets_the_note_annotate_would_write(client, logdir):
+    """Plain Keras scalars: the tab writes the final note from them, judged by the
+    metric it is asked for; runs with notes of their own get only those."""
+    from tbviz.core.diagnosis import diagnose
+    from tbviz.core.notes import note
+    from tbviz.logdir.reader import read_run
+
+    history = read_run(str(logdir / "plain-keras")).history
+    for metric in ("val_loss", "val_accuracy"):
+        (drawn,) = get_json(client, f"/notes?run=plain-keras&metric={metric}")["notes"]
+        assert drawn["kind"] == "drawn" and drawn["step"] == 1
+        assert drawn["markdown"] == note(diagnose(history, metric), final=True)
+        assert f"Best {metric.replace('_', chr(92) + '_')}" in drawn["markdown"]
+    assert "drawn" not in [n["kind"] for n in get_json(client, "/notes?run=overfit")["notes"]]
+    assert get_json(client, "/notes?run=nope")["notes"] == []
+
+
 def test_overlay_route_gives_the_monitored_metric_with_onsets(client):
     query = "&".join(f"run={urllib.parse.quote(r)}" for r in ["overfit", "plain-keras", "nope"])
     series = get_json(client, "/overlay?" + query)["series"]

@@ -17,7 +17,9 @@ Routes, under ``/data/plugin/tbviz``:
     /runs?metric=M       every run: status, best epoch and value, onset, gap, hparams,
                          its groups; runs without a stored diagnosis judged by M
                          (default val_loss), and the validation metrics they have
-    /notes?run=R         the run's notes and final summary (markdown source)
+    /notes?run=R&metric=M    the run's notes and final summary (markdown source);
+                         for a run logged without them, the final note written
+                         here from its scalars (``kind`` "drawn"), judged as its row
     /figure?run=R&metric=M   the run's latest comparison figure (PNG); for a run
                          logged without one (another library's, or tbviz's with
                          figures off), drawn here from its scalars, judged as its row
@@ -142,6 +144,10 @@ class TbvizPlugin(base_plugin.TBPlugin):
             for tag, kind in ((metadata.TAG_NOTES, "note"), (metadata.TAG_SUMMARY, "summary"))
             for datum in found.get(tag, [])
         ]
+        if not notes:  # logged without tbviz: the note annotate would write
+            metric = request.args.get("metric") or DEFAULT_METRIC
+            drawn = self.drawn_note(ctx, eid, run, metric)
+            notes = [drawn] if drawn is not None else []
         return _json(request, {"run": run, "notes": notes})
 
     @wrappers.Request.application
@@ -229,16 +235,13 @@ class TbvizPlugin(base_plugin.TBPlugin):
         the tab read and judged as its row is (its stored verdict, else by
         ``metric``); None when the run has no epochs to draw. Kept until the run
         gets new data."""
-        self.runs(ctx, eid, only=[run], metric=metric)  # reads the run if it is new
-        entry = self._cache.get(run)
-        if entry is None or entry.history is None or entry.history.last_epoch is None:
+        found = self._judged_entry(ctx, eid, run, metric)
+        if found is None:
             return None
-        key = "" if entry.diagnosis is not None else metric
+        entry, key, diagnosis = found
         if key not in entry.figures:
-            from tbviz.core.diagnosis import diagnose
             from tbviz.core.text import figure_title
 
-            diagnosis = entry.diagnosis or diagnose(entry.history, metric)
             last = entry.history.last_epoch
             with self._drawing:
                 if self._plotter is None:
@@ -253,6 +256,38 @@ class TbvizPlugin(base_plugin.TBPlugin):
                 )
             entry.figures = {key: figure.png}  # the latest metric's only
         return entry.figures[key]
+
+    def drawn_note(self, ctx, eid: str, run: str, metric: str) -> dict | None:
+        """The final note of a run that logged none, written from its scalars and
+        judged as its row is: what tbviz annotate would write into it (the verdict,
+        the numbers, where EarlyStopping and OverfittingStopping would have
+        stopped). None when the run has no epochs."""
+        found = self._judged_entry(ctx, eid, run, metric)
+        if found is None:
+            return None
+        diagnosis = found[2]
+        from tbviz.core.notes import note
+
+        return {
+            "step": diagnosis.last_epoch,
+            "kind": "drawn",
+            "markdown": note(diagnosis, final=True),
+        }
+
+    def _judged_entry(self, ctx, eid: str, run: str, metric: str):
+        """(entry, metric key, full Diagnosis) of a run, judged as its row is (its
+        stored verdict, else by ``metric``, every metric replayed: the figure's
+        panels and the note's table need them all); None without epochs."""
+        self.runs(ctx, eid, only=[run], metric=metric)  # reads the run if it is new
+        entry = self._cache.get(run)
+        if entry is None or entry.history is None or entry.history.last_epoch is None:
+            return None
+        key = "" if entry.diagnosis is not None else metric
+        if key not in entry.diagnoses:
+            from tbviz.core.diagnosis import diagnose
+
+            entry.diagnoses = {key: entry.diagnosis or diagnose(entry.history, metric)}
+        return entry, key, entry.diagnoses[key]
 
     def _runs(self, ctx, eid: str, only: list[str] | None, metric: str):
         scalars = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name=_SCALARS)
@@ -385,6 +420,7 @@ class _Entry:
         self.diagnosis = None  # the stored Diagnosis itself, for drawing
         self.history = None
         self.figures: dict[str, bytes] = {}  # metric judged by ("" if stored) -> PNG
+        self.diagnoses: dict = {}  # the same key -> the full Diagnosis drawn from
         self._by_metric: dict[str, tuple[dict, tuple[list, list]] | None] = {}
 
     def judged(self, metric: str) -> tuple[dict, tuple[list, list]] | None:

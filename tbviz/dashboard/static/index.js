@@ -371,12 +371,14 @@ async function loadDetail() {
   }
   const url = ROUTE("notes");
   url.searchParams.set("run", run.run);
+  url.searchParams.set("metric", state.metric); // a run without notes gets one, judged so
   const response = await fetch(url);
   if (!response.ok || state.selected !== run.run) return;
   const { notes } = await response.json();
   for (const note of [...notes].reverse()) { // the final summary, then the newest note
+    const kind = note.kind === "drawn" ? "written by the tab from the scalars" : note.kind;
     pane.appendChild(el("div", { class: "note" }, [
-      el("div", { class: "muted" }, [`${note.kind} at ${epochLabel(note.step)}`]),
+      el("div", { class: "muted" }, [`${kind} at ${epochLabel(note.step)}`]),
       markdownToDom(note.markdown),
     ]));
   }
