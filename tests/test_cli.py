@@ -201,3 +201,41 @@ def test_a_runs_pattern_or_a_knob_that_matches_nothing_is_an_error_that_shows_th
     err = capsys.readouterr().err
     assert "no run has 'lrr' in its hparams or its name; did you mean 'lr'?" in err
     assert not (mixed_logdir / "_compare").exists()
+
+
+def test_the_board_says_what_stopping_would_have_done_in_hindsight(tmp_path, capsys):
+    """Under the table: where tbviz's stopper and EarlyStopping would have stopped
+    these runs, the epochs saved, and which stop restored an epoch over 1% worse
+    than the run's best (a run that turned, rose five epochs, then beat its best);
+    --setting changes the stopper's line, so a user can tune it on finished runs."""
+    from tbviz import RunLogger
+    from tests.conftest import TUTORIAL
+
+    turned = [1.0, 0.8, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.45, 0.4, 0.38]
+    runs = {
+        "tutorial": TUTORIAL,
+        "turned": {"loss": [0.8**i for i in range(len(turned))], "val_loss": turned},
+    }
+    for name, history in runs.items():
+        with RunLogger(tmp_path, name, figure_every=0) as run:
+            for epoch in range(len(history["loss"])):
+                run.log_epoch(epoch, {k: v[epoch] for k, v in history.items()})
+    assert main(["leaderboard", str(tmp_path), "--json"]) == 0
+    rows = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    ours = {name: rows[name]["overfitting_stopping"] for name in runs}
+    saved = sum(o["epochs_saved"] for o in ours.values())
+    assert ours["turned"]["restored_epoch"] == 3 and ours["tutorial"]["restored_epoch"] == 3
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stopping:")]
+    assert lines[0] == (
+        f"stopping: OverfittingStopping() would have stopped 2 of 2 runs, saving {saved} "
+        f"of 22 epochs ({100 * saved / 22:.0f}%); 1 restored an epoch over 1% worse than "
+        "the run's best (turned)"
+    )
+    assert lines[1].startswith("stopping: EarlyStopping(patience=3) would have stopped 2 of 2")
+    assert main(["leaderboard", str(tmp_path), "--setting", "min_generalization_loss=50"]) == 0
+    strict = [line for line in capsys.readouterr().out.splitlines() if "Overfitting" in line]
+    assert strict[0].startswith(
+        "stopping: OverfittingStopping(settings=DetectorSettings(min_generalization_loss=50.0))"
+        " would have stopped 0 of 2 runs"
+    )

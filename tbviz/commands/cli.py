@@ -314,13 +314,15 @@ def _annotate(args: argparse.Namespace) -> int:
 
 def _print_board(results, args: argparse.Namespace, warned: bool = True) -> int:
     """Print the leaderboard; with no runs, say so on standard error and return 1."""
-    from tbviz.commands.leaderboard import leaderboard_text
+    from tbviz.commands.leaderboard import leaderboard_text, stopping_lines
 
     if results:
         print(leaderboard_text(results, args.metric))
         for result in results:
             for remark in result.remarks:
                 print(f"note: {result.run}: {remark}")
+        for line in stopping_lines(results):
+            print(line)
         return 0
     print(f"tbviz: error: {_none_found(args, warned)}", file=sys.stderr)
     return 1

@@ -3,6 +3,7 @@ TensorBoard's Text dashboard (every user-given name escaped)."""
 
 from __future__ import annotations
 
+from tbviz.core.diagnosis import Diagnosis
 from tbviz.core.results import RunResult, varying_hparams
 from tbviz.core.text import (
     aligned_table,
@@ -13,6 +14,7 @@ from tbviz.core.text import (
     plural,
     shared_start,
 )
+from tbviz.core.verdicts import stopper_call
 
 
 def leaderboard_text(results: list[RunResult], metric: str) -> str:
@@ -58,6 +60,57 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
     else:
         lines += [_list_item(header, row) for row in rows]
     return "\n".join(lines)
+
+
+#: A stop that restores an epoch this much worse than the run's best (relative)
+#: came too soon: the "regret > 1%" of ``scripts/bench_diagnosis.py``.
+REGRET_SHARE = 0.01
+
+
+def stopping_lines(results: list[RunResult]) -> list[str]:
+    """What stopping would have done across these runs, in hindsight: tbviz's
+    ``OverfittingStopping`` and ``EarlyStopping`` at the patience the runs were
+    judged with, each as runs stopped, epochs saved, and the stops that restored
+    an epoch more than 1% worse than the run's best. Empty when neither would
+    have stopped any run. Settings (``--setting``) change the first line: a way to
+    tune the stopper on one's own finished runs."""
+    judged = [r for r in results if r.diagnosis.best_epoch is not None]
+    if not judged:
+        return []
+    total = sum(r.diagnosis.last_epoch + 1 for r in judged)
+    first = judged[0].diagnosis
+    ours = [(r, _stop(r.diagnosis, r.diagnosis.overfitting_stopping)) for r in judged]
+    keras = [(r, _stop(r.diagnosis, r.diagnosis.early_stopping)) for r in judged]
+    patience = first.settings.patience
+    if not any(stop for _, stop in ours + keras):
+        return []
+    return [
+        _stopping_line(f"{stopper_call(first)}", ours, len(judged), total),
+        _stopping_line(f"EarlyStopping(patience={patience})", keras, len(judged), total),
+    ]
+
+
+def _stop(d: Diagnosis, what_if) -> tuple[int, bool] | None:
+    """(epochs saved, too soon) of one what-if, None when it would not have stopped."""
+    if what_if is None or what_if.stopped_epoch is None:
+        return None
+    restored, best = what_if.restored_value, d.best_value
+    worse = (restored - best) if d.direction == "min" else (best - restored)
+    return what_if.epochs_saved, worse > REGRET_SHARE * max(abs(best), 1e-12)
+
+
+def _stopping_line(who: str, stops, runs: int, total: int) -> str:
+    stopped = [(r, s) for r, s in stops if s is not None]
+    saved = sum(s[0] for _, s in stopped)
+    soon = [r.run for r, s in stopped if s[1]]
+    said = (
+        f"stopping: {who} would have stopped {len(stopped)} of {plural(runs, 'run')}, "
+        f"saving {saved} of {total} epochs ({100 * saved / max(total, 1):.0f}%)"
+    )
+    if soon:
+        names = ", ".join(soon[:3]) + (f", +{len(soon) - 3}" if len(soon) > 3 else "")
+        said += f"; {len(soon)} restored an epoch over 1% worse than the run's best ({names})"
+    return said
 
 
 def _list_item(header: list[str], row: list[str]) -> str:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tbviz.core.diagnosis import Diagnosis
+from tbviz.core.diagnosis import Diagnosis, json_safe
 from tbviz.core.history import History
 from tbviz.core.text import finite_or_none, fmt
 
@@ -72,6 +72,11 @@ class RunResult:
             "partial": self.partial,
             "problems": list(self.problems),
             "hparams": dict(self.hparams),
+            # Where stopping would have stopped it, in hindsight (None: would not).
+            "overfitting_stopping": json_safe(d.overfitting_stopping),
+            "early_stopping": json_safe(d.early_stopping)
+            if d.early_stopping is not None and d.early_stopping.stopped_epoch is not None
+            else None,
         }
 
 
