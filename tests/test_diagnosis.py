@@ -389,6 +389,19 @@ def test_the_notes_say_where_tbviz_would_have_stopped_even_when_a_later_best_wit
     assert parse_diagnosis(json.dumps(d.to_dict())) == d
     older = {k: v for k, v in d.to_dict().items() if k != "overfitting_stopping"}
     assert parse_diagnosis(older).overfitting_stopping is None
+    # A loss that stops being finite stops it too, restoring the best epoch.
+    blown = {"loss": [1.0, 0.5, 0.4, math.nan, math.nan], "val_loss": [1.0, 0.6, 0.5, 0.7, 0.9]}
+    d = diagnose(blown)
+    judge = StopJudge()
+    stop = next(
+        e for e in range(5) if judge.stops(judge.judge(e, {k: v[e] for k, v in blown.items()}))
+    )
+    assert d.status == "diverged" and d.overfitting_stopping == OverfittingStoppingWhatIf(
+        stop, 2, 0.5, 4 - stop
+    )
+    text = note(d)  # the numbers stop before the blow-up: no "last" value after it
+    assert "- Best val\\_loss: 0.5 at epoch 3.\n" in text and "last:" not in text
+    assert "`OverfittingStopping()` would have stopped after epoch 4 and restored epoch 3" in text
 
 
 def test_reason_is_plain_text_and_headline_markdown():

@@ -85,7 +85,7 @@ def stopping_lines(results: list[RunResult]) -> list[str]:
     if not any(stop for _, stop in ours + keras):
         return []
     return [
-        _stopping_line(f"{stopper_call(first)}", ours, len(judged), total),
+        _stopping_line(stopper_call(first), ours, len(judged), total),
         _stopping_line(f"EarlyStopping(patience={patience})", keras, len(judged), total),
     ]
 

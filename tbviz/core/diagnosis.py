@@ -276,10 +276,14 @@ class RunDiagnoser:
         suggested = None
         if overfitting and stopping.patience_to_keep_best is not None:
             suggested = self._stopping.what_if(stopping.patience_to_keep_best)
+        # Where OverfittingStopping would have stopped: its first alarm, else the
+        # epoch a loss stopped being finite (it stops on both, restoring the best).
+        stop = monitored.first_alarm
+        if stop is None and self._diverged_at is not None:
+            stop = (self._diverged_at, verdict.best_epoch, verdict.best_value)
         ours = None
-        if monitored.first_alarm is not None:
-            stopped, restored, value = monitored.first_alarm
-            ours = OverfittingStoppingWhatIf(stopped, restored, value, self._last_epoch - stopped)
+        if stop is not None:
+            ours = OverfittingStoppingWhatIf(*stop, epochs_saved=self._last_epoch - stop[0])
         return _finish(
             status,
             code,

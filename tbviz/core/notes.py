@@ -48,7 +48,12 @@ def note(d: Diagnosis, final: bool = False, stopped: str | None = None) -> str:
     if stopped:
         lines += [md_escape_sentence(stopped), ""]
     lines.append(f"- Why: {md_escape_sentence(d.reason)}")
-    if d.best_epoch is not None:
+    if d.best_epoch is not None and d.diverged_at is not None:
+        # The numbers stop before the loss blew up: no "last" value to speak of.
+        lines.append(
+            f"- Best {md_escape(d.monitor)}: {fmt(d.best_value)} at {epoch_label(d.best_epoch)}."
+        )
+    elif d.best_epoch is not None:
         lines.append(
             f"- Best {md_escape(d.monitor)}: {fmt(d.best_value)} at "
             f"{epoch_label(d.best_epoch)}; last: {fmt(d.last_value)} at "

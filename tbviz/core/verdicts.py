@@ -94,7 +94,8 @@ class EarlyStoppingWhatIf:
 @dataclass(frozen=True)
 class OverfittingStoppingWhatIf:
     """What tbviz's own ``OverfittingStopping()`` would have done: stop after the
-    first epoch the verdict said overfitting and restore the best epoch then.
+    first epoch the verdict said overfitting (or a loss stopped being finite)
+    and restore the best epoch then.
 
     That alarm is kept when a later new best withdraws it, so ``restored_value``
     may be worse than the run's best: the cost of a premature alarm.
