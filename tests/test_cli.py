@@ -239,3 +239,10 @@ def test_the_board_says_what_stopping_would_have_done_in_hindsight(tmp_path, cap
         "stopping: OverfittingStopping(settings=DetectorSettings(min_generalization_loss=50.0))"
         " would have stopped 0 of 2 runs"
     )
+    # The leaderboard compare writes for TensorBoard's Text dashboard says the same.
+    from tbviz.commands.discovery import diagnose_runs
+    from tbviz.commands.leaderboard import leaderboard_markdown
+
+    markdown = leaderboard_markdown(diagnose_runs(str(tmp_path), None, "val_loss"), "val_loss")
+    assert f"- `OverfittingStopping()` would have stopped 2 of 2 runs, saving {saved}" in markdown
+    assert markdown.endswith("over 1% worse than the run's best (`turned`)")

@@ -59,6 +59,9 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
         lines += ["| " + " | ".join(md_escape(cell) for cell in row) + " |" for row in rows]
     else:
         lines += [_list_item(header, row) for row in rows]
+    stopping = stopping_lines(results, markdown=True)
+    if stopping:  # in hindsight: what each stopper would have done to these runs
+        lines += ["", *stopping]
     return "\n".join(lines)
 
 
@@ -67,13 +70,14 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
 REGRET_SHARE = 0.01
 
 
-def stopping_lines(results: list[RunResult]) -> list[str]:
+def stopping_lines(results: list[RunResult], markdown: bool = False) -> list[str]:
     """What stopping would have done across these runs, in hindsight: tbviz's
     ``OverfittingStopping`` and ``EarlyStopping`` at the patience the runs were
     judged with, each as runs stopped, epochs saved, and the stops that restored
     an epoch more than 1% worse than the run's best. Empty when neither would
     have stopped any run. Settings (``--setting``) change the first line: a way to
-    tune the stopper on one's own finished runs."""
+    tune the stopper on one's own finished runs. ``markdown``: list items for
+    the Text dashboard, the calls as code and run names escaped."""
     judged = [r for r in results if r.diagnosis.best_epoch is not None]
     if not judged:
         return []
@@ -85,8 +89,8 @@ def stopping_lines(results: list[RunResult]) -> list[str]:
     if not any(stop for _, stop in ours + keras):
         return []
     return [
-        _stopping_line(stopper_call(first), ours, len(judged), total),
-        _stopping_line(f"EarlyStopping(patience={patience})", keras, len(judged), total),
+        _stopping_line(stopper_call(first), ours, len(judged), total, markdown),
+        _stopping_line(f"EarlyStopping(patience={patience})", keras, len(judged), total, markdown),
     ]
 
 
@@ -99,12 +103,13 @@ def _stop(d: Diagnosis, what_if) -> tuple[int, bool] | None:
     return what_if.epochs_saved, worse > REGRET_SHARE * max(abs(best), 1e-12)
 
 
-def _stopping_line(who: str, stops, runs: int, total: int) -> str:
+def _stopping_line(who: str, stops, runs: int, total: int, markdown: bool) -> str:
     stopped = [(r, s) for r, s in stops if s is not None]
     saved = sum(s[0] for _, s in stopped)
-    soon = [r.run for r, s in stopped if s[1]]
+    soon = [md_code(r.run) if markdown else r.run for r, s in stopped if s[1]]
     said = (
-        f"stopping: {who} would have stopped {len(stopped)} of {plural(runs, 'run')}, "
+        f"{'- ' + md_code(who) if markdown else 'stopping: ' + who} would have stopped "
+        f"{len(stopped)} of {plural(runs, 'run')}, "
         f"saving {saved} of {total} epochs ({100 * saved / max(total, 1):.0f}%)"
     )
     if soon:
