@@ -105,6 +105,11 @@ def test_streaming_never_contradicts_itself(path):
             assert after.epochs_since_best in (0, before.epochs_since_best + 1)
         if after.onset_epoch is not None:
             assert after.onset_epoch == after.best_epoch <= after.last_epoch
+    # Where the final diagnosis says OverfittingStopping would have stopped is where
+    # the stream first says stop: the first overfitting or diverged epoch.
+    first = next((d for d in stream if d.status in ("overfitting", "diverged")), None)
+    ours = stream[-1].overfitting_stopping
+    assert (ours and ours.stopped_epoch) == (first and first.last_epoch)
 
 
 def test_detector_beats_early_stopping_on_real_curves():

@@ -99,6 +99,8 @@ def _stop(d: Diagnosis, what_if) -> tuple[int, bool] | None:
     if what_if is None or what_if.stopped_epoch is None:
         return None
     restored, best = what_if.restored_value, d.best_value
+    if restored is None or best is None:
+        return what_if.epochs_saved, False
     worse = (restored - best) if d.direction == "min" else (best - restored)
     return what_if.epochs_saved, worse > REGRET_SHARE * max(abs(best), 1e-12)
 

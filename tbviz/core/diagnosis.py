@@ -242,8 +242,11 @@ class RunDiagnoser:
         monitored = self._detectors.get(self.monitor)
         verdict = monitored.verdict if monitored is not None else None
         if verdict is None or verdict.best_epoch is None:
-            if self._diverged_at is not None:
-                return _finish("diverged", "diverged", common)
+            if self._diverged_at is not None:  # from the start: nothing to restore
+                stopped = OverfittingStoppingWhatIf(
+                    self._diverged_at, None, None, self._last_epoch - self._diverged_at
+                )
+                return _finish("diverged", "diverged", common, overfitting_stopping=stopped)
             validation = tuple(k for k in self._order if is_validation(k))
             if self.monitor not in self._last and validation:
                 return _finish("no-monitor", "no-monitor", common, available=validation)

@@ -137,14 +137,19 @@ def _overfitting_stopping_lines(d: Diagnosis) -> list[str]:
             return [f"- {call} would not have stopped: no overfitting confirmed."]
         return []
     where = ", the last epoch so far," if ours.epochs_saved == 0 else ""
-    said = (
-        f"- {call} would have stopped after {epoch_label(ours.stopped_epoch)}{where} and "
-        f"restored {epoch_label(ours.restored_epoch)} ({md_escape(d.monitor)} "
-        f"{fmt(ours.restored_value)})"
-    )
+    said = f"- {call} would have stopped after {epoch_label(ours.stopped_epoch)}{where}"
+    if ours.restored_epoch is not None:
+        said += (
+            f" and restored {epoch_label(ours.restored_epoch)} ({md_escape(d.monitor)} "
+            f"{fmt(ours.restored_value)})"
+        )
     if ours.epochs_saved:
         said += f", saving {points(ours.epochs_saved)}"
-    if d.best_epoch is not None and d.best_epoch > ours.restored_epoch:
+    if (
+        ours.restored_epoch is not None
+        and d.best_epoch is not None
+        and d.best_epoch > ours.restored_epoch
+    ):
         said += f"; the run did better later: {fmt(d.best_value)} at {epoch_label(d.best_epoch)}"
     return [said + "."]
 

@@ -102,8 +102,8 @@ class OverfittingStoppingWhatIf:
     """
 
     stopped_epoch: int
-    restored_epoch: int
-    restored_value: float
+    restored_epoch: int | None  # None: a loss was not finite from the start
+    restored_value: float | None
     epochs_saved: int
 
 
