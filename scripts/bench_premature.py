@@ -9,9 +9,8 @@ from the right ones: the area under the ROC curve (0.5 is chance), one
 measure at a time and 5-fold cross-validated (the median over ten shuffled
 splits, with their range) for a logistic model and boosted trees, with and
 without the epochs since the best (which is the trade-off itself: premature
-alarms come soonest). Last, how many right
-alarms a hold on the highest-scored alarms would delay to hold half the
-premature ones.
+alarms come soonest). Last, how many right alarms a hold on the
+highest-scored alarms would delay to hold half the premature ones.
 
     python scripts/bench_premature.py [DIR ...]   (default: the fixtures)
 
