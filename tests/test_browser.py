@@ -147,6 +147,13 @@ def test_the_tab_opens_on_the_worst_run_and_overlays_it_with_the_best(browser, s
         header = page.inner_text(".header p")
         assert re.match(r"5 runs: \d+ overfitting", header), header
         assert " 1 runs" not in header
+        # Under it, what the stoppers would have done to these runs, in hindsight.
+        stopping = page.inner_text(".header p.stopping")
+        assert re.fullmatch(
+            r"In hindsight, OverfittingStopping would have stopped \d of 5 runs, saving \d+ of "
+            r"\d+ epochs \(\d+%\).*; EarlyStopping\(patience=3\) would have stopped .*\.",
+            stopping,
+        ), stopping
         # The overfitting run is open in the detail pane...
         assert page.inner_text("#detail h3") == "cnn-300-digits"
         # ...and ticked in the overlay, where its onset cross is drawn, next

@@ -63,6 +63,16 @@ def test_runs_route_lists_every_run_with_its_diagnosis(client):
     assert not keras_row["has_figure"] and not rows[HOSTILE]["has_figure"]
 
 
+def test_each_row_says_what_the_stoppers_would_have_done(client):
+    """The tutorial's run: OverfittingStopping and EarlyStopping(patience=3) both stop
+    after epoch 7 and save 3 of its 10 epochs, restoring its best (not too soon):
+    the numbers the tab's header sums, as the leaderboard's stopping lines do."""
+    rows = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
+    stopping = rows["overfit"]["stopping"]
+    assert stopping == {"ours": [3, False], "early": [3, False], "epochs": 10, "patience": 3}
+    assert rows["plain-keras"]["stopping"]["ours"] is None  # 2 epochs: nothing to stop
+
+
 def test_the_tab_draws_statuses_from_the_one_status_table(client):
     from tbviz.core.verdicts import STATUS_TABLE, STATUSES
 

@@ -4,7 +4,7 @@ TensorBoard's Text dashboard (every user-given name escaped)."""
 from __future__ import annotations
 
 from tbviz.core.diagnosis import Diagnosis
-from tbviz.core.results import RunResult, varying_hparams
+from tbviz.core.results import RunResult, stop_outcome, varying_hparams
 from tbviz.core.text import (
     aligned_table,
     column_widths,
@@ -65,11 +65,6 @@ def leaderboard_markdown(results: list[RunResult], metric: str, note: str = "") 
     return "\n".join(lines)
 
 
-#: A stop that restores an epoch this much worse than the run's best (relative)
-#: came too soon: the "regret > 1%" of ``scripts/bench_diagnosis.py``.
-REGRET_SHARE = 0.01
-
-
 def stopping_lines(results: list[RunResult], markdown: bool = False) -> list[str]:
     """What stopping would have done across these runs, in hindsight: tbviz's
     ``OverfittingStopping`` and ``EarlyStopping`` at the patience the runs were
@@ -96,13 +91,15 @@ def stopping_lines(results: list[RunResult], markdown: bool = False) -> list[str
 
 def _stop(d: Diagnosis, what_if) -> tuple[int, bool] | None:
     """(epochs saved, too soon) of one what-if, None when it would not have stopped."""
-    if what_if is None or what_if.stopped_epoch is None:
+    if what_if is None:
         return None
-    restored, best = what_if.restored_value, d.best_value
-    if restored is None or best is None:
-        return what_if.epochs_saved, False
-    worse = (restored - best) if d.direction == "min" else (best - restored)
-    return what_if.epochs_saved, worse > REGRET_SHARE * max(abs(best), 1e-12)
+    return stop_outcome(
+        d.direction,
+        d.best_value,
+        what_if.stopped_epoch,
+        what_if.restored_value,
+        what_if.epochs_saved,
+    )
 
 
 def _stopping_line(who: str, stops, runs: int, total: int, markdown: bool) -> str:

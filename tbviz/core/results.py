@@ -80,6 +80,29 @@ class RunResult:
         }
 
 
+#: A stop that restores an epoch this much worse than the run's best (relative)
+#: came too soon: the "regret > 1%" of ``scripts/bench_diagnosis.py``.
+REGRET_SHARE = 0.01
+
+
+def stop_outcome(
+    direction: str,
+    best_value: float | None,
+    stopped_epoch: int | None,
+    restored_value: float | None,
+    epochs_saved: int,
+) -> tuple[int, bool] | None:
+    """(epochs saved, too soon) of one stopper's what-if on a finished run, None
+    when it would not have stopped: too soon when the epoch it restores is over
+    1% worse than the run's best (the leaderboard's and the tab's words)."""
+    if stopped_epoch is None:
+        return None
+    if restored_value is None or best_value is None:
+        return epochs_saved, False
+    worse = restored_value - best_value if direction == "min" else best_value - restored_value
+    return epochs_saved, worse > REGRET_SHARE * max(abs(best_value), 1e-12)
+
+
 def varying_hparams(hparams: Sequence[Mapping[str, object]]) -> list[str]:
     """Hparam names whose value differs between the runs that log hparams (``hparams``:
     each run's), the ones worth a leaderboard column and a group's label; the

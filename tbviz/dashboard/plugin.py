@@ -39,7 +39,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tbviz.core.history import is_validation
-from tbviz.core.results import NAMING_HPARAMS, group_placement, varying_hparams
+from tbviz.core.results import NAMING_HPARAMS, group_placement, stop_outcome, varying_hparams
 from tbviz.core.text import finite_or_none
 from tbviz.core.verdicts import STATUS_TABLE
 from tbviz.logdir import metadata
@@ -448,8 +448,31 @@ def _judged(base: dict, diagnosis: dict, history) -> tuple[dict, tuple[list, lis
         "reason": diagnosis.get("reason", ""),
         # The thresholds it was judged by, where they are not the defaults.
         "settings": _changed(diagnosis.get("settings")),
+        # What OverfittingStopping and EarlyStopping would have done to it, in
+        # hindsight: [epochs saved, too soon] or None (the header sums them).
+        "stopping": {
+            "ours": _stop(diagnosis, "overfitting_stopping"),
+            "early": _stop(diagnosis, "early_stopping"),
+            "epochs": (diagnosis.get("last_epoch") or 0) + 1,
+            "patience": (diagnosis.get("settings") or {}).get("patience", 3),
+        },
     }
     return row, _series(history, monitor)
+
+
+def _stop(diagnosis: dict, key: str) -> list | None:
+    """One stopper's what-if of a stored diagnosis as [epochs saved, too soon]."""
+    what_if = diagnosis.get(key)
+    if not what_if or diagnosis.get("best_epoch") is None:
+        return None
+    found = stop_outcome(
+        diagnosis.get("direction", "min"),
+        diagnosis.get("best_value"),
+        what_if.get("stopped_epoch"),
+        what_if.get("restored_value"),
+        what_if.get("epochs_saved", 0),
+    )
+    return None if found is None else list(found)
 
 
 #: Diagnosis fields every row carries.

@@ -106,12 +106,38 @@ function header() {
   for (const r of state.runs) counts[r.status] = (counts[r.status] || 0) + 1;
   const summary = Object.entries(counts)
     .sort(([a], [b]) => severity(a) - severity(b)).map(([s, n]) => `${n} ${s}`).join(", ");
+  const stopping = state.error ? "" : stoppingSummary(state.runs);
   return el("div", { class: "header" }, [
     el("h2", {}, ["Which runs overfit, when, and how badly?"]),
     el("p", { class: "muted" }, [
       state.error || `${plural(state.runs.length, "run")}${summary ? ": " + summary : ""}.`,
     ]),
+    ...(stopping ? [el("p", { class: "muted stopping" }, [stopping])] : []),
   ]);
+}
+
+function stoppingSummary(runs) {
+  // What each stopper would have done to these runs, in hindsight: the two
+  // `stopping:` lines `tbviz leaderboard` prints, from each row's what-ifs.
+  const judged = runs.filter((r) => r.stopping && r.best_epoch !== null);
+  const epochs = judged.reduce((sum, r) => sum + r.stopping.epochs, 0);
+  const tally = (key) => {
+    const stops = judged.map((r) => r.stopping[key]).filter((s) => s);
+    const saved = stops.reduce((sum, s) => sum + s[0], 0);
+    const soon = stops.filter((s) => s[1]).length;
+    return { count: stops.length, text: `stopped ${stops.length} of ${plural(judged.length, "run")}, `
+      + `saving ${saved} of ${epochs} epochs (${Math.round((100 * saved) / Math.max(epochs, 1))}%)`
+      + (soon ? `, ${soon} too soon` : ""), soon };
+  };
+  const ours = tally("ours");
+  const early = tally("early");
+  if (!ours.count && !early.count) return "";
+  const patience = new Set(judged.map((r) => r.stopping.patience));
+  const keras = patience.size === 1 ? `EarlyStopping(patience=${[...patience][0]})` : "EarlyStopping";
+  const soon = ours.soon || early.soon
+    ? " (too soon: the epoch restored is over 1% worse than the run's best)" : "";
+  return `In hindsight, OverfittingStopping would have ${ours.text}; `
+    + `${keras} would have ${early.text}${soon}.`;
 }
 
 function filterBar() {
