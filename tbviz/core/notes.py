@@ -132,8 +132,8 @@ def _overfitting_stopping_lines(d: Diagnosis) -> list[str]:
     """Where tbviz's own stopper would have stopped: at the first alarm, withdrawn
     or not, restoring the best epoch then (which a later best may have beaten)."""
     ours, es, call = d.overfitting_stopping, d.early_stopping, md_code(stopper_call(d))
-    if ours is None:
-        if es is not None and es.stopped_epoch is not None and d.status != "diverged":
+    if ours is None:  # no alarm, no divergence
+        if es is not None and es.stopped_epoch is not None:
             return [f"- {call} would not have stopped: no overfitting confirmed."]
         return []
     where = ", the last epoch so far," if ours.epochs_saved == 0 else ""

@@ -81,7 +81,7 @@ class RunResult:
 
 
 #: A stop that restores an epoch this much worse than the run's best (relative)
-#: came too soon: the "regret > 1%" of ``scripts/bench_diagnosis.py``.
+#: came too soon, as a regret over 1% does in ``scripts/bench_diagnosis.py``.
 REGRET_SHARE = 0.01
 
 
