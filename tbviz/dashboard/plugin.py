@@ -440,21 +440,24 @@ class _Entry:
 
 def _judged(base: dict, diagnosis: dict, history) -> tuple[dict, tuple[list, list]]:
     """A run's row and monitored curve, given its diagnosis."""
+    from tbviz.core.detector import changed_settings, stored_settings
+
     monitor = diagnosis.get("monitor", DEFAULT_METRIC)
+    settings = stored_settings(diagnosis.get("settings"))  # defaults where absent
     row = {
         **base,
         **{field: diagnosis.get(field) for field in _ROW_FIELDS},
         "monitor": monitor,
         "reason": diagnosis.get("reason", ""),
         # The thresholds it was judged by, where they are not the defaults.
-        "settings": _changed(diagnosis.get("settings")),
+        "settings": changed_settings(settings),
         # What OverfittingStopping and EarlyStopping would have done to it, in
         # hindsight: [epochs saved, too soon] or None (the header sums them).
         "stopping": {
             "ours": _stop(diagnosis, "overfitting_stopping"),
             "early": _stop(diagnosis, "early_stopping"),
             "epochs": (diagnosis.get("last_epoch") or 0) + 1,
-            "patience": (diagnosis.get("settings") or {}).get("patience", 3),
+            "patience": settings.patience,
         },
     }
     return row, _series(history, monitor)
@@ -528,12 +531,6 @@ def _stored(payload):
         return parse_diagnosis(_text(payload))
     except DiagnosisFormatError:
         return None
-
-
-def _changed(stored: dict | None) -> dict:
-    from tbviz.core.detector import changed_settings, stored_settings
-
-    return changed_settings(stored_settings(stored))
 
 
 def _groups(row: dict, knobs: list[str], varying: list[str]) -> dict[str, list[str]]:
